@@ -44,7 +44,9 @@ def check_range_s(name: str, value: Any) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a pair (low, high) in seconds, got {value!r}.") from None
+        raise ParameterError(
+            f"{name} must be a pair (low, high) in seconds, got {value!r}."
+        ) from None
     if not (np.isfinite(low) and np.isfinite(high)) or low > high:
         raise ParameterError(f"{name} must be a finite pair with low <= high, got {value!r}.")
     return low, high
@@ -55,5 +57,7 @@ def rng_from_seed(seed: int | np.random.Generator | None) -> np.random.Generator
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None:
-        raise ParameterError("seed=None is not allowed: pass an integer so results are reproducible.")
+        raise ParameterError(
+            "seed=None is not allowed: pass an integer so results are reproducible."
+        )
     return np.random.default_rng(check_int("seed", seed, minimum=0))

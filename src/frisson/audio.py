@@ -43,6 +43,7 @@ class Audio:
     sha256 : str
         Hex SHA-256 of the file's bytes (of the float32 samples and rate for
         in-memory audio): the key under which embeddings are cached.
+
     """
 
     samples: np.ndarray = field(repr=False)
@@ -80,6 +81,7 @@ def file_sha256(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
     >>> _ = p.write_bytes(b"abc")
     >>> file_sha256(p)[:16]
     'ba7816bf8f01cfea'
+
     """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -126,6 +128,7 @@ def load_audio(
     >>> audio = load_audio(path, rate_hz=16000)
     >>> audio.rate_hz, round(audio.duration_s, 3)
     (16000.0, 2.0)
+
     """
     import soundfile as sf
 
@@ -175,6 +178,7 @@ def audio_from_array(
     >>> t = np.arange(16000) / 16000
     >>> audio_from_array(np.sin(2 * np.pi * 220 * t), 16000).duration_s
     1.0
+
     """
     rate_hz = check_positive("rate_hz", rate_hz)
     samples = np.asarray(samples, dtype=np.float32)

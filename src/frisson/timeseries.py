@@ -48,6 +48,7 @@ class Windows:
         Time of each window's centre, in seconds.
     rate_hz : float
         Windows per second (the original rate divided by the hop in samples).
+
     """
 
     values: np.ndarray
@@ -81,6 +82,7 @@ class TimeSeries:
     array([2., 3., 4.])
     >>> ts.resample(1.0).values[:, 0]
     array([0., 2., 4., 6., 8.])
+
     """
 
     __slots__ = ("_names", "_units", "rate_hz", "start_s", "values")
@@ -240,6 +242,7 @@ class TimeSeries:
         ------
         DataError
             If no sample lies in the window.
+
         """
         tol = 1e-6 / self.rate_hz
         times = self.times_s
@@ -275,6 +278,7 @@ class TimeSeries:
         -------
         ndarray, shape (n, n_channels)
             NaN where a target time lies outside ``[start_s, end_s]``.
+
         """
         times_s = np.asarray(times_s, dtype=float)
         position = (times_s - self.start_s) * self.rate_hz  # in samples
@@ -295,7 +299,9 @@ class TimeSeries:
             half = np.minimum(half_width, np.minimum(pos + 0.5, self.n_times - 0.5 - pos))
             lo, hi = pos - half, pos + half
             for c in range(self.n_channels):
-                area = np.interp(hi, edges, cumulative[:, c]) - np.interp(lo, edges, cumulative[:, c])
+                area = np.interp(hi, edges, cumulative[:, c]) - np.interp(
+                    lo, edges, cumulative[:, c]
+                )
                 out[inside, c] = area / (hi - lo)
         else:
             below = np.floor(pos).astype(int)
@@ -320,6 +326,7 @@ class TimeSeries:
         -------
         TimeSeries
             ``floor((n_times - 1) * rate_hz / self.rate_hz) + 1`` samples.
+
         """
         rate_hz = check_positive("rate_hz", rate_hz)
         if np.isclose(rate_hz, self.rate_hz, rtol=1e-12, atol=0):
@@ -330,7 +337,7 @@ class TimeSeries:
         return self.replace(values, rate_hz=rate_hz)
 
     def align_to(self, other: TimeSeries) -> TimeSeries:
-        """This series on ``other``'s time grid (same rate, start and length).
+        """Put this series on ``other``'s time grid (same rate, start and length).
 
         Samples of ``other``'s grid outside this series' time span are NaN; a
         lower target rate averages as in :meth:`resample`.
@@ -342,6 +349,7 @@ class TimeSeries:
         >>> grid = TimeSeries(np.zeros(4), rate_hz=1.0, start_s=8.0)
         >>> fast.align_to(grid).values[:, 0]
         array([80., 90., nan, nan])
+
         """
         values = self.sample_at(other.times_s, width_s=1.0 / other.rate_hz)
         return self.replace(values, rate_hz=other.rate_hz, start_s=other.start_s)
@@ -369,6 +377,7 @@ class TimeSeries:
         ------
         DataError
             If the series is shorter than one window.
+
         """
         window = check_int("window_samples", window_samples, minimum=1)
         hop = check_int("hop_samples", hop_samples, minimum=1)
@@ -406,6 +415,7 @@ class TimeSeries:
         >>> ts = TimeSeries(np.r_[np.zeros(4), np.ones(4)], rate_hz=1.0)
         >>> ts.sliding(window_s=2, hop_s=2, statistic="mean").values[:, 0]
         array([0., 0., 1., 1.])
+
         """
         return self.sliding_samples(
             self._seconds_to_samples("window_s", window_s),
@@ -446,7 +456,7 @@ class TimeSeries:
         return var if statistic == "var" else np.sqrt(var)
 
     def _seconds_to_samples(self, name: str, seconds: float) -> int:
-        samples = int(round(check_positive(name, seconds) * self.rate_hz))
+        samples = round(check_positive(name, seconds) * self.rate_hz)
         if samples < 1:
             raise ParameterError(
                 f"{name}={seconds} s is shorter than one sample at {self.rate_hz:g} Hz."

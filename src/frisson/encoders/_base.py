@@ -28,6 +28,7 @@ class Embedding:
         SHA-256 of the encoded audio.
     layers : dict of str to TimeSeries
         One series per layer, ``(n_frames, n_features)`` with its own frame rate.
+
     """
 
     encoder: str
@@ -65,6 +66,7 @@ class Encoder(Protocol):
         Layer names in network order (input side first).
     default_layer : str
         The layer analyses use when none is named.
+
     """
 
     name: str

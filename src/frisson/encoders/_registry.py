@@ -28,7 +28,9 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "mel": _Entry("frisson.encoders.mel:MelEncoder", "log-mel spectrogram (non-neural baseline)", {}),
+    "mel": _Entry(
+        "frisson.encoders.mel:MelEncoder", "log-mel spectrogram (non-neural baseline)", {}
+    ),
 }
 
 
@@ -61,9 +63,12 @@ def register_encoder(
     >>> register_encoder("mel-64", MelEncoder, description="64-band log-mel", n_mels=64)
     >>> get_encoder("mel-64").config()["n_mels"]
     64
+
     """
     if name in _REGISTRY and not overwrite:
-        raise ParameterError(f"An encoder named {name!r} exists; pass overwrite=True to replace it.")
+        raise ParameterError(
+            f"An encoder named {name!r} exists; pass overwrite=True to replace it."
+        )
     _REGISTRY[name] = _Entry(factory, description, dict(defaults))
 
 
@@ -74,6 +79,7 @@ def list_encoders() -> dict[str, str]:
     --------
     >>> "mel" in list_encoders()
     True
+
     """
     return {name: entry.description for name, entry in sorted(_REGISTRY.items())}
 
@@ -93,6 +99,7 @@ def get_encoder(name: str, **params: Any) -> Encoder:
     >>> encoder = get_encoder("mel", n_mels=64)
     >>> encoder.name, encoder.default_layer
     ('mel', 'logmel')
+
     """
     if name not in _REGISTRY:
         raise ParameterError(
@@ -104,14 +111,17 @@ def get_encoder(name: str, **params: Any) -> Encoder:
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = [key for key in params if key not in accepted and not takes_any]
     if unknown:
-        valid = [k for k, p in accepted.items() if p.kind is p.KEYWORD_ONLY and k not in entry.defaults]
+        valid = [
+            k for k, p in accepted.items() if p.kind is p.KEYWORD_ONLY and k not in entry.defaults
+        ]
         raise ParameterError(
             f"Encoder {name!r} has no setting(s) {', '.join(unknown)}; valid: {', '.join(valid)}."
         )
     overlap = set(params) & set(entry.defaults)
     if overlap:
         raise ParameterError(
-            f"Encoder {name!r} fixes {', '.join(sorted(overlap))}; register another name to change it."
+            f"Encoder {name!r} fixes {', '.join(sorted(overlap))}; "
+            "register another name to change it."
         )
     encoder = factory(**entry.defaults, **params)
     encoder.name = name  # the registry name identifies the encoder in caches and reports

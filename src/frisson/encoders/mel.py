@@ -52,6 +52,7 @@ class MelEncoder:
     >>> layer = MelEncoder(n_mels=64).encode(audio)["logmel"]
     >>> layer.n_channels, round(layer.rate_hz, 2)
     (64, 86.13)
+
     """
 
     layers: tuple[str, ...] = ("logmel",)
