@@ -433,7 +433,7 @@ def novelty_transitions(
     *,
     kernel_s: float = 8.0,
     min_distance_s: float = 5.0,
-    prominence: float = 0.1,
+    prominence: float = 0.3,
 ) -> Transitions:
     """Transitions as peaks of Foote's checkerboard novelty (a second method).
 
@@ -443,8 +443,12 @@ def novelty_transitions(
         A smoothed latent series or its PCs.
     kernel_s : float
         Checkerboard kernel width in seconds (see :func:`foote_novelty`).
-    min_distance_s, prominence : float
-        As in :func:`variance_transitions`.
+    min_distance_s : float
+        Minimum time between two transitions (default 5 s).
+    prominence : float
+        Minimum peak prominence as a fraction of the novelty curve's range
+        (default 0.3: novelty ripples more within sections than PC1 variance,
+        as melodic changes also register).
 
     Returns
     -------

@@ -1,0 +1,3 @@
+from frisson.cli import main
+
+main()

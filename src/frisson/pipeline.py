@@ -1,0 +1,364 @@
+"""End-to-end analyses that combine the library's layers (audio, encoders, features, latent).
+
+:func:`analyze_song` runs the chills study's latent-trajectory analysis on one
+song; :func:`write_song_analysis` saves its tables and figure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frisson import latent
+from frisson._check import check_positive
+from frisson._logging import logger
+from frisson.audio import Audio, load_audio
+from frisson.encoders import get_encoder
+from frisson.errors import DataError
+from frisson.features import compute_features
+from frisson.timeseries import TimeSeries
+
+__all__ = ["SongAnalysis", "analyze_song", "read_boundaries", "write_song_analysis"]
+
+
+@dataclass(frozen=True)
+class SongAnalysis:
+    """Everything :func:`analyze_song` computed for one song.
+
+    Attributes
+    ----------
+    source : str
+        The audio file (or label).
+    duration_s : float
+        Length of the audio.
+    encoder, layer : str
+        Which representation was analysed.
+    smoothed : TimeSeries
+        The layer after :func:`~frisson.latent.sliding_mean`.
+    pca : TrajectoryPCA
+        Within-song PCA of ``smoothed``.
+    clusters : Clusters
+        K-means clusters in the PC1-PC2 plane.
+    transitions : dict of str to Transitions
+        By method: ``"pc1_variance"`` (the study's) and ``"foote_novelty"``.
+    features : TimeSeries
+        Acoustic features at the PC rate.
+    correlations : FeatureCorrelations
+        Lagged PC-feature correlations with surrogate p-values.
+    spectrogram : TimeSeries
+        A 64-band log-mel spectrogram for display.
+    reference_boundaries_s : ndarray or None
+        Known boundaries, if given.
+    boundary_scores : dict of str to list of BoundaryScores
+        Per method, when reference boundaries were given (else empty).
+    params : dict
+        All settings, for the report.
+
+    """
+
+    source: str
+    duration_s: float
+    encoder: str
+    layer: str
+    smoothed: TimeSeries = field(repr=False)
+    pca: latent.TrajectoryPCA = field(repr=False)
+    clusters: latent.Clusters = field(repr=False)
+    transitions: dict[str, latent.Transitions] = field(repr=False)
+    features: TimeSeries = field(repr=False)
+    correlations: latent.FeatureCorrelations = field(repr=False)
+    spectrogram: TimeSeries = field(repr=False)
+    reference_boundaries_s: np.ndarray | None = None
+    boundary_scores: dict[str, list[latent.BoundaryScores]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        evr = self.pca.explained_variance_ratio
+        lines = [
+            f"{self.source}: {self.duration_s:.1f} s, encoder {self.encoder} layer {self.layer} "
+            f"({self.smoothed.n_channels} dims, smoothed to {self.smoothed.rate_hz:.2f} Hz)",
+            f"PCA: PC1 {100 * evr[0]:.1f} %, PC2 {100 * evr[1]:.1f} %, "
+            f"first {evr.size} PCs {100 * evr.sum():.1f} % of variance",
+            f"clusters: k = {self.clusters.n_clusters} "
+            f"(silhouette {self.clusters.silhouette_by_k[self.clusters.n_clusters]:.2f})",
+        ]
+        for method, found in self.transitions.items():
+            times = ", ".join(f"{t:.1f}" for t in found.times_s)
+            lines.append(f"transitions ({method}): {found.times_s.size} at [{times}] s")
+        for method, scores in self.boundary_scores.items():
+            shown = ", ".join(f"F({s.window_s:g} s) = {s.f_measure:.2f}" for s in scores)
+            lines.append(f"vs reference ({method}): {shown}")
+        table = self.correlations.to_frame()
+        strongest = table.loc[table["r"].abs().idxmax()]
+        lines.append(
+            f"strongest PC-feature link: {strongest.pc} ~ {strongest.feature}, "
+            f"r = {strongest.r:.2f} at lag {strongest.lag_s:+.2f} s (p = {strongest.p:.3g})"
+        )
+        return "\n".join(lines)
+
+
+def analyze_song(
+    audio: Audio | str | os.PathLike,
+    *,
+    encoder: str = "mel",
+    layer: str | None = None,
+    window_frames: int = 100,
+    hop_frames: int = 4,
+    n_components: int = 10,
+    k_range: tuple[int, int] = (2, 8),
+    variance_window_s: float = 4.0,
+    novelty_kernel_s: float = 8.0,
+    min_distance_s: float = 5.0,
+    n_pcs_correlated: int = 3,
+    lag_range_s: tuple[float, float] = (-2.0, 2.0),
+    n_surrogates: int = 1000,
+    reference_boundaries_s: Sequence[float] | None = None,
+    seed: int = 0,
+) -> SongAnalysis:
+    """Latent-trajectory analysis of one song, as in the chills study.
+
+    Encode -> sliding mean -> within-song PCA -> clusters -> transitions (PC1
+    variance and Foote novelty) -> acoustic features -> lagged PC-feature
+    correlations with surrogate p-values -> (optional) boundary scores.
+
+    Parameters
+    ----------
+    audio : Audio or path
+        The song.
+    encoder : str
+        Registry name of the encoder (see :func:`frisson.encoders.list_encoders`).
+    layer : str, optional
+        Encoder layer; default the encoder's ``default_layer``.
+    window_frames, hop_frames : int
+        Sliding-mean window and hop in encoder frames (default 100 and 4).
+    n_components : int
+        PCs kept.
+    k_range : (int, int)
+        Range of cluster counts tried.
+    variance_window_s, novelty_kernel_s, min_distance_s : float
+        Transition settings (see :func:`~frisson.latent.variance_transitions`
+        and :func:`~frisson.latent.novelty_transitions`).
+    n_pcs_correlated : int
+        Leading PCs correlated with the features.
+    lag_range_s : (float, float)
+        Lags of the PC-feature correlations (positive = feature leads).
+    n_surrogates : int
+        Surrogates per correlation test.
+    reference_boundaries_s : sequence of float, optional
+        Known section boundaries; when given, transitions are scored against them.
+    seed : int
+        Seed of clustering and surrogates.
+
+    Returns
+    -------
+    SongAnalysis
+
+    Examples
+    --------
+    >>> from frisson.simulate import synth_piece
+    >>> piece = synth_piece(n_sections=3, section_s=(12.0, 12.0), seed=0)
+    >>> result = analyze_song(piece.audio, n_surrogates=99,
+    ...                       reference_boundaries_s=piece.boundaries_s)
+    >>> result.boundary_scores["pc1_variance"][1].f_measure
+    1.0
+
+    """
+    enc = get_encoder(encoder)
+    layer = layer or enc.default_layer
+    check_positive("variance_window_s", variance_window_s)
+    check_positive("novelty_kernel_s", novelty_kernel_s)
+    # The transition windows must fit with a margin for the ~1 s smoothing window.
+    min_duration_s = max(variance_window_s, novelty_kernel_s) + 2.0
+    if not isinstance(audio, Audio):
+        audio = load_audio(audio, min_duration_s=min_duration_s)
+    elif audio.duration_s < min_duration_s:
+        raise DataError(
+            f"{audio.source}: lasts {audio.duration_s:.2f} s, shorter than the minimum of "
+            f"{min_duration_s:.2f} s for this analysis (the longest transition window plus "
+            "2 s); use a longer excerpt or smaller windows."
+        )
+    logger.info("encoding %s with %s (layer %s)", audio.source, encoder, layer)
+    embedding = enc.encode(audio, layers=[layer])
+    try:
+        smoothed = latent.sliding_mean(
+            embedding[layer], window_frames=window_frames, hop_frames=hop_frames
+        )
+        pca = latent.trajectory_pca(smoothed, n_components=n_components)
+        clusters = latent.cluster_trajectory(pca.pcs, k_range=k_range, seed=seed)
+        transitions = {
+            "pc1_variance": latent.variance_transitions(
+                pca.pcs, window_s=variance_window_s, min_distance_s=min_distance_s
+            ),
+            "foote_novelty": latent.novelty_transitions(
+                pca.pcs, kernel_s=novelty_kernel_s, min_distance_s=min_distance_s
+            ),
+        }
+    except DataError as error:
+        raise DataError(f"{audio.source}: {error}") from None
+    logger.info("computing acoustic features")
+    features = compute_features(audio, rate_hz=pca.pcs.rate_hz)
+    logger.info("testing PC-feature correlations (%d surrogates each)", n_surrogates)
+    correlations = latent.feature_correlations(
+        pca.pcs,
+        features,
+        n_pcs=n_pcs_correlated,
+        lag_range_s=lag_range_s,
+        n_surrogates=n_surrogates,
+        seed=seed,
+    )
+    scores: dict[str, list[latent.BoundaryScores]] = {}
+    reference = None
+    if reference_boundaries_s is not None:
+        reference = np.asarray(reference_boundaries_s, dtype=float)
+        for method, found in transitions.items():
+            scores[method] = latent.score_boundaries(
+                found.times_s, reference, duration_s=audio.duration_s
+            )
+    params = {
+        "encoder": encoder,
+        "encoder_config": enc.config(),
+        "layer": layer,
+        "window_frames": window_frames,
+        "hop_frames": hop_frames,
+        "n_components": n_components,
+        "k_range": list(k_range),
+        "transitions": {m: t.params for m, t in transitions.items()},
+        "correlations": correlations.params,
+        "seed": seed,
+    }
+    return SongAnalysis(
+        source=audio.source,
+        duration_s=audio.duration_s,
+        encoder=encoder,
+        layer=layer,
+        smoothed=smoothed,
+        pca=pca,
+        clusters=clusters,
+        transitions=transitions,
+        features=features,
+        correlations=correlations,
+        spectrogram=_display_spectrogram(audio),
+        reference_boundaries_s=reference,
+        boundary_scores=scores,
+        params=params,
+    )
+
+
+def _display_spectrogram(audio: Audio) -> TimeSeries:
+    from frisson.encoders.mel import MelEncoder
+
+    return MelEncoder(n_mels=64, hop_samples=512).encode(audio)["logmel"]
+
+
+def read_boundaries(path: str | os.PathLike) -> np.ndarray:
+    r"""Read boundary times from a TSV/CSV with a ``time_s`` column (or one bare column).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.tsv"
+    >>> _ = p.write_text("time_s\\tlabel\\n12.5\\tchorus\\n30\\tverse\\n")
+    >>> read_boundaries(p)
+    array([12.5, 30. ])
+
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: boundary file not found.")
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    table = pd.read_csv(path, sep=sep)
+    if "time_s" in table.columns:
+        column = table["time_s"]
+    elif table.shape[1] == 1:
+        column = pd.read_csv(path, sep=sep, header=None).iloc[:, 0]
+    else:
+        raise DataError(
+            f"{path}: needs a 'time_s' column of boundary times in seconds; "
+            f"found columns {list(table.columns)}."
+        )
+    times = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(times).all():
+        raise DataError(f"{path}: 'time_s' holds values that are not numbers.")
+    return np.sort(times)
+
+
+def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> list[Path]:
+    """Write the tables and the figure of one song's analysis.
+
+    Files: ``pcs.tsv`` (time_s, PC1..PCk, cluster), ``transitions.tsv``
+    (time_s, strength, method), ``feature_correlations.tsv`` (pc, feature,
+    lag_s, r, p), ``latent.png``, and ``boundary_scores.tsv`` when reference
+    boundaries were given. Each file is written to a temporary name and
+    renamed, so an interrupted run never leaves a half-written file.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    """
+    import pandas as pd
+
+    from frisson.report import plot_latent
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pcs = result.pca.pcs.to_frame()
+    pcs["cluster"] = result.clusters.labels.values[:, 0]
+    transitions = pd.concat([t.to_frame() for t in result.transitions.values()], ignore_index=True)
+    tables = {
+        "pcs.tsv": pcs,
+        "transitions.tsv": transitions,
+        "feature_correlations.tsv": result.correlations.to_frame(),
+    }
+    if result.boundary_scores:
+        tables["boundary_scores.tsv"] = pd.DataFrame(
+            [
+                {
+                    "method": method,
+                    "window_s": s.window_s,
+                    "precision": s.precision,
+                    "recall": s.recall,
+                    "f_measure": s.f_measure,
+                }
+                for method, scores in result.boundary_scores.items()
+                for s in scores
+            ]
+        )
+    written = []
+    for name, table in tables.items():
+        written.append(
+            _atomic_write(
+                out / name,
+                lambda p, t=table: t.to_csv(p, sep="\t", index=False, float_format="%.6g"),
+            )
+        )
+    figure = plot_latent(result)
+    written.append(
+        _atomic_write(out / "latent.png", lambda p: figure.savefig(p, dpi=110, format="png"))
+    )
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return written
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
