@@ -341,6 +341,65 @@ def test_loudness_floor_in_silence():
     np.testing.assert_allclose(level.crop(0.6, None).values, -90.0)
 
 
+# ------------------------------------------------------- oracles at the internal rate
+HOP = 80  # samples: 5 ms at 16 kHz, so rate_hz = SR / HOP returns the frames unchanged
+FRAME = 736  # samples: the default 0.046 s at 16 kHz
+N_FFT = 1024
+
+
+def test_framewise_features_match_librosa():
+    import librosa
+
+    x = _note_sequence(duration_s=2.0, seed=1)  # 401 frames: crosses a block boundary (256)
+    audio = _audio(x)
+    internal = SR / HOP
+    y = audio.samples.astype(np.float64)
+
+    ours = rms(audio, rate_hz=internal).values[:, 0]
+    ref = librosa.feature.rms(y=y, frame_length=FRAME, hop_length=HOP, pad_mode="constant")[0]
+    n = min(ours.size, ref.size)
+    np.testing.assert_allclose(ours[:n], ref[:n], rtol=1e-6, atol=1e-9)
+
+    kwargs = dict(n_fft=N_FFT, hop_length=HOP, win_length=FRAME, pad_mode="constant")
+    centroid = spectral_centroid(audio, rate_hz=internal).values[:, 0]
+    ref_centroid = librosa.feature.spectral_centroid(y=y, sr=SR, **kwargs)[0]
+    n = min(centroid.size, ref_centroid.size)
+    np.testing.assert_allclose(centroid[:n], ref_centroid[:n], rtol=1e-6)
+
+    window = np.hanning(FRAME + 1)[:-1]  # periodic Hann, as scipy.signal.get_window
+    magnitude = np.abs(librosa.stft(y, window=window, **kwargs)) * 2 / window.sum()
+    ref_flux = np.r_[0.0, np.maximum(np.diff(magnitude, axis=1), 0).sum(axis=0)]
+    flux = spectral_flux(audio, rate_hz=internal).values[:, 0]
+    n = min(flux.size, ref_flux.size)
+    np.testing.assert_allclose(flux[:n], ref_flux[:n], rtol=1e-6, atol=1e-9)
+
+
+def test_onset_strength_matches_librosa():
+    import librosa
+
+    audio = _audio(_note_sequence(duration_s=2.0, seed=2))
+    ours = onset_strength(audio, rate_hz=SR / HOP, lag=2, max_size=3).values[:, 0]
+    ref = librosa.onset.onset_strength(
+        y=audio.samples.astype(np.float64),
+        sr=SR,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=FRAME,
+        lag=2,
+        max_size=3,
+        center=False,
+    )
+    n = min(ours.size, ref.size)
+    np.testing.assert_allclose(ours[:n], ref[:n], rtol=1e-5, atol=1e-6)
+
+
+def test_blocking_does_not_change_roughness():
+    audio = _audio(_note_sequence(duration_s=1.0))
+    one = roughness(audio, rate_hz=50, block_frames=1).values
+    many = roughness(audio, rate_hz=50, block_frames=1000).values
+    np.testing.assert_allclose(one, many, rtol=1e-12, atol=0)
+
+
 # --------------------------------------------------------------- grid and registry
 @pytest.mark.parametrize("name", list(FEATURES))
 def test_every_feature_on_requested_grid(name):

@@ -338,7 +338,7 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
         written.append(
             _atomic_write(
                 out / name,
-                lambda p, t=table: t.to_csv(p, sep="\t", index=False, float_format="%.6g"),
+                lambda p, t=table: t.to_csv(p, sep="\t", index=False, float_format="%.10g"),
             )
         )
     figure = plot_latent(result)
