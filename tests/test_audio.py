@@ -20,7 +20,9 @@ def _peak_hz(samples, rate):
     return np.fft.rfftfreq(samples.size, 1 / rate)[np.argmax(spectrum)]
 
 
-@pytest.mark.parametrize(("suffix", "fmt"), [("wav", "WAV"), ("flac", "FLAC"), ("ogg", "OGG"), ("mp3", "MP3")])
+@pytest.mark.parametrize(
+    ("suffix", "fmt"), [("wav", "WAV"), ("flac", "FLAC"), ("ogg", "OGG"), ("mp3", "MP3")]
+)
 def test_formats_decode_to_the_same_tone(tmp_path, suffix, fmt):
     path = tmp_path / f"tone.{suffix}"
     sf.write(path, _tone(), RATE, format=fmt)
@@ -29,7 +31,9 @@ def test_formats_decode_to_the_same_tone(tmp_path, suffix, fmt):
     # Lossy codecs add encoder delay/padding of a few ms; the tone and level survive.
     assert audio.duration_s == pytest.approx(2.0, abs=0.1)
     assert _peak_hz(audio.samples, RATE) == pytest.approx(440, abs=1)
-    assert np.sqrt(np.mean(audio.samples[5000:-5000] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+    assert np.sqrt(np.mean(audio.samples[5000:-5000] ** 2)) == pytest.approx(
+        0.5 / np.sqrt(2), rel=0.05
+    )
     assert audio.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 

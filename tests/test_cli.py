@@ -14,7 +14,9 @@ RATE = 22050
 
 
 def _frisson(*args):
-    return subprocess.run([sys.executable, "-m", "frisson", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "frisson", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def test_help_explains_every_command():
@@ -36,8 +38,14 @@ def test_synth_then_analyze_end_to_end(tmp_path):
     assert len(boundaries) == 4
     out = tmp_path / "result"
     run = _frisson(
-        "analyze", tmp_path / "piece.wav", "--out", out, "--reference", tmp_path / "piece_boundaries.tsv",
-        "--n-surrogates", 99,
+        "analyze",
+        tmp_path / "piece.wav",
+        "--out",
+        out,
+        "--reference",
+        tmp_path / "piece_boundaries.tsv",
+        "--n-surrogates",
+        99,
     )
     assert run.returncode == 0, run.stderr
     assert "transitions (pc1_variance): 4" in run.stdout

@@ -17,7 +17,7 @@ def test_registry_lists_and_builds_the_mel_encoder():
 
 
 def test_registry_errors_list_valid_choices():
-    with pytest.raises(ParameterError, match="Unknown encoder 'nope'; available: .*mel"):
+    with pytest.raises(ParameterError, match=r"Unknown encoder 'nope'; available: .*mel"):
         get_encoder("nope")
     with pytest.raises(ParameterError, match="no setting\\(s\\) n_bands; valid: rate_hz, n_fft"):
         get_encoder("mel", n_bands=3)
@@ -57,7 +57,9 @@ def test_mel_band_of_a_tone_and_level_in_db():
     edges = librosa.mel_frequencies(n_mels=66, fmin=0, fmax=8000)
     assert edges[band] <= 1000 <= edges[band + 2]
     # x10 amplitude = +20 dB in the tone's band.
-    assert loud.values[10:-10, band].mean() - low.values[10:-10, band].mean() == pytest.approx(20, abs=0.01)
+    assert loud.values[10:-10, band].mean() - low.values[10:-10, band].mean() == pytest.approx(
+        20, abs=0.01
+    )
 
 
 def test_mel_resamples_input_and_rejects_unknown_layers():

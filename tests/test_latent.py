@@ -43,7 +43,7 @@ def test_pca_recovers_planted_components_and_variance():
 def test_pca_refuses_nan():
     values = np.ones((50, 3))
     values[10] = np.nan
-    with pytest.raises(DataError, match="1 time points with NaN or inf \\(first at 1.00 s\\)"):
+    with pytest.raises(DataError, match=r"1 time points with NaN or inf \(first at 1\.00 s\)"):
         latent.trajectory_pca(TimeSeries(values, 10.0))
 
 
@@ -69,7 +69,9 @@ def test_variance_transitions_find_planted_steps_and_ignore_ripples():
     levels = np.array([0.0, 4.0, 1.0, 5.0, 2.0])[np.searchsorted(boundaries, times, side="right")]
     pc1 = levels + 0.3 * np.sin(2 * np.pi * 0.3 * times) + 0.1 * rng.standard_normal(times.size)
     found = latent.variance_transitions(TimeSeries(pc1, rate, names=["PC1"]))
-    np.testing.assert_allclose(found.times_s, boundaries, atol=0.25)  # the ripple shifts peaks a little
+    np.testing.assert_allclose(
+        found.times_s, boundaries, atol=0.25
+    )  # the ripple shifts peaks a little
     assert found.method == "pc1_variance"
     assert found.strength.max() == pytest.approx(1.0)
     # A wider minimum distance merges the two boundaries 11 s apart.
@@ -104,7 +106,7 @@ def test_lagged_pearson_matches_numpy_at_every_lag():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(300), rng.standard_normal(300) + 3
     lags = np.arange(-20, 21)
-    fast = latent._lagged_pearson(x, y[np.newaxis], lags)[0]
+    fast = latent._lagged_pearson(x[np.newaxis], y[np.newaxis], lags)[0, 0]
     for lag, r in zip(lags, fast, strict=True):
         a, b = (x[lag:], y[: y.size - lag]) if lag >= 0 else (x[:lag], y[-lag:])
         assert r == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-10)
@@ -115,7 +117,9 @@ def test_lagged_correlation_recovers_a_planted_lag():
     rate = 20.0
     feature = _ar1(rng, 2000, 0.95)
     pc = np.roll(feature, 24) + 0.5 * rng.standard_normal(2000)  # pc follows feature by 1.2 s
-    result = latent.lagged_correlation(pc, feature, rate_hz=rate, lag_range_s=(-3, 3), n_surrogates=199)
+    result = latent.lagged_correlation(
+        pc, feature, rate_hz=rate, lag_range_s=(-3, 3), n_surrogates=199
+    )
     assert result.lag_s == pytest.approx(1.2)
     assert result.r > 0.5
     assert result.p == pytest.approx(1 / 200)
@@ -152,7 +156,9 @@ def test_surrogates_keep_autocorrelation():
         lag1 = [np.corrcoef(s[1:], s[:-1])[0, 1] for s in surrogates]
         assert np.mean(lag1) == pytest.approx(0.9, abs=0.02)
         assert not np.allclose(surrogates[0], y)
-    shifts = latent.make_surrogates(np.arange(10.0), null="circular", n_surrogates=100, min_shift=3, seed=0)
+    shifts = latent.make_surrogates(
+        np.arange(10.0), null="circular", n_surrogates=100, min_shift=3, seed=0
+    )
     np.testing.assert_array_equal(shifts[:, 0], [7, 6, 5, 4, 3])  # every shift 3..7, in order
 
 
@@ -172,13 +178,17 @@ def test_feature_correlations_align_rates_and_find_the_related_feature():
     rng = np.random.default_rng(7)
     rate = 20.0
     drive = _ar1(rng, 3000, 0.97)
-    pcs = TimeSeries(np.column_stack([drive, _ar1(rng, 3000, 0.97)]), rate, start_s=0.5, names=["PC1", "PC2"])
+    pcs = TimeSeries(
+        np.column_stack([drive, _ar1(rng, 3000, 0.97)]), rate, start_s=0.5, names=["PC1", "PC2"]
+    )
     # Features at 100 Hz from 0 s: 'loud' is PC1 delayed by 0.5 s (it leads), 'other' is unrelated.
     fine_t = np.arange(0, 151, 0.01)
     loud = np.interp(fine_t + 0.5, pcs.times_s, drive)
     other = np.interp(fine_t, np.arange(3000) / rate, _ar1(rng, 3000, 0.97))
     features = TimeSeries(np.column_stack([loud, other]), 100.0, names=["loud", "other"])
-    table = latent.feature_correlations(pcs, features, n_pcs=2, lag_range_s=(-1, 1), n_surrogates=199).to_frame()
+    table = latent.feature_correlations(
+        pcs, features, n_pcs=2, lag_range_s=(-1, 1), n_surrogates=199
+    ).to_frame()
     row = table.set_index(["pc", "feature"]).loc[("PC1", "loud")]
     assert row.r > 0.95 and row.p == pytest.approx(0.005) and row.lag_s == pytest.approx(0.5)
     assert list(table.columns) == ["pc", "feature", "lag_s", "r", "p"]

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,9 @@ def piece():
 
 @pytest.fixture(scope="module")
 def analysis(piece):
-    return analyze_song(piece.audio, encoder="mel", n_surrogates=199, reference_boundaries_s=piece.boundaries_s)
+    return analyze_song(
+        piece.audio, encoder="mel", n_surrogates=199, reference_boundaries_s=piece.boundaries_s
+    )
 
 
 def test_synth_piece_is_deterministic_with_known_sections():
@@ -24,13 +28,15 @@ def test_synth_piece_is_deterministic_with_known_sections():
     assert a.boundaries_s.size == 4
     np.testing.assert_allclose(a.boundaries_s, np.cumsum([s.duration_s for s in a.sections])[:-1])
     levels = [s.level_db for s in a.sections]
-    assert all(abs(x - y) >= 12 for x, y in zip(levels, levels[1:], strict=False))
+    assert all(abs(x - y) >= 12 for x, y in itertools.pairwise(levels))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mel_transitions_reach_f3_of_0_8_on_contrasting_sections(seed):
     piece = synth_piece(n_sections=6, seed=100 + seed)
-    result = analyze_song(piece.audio, encoder="mel", n_surrogates=19, reference_boundaries_s=piece.boundaries_s)
+    result = analyze_song(
+        piece.audio, encoder="mel", n_surrogates=19, reference_boundaries_s=piece.boundaries_s
+    )
     f3 = {method: scores[1].f_measure for method, scores in result.boundary_scores.items()}
     assert result.boundary_scores["pc1_variance"][1].window_s == 3.0
     assert f3["pc1_variance"] >= 0.8, f3
@@ -50,7 +56,13 @@ def test_analysis_contents(analysis, piece):
 def test_written_tables_and_figure(analysis, tmp_path):
     written = write_song_analysis(analysis, tmp_path / "out")
     names = {p.name for p in written}
-    assert names == {"pcs.tsv", "transitions.tsv", "feature_correlations.tsv", "boundary_scores.tsv", "latent.png"}
+    assert names == {
+        "pcs.tsv",
+        "transitions.tsv",
+        "feature_correlations.tsv",
+        "boundary_scores.tsv",
+        "latent.png",
+    }
     pcs = pd.read_csv(tmp_path / "out" / "pcs.tsv", sep="\t")
     assert list(pcs.columns) == ["time_s"] + [f"PC{i}" for i in range(1, 11)] + ["cluster"]
     np.testing.assert_allclose(pcs["time_s"], analysis.pca.pcs.times_s, atol=1e-5)
@@ -66,7 +78,9 @@ def test_written_tables_and_figure(analysis, tmp_path):
 
 def test_too_short_audio_names_the_minimum(piece):
     short = piece.audio.__class__(piece.audio.samples[: 22050 * 5], 22050.0, "clip.wav", "x")
-    with pytest.raises(DataError, match="clip.wav: lasts 5.00 s, shorter than the minimum of 10.00 s"):
+    with pytest.raises(
+        DataError, match=r"clip\.wav: lasts 5\.00 s, shorter than the minimum of 10\.00 s"
+    ):
         analyze_song(short)
 
 

@@ -6,7 +6,9 @@ from frisson.timeseries import TimeSeries
 
 
 def test_time_axis_and_basic_properties():
-    ts = TimeSeries(np.zeros((50, 2)), rate_hz=10.0, start_s=2.5, names=["a", "b"], units=["V", "s"])
+    ts = TimeSeries(
+        np.zeros((50, 2)), rate_hz=10.0, start_s=2.5, names=["a", "b"], units=["V", "s"]
+    )
     assert ts.n_times == 50 and ts.n_channels == 2
     np.testing.assert_allclose(ts.times_s, 2.5 + np.arange(50) / 10)
     assert ts.duration_s == 5.0
@@ -52,7 +54,9 @@ def test_downsampling_averages_each_new_sample_interval():
     np.testing.assert_allclose(low.values[:, 0], low.times_s, atol=1e-12)
     # A 45 Hz sine (above the new Nyquist of 5 Hz) is strongly attenuated, a 0.5 Hz sine is kept.
     t = np.arange(10000) / 100
-    both = TimeSeries(np.column_stack([np.sin(2 * np.pi * 45 * t), np.sin(2 * np.pi * 0.5 * t)]), 100.0)
+    both = TimeSeries(
+        np.column_stack([np.sin(2 * np.pi * 45 * t), np.sin(2 * np.pi * 0.5 * t)]), 100.0
+    )
     out = both.resample(10.0)
     assert np.abs(out.values[:, 0]).max() < 0.1
     np.testing.assert_allclose(out.values[:, 1], np.sin(2 * np.pi * 0.5 * out.times_s), atol=0.01)
@@ -80,7 +84,12 @@ def test_windows_and_sliding_statistics_match_numpy():
     windows = ts.windows_samples(10, 3)
     assert windows.values.shape == (64, 10, 3)
     np.testing.assert_allclose(windows.centers_s, 1.0 + (np.arange(64) * 3 + 4.5) / 50)
-    for statistic, oracle in [("mean", np.mean), ("var", np.var), ("std", np.std), ("median", np.median)]:
+    for statistic, oracle in [
+        ("mean", np.mean),
+        ("var", np.var),
+        ("std", np.std),
+        ("median", np.median),
+    ]:
         out = ts.sliding_samples(10, 3, statistic)
         expected = np.stack([oracle(values[i * 3 : i * 3 + 10], axis=0) for i in range(64)])
         np.testing.assert_allclose(out.values, expected, rtol=1e-9, atol=1e-9)

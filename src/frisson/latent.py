@@ -672,19 +672,30 @@ def lagged_correlation(
         min_shift=_min_shift(min_shift_s, lags, rate_hz, x.size),
         seed=seed,
     )
-    r_by_lag = _lagged_pearson(x, y[np.newaxis], lags)[0]
-    null_max = np.abs(_lagged_pearson(x, surrogates, lags)).max(axis=1)
-    best = int(np.argmax(np.abs(r_by_lag)))
-    observed = abs(r_by_lag[best])
-    p = (1 + np.count_nonzero(null_max >= observed - 1e-12)) / (1 + null_max.size)
-    return LaggedCorrelation(
-        lags / rate_hz,
-        r_by_lag,
-        float(lags[best] / rate_hz),
-        float(r_by_lag[best]),
-        float(p),
-        null_max,
-    )
+    return _lagged_tests(x[np.newaxis], y, surrogates, lags, rate_hz)[0]
+
+
+def _lagged_tests(
+    xs: np.ndarray, y: np.ndarray, surrogates: np.ndarray, lags: np.ndarray, rate_hz: float
+) -> list[LaggedCorrelation]:
+    """Test every row of ``xs`` against ``y``, sharing the surrogates' FFTs."""
+    observed = _lagged_pearson(xs, y[np.newaxis], lags)[:, 0]  # (n_x, n_lags)
+    null_max = np.abs(_lagged_pearson(xs, surrogates, lags)).max(axis=2)  # (n_x, n_surrogates)
+    results = []
+    for r_by_lag, null in zip(observed, null_max, strict=True):
+        best = int(np.argmax(np.abs(r_by_lag)))
+        p = (1 + np.count_nonzero(null >= abs(r_by_lag[best]) - 1e-12)) / (1 + null.size)
+        results.append(
+            LaggedCorrelation(
+                lags / rate_hz,
+                r_by_lag,
+                float(lags[best] / rate_hz),
+                float(r_by_lag[best]),
+                float(p),
+                null,
+            )
+        )
+    return results
 
 
 def make_surrogates(
@@ -744,35 +755,34 @@ def _min_shift(min_shift_s: float | None, lags: np.ndarray, rate_hz: float, n: i
     return max(1, round(check_positive("min_shift_s", min_shift_s) * rate_hz))
 
 
-def _lagged_pearson(x: np.ndarray, ys: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """Pearson r of ``x(t)`` with ``ys[k](t - lag)`` over each lag's overlap, via FFT.
+def _lagged_pearson(xs: np.ndarray, ys: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Pearson r of ``xs[i](t)`` with ``ys[k](t - lag)`` over each lag's overlap, via FFT.
 
-    Returns shape ``(n_series, n_lags)``. Sums over the overlap come from
-    cumulative sums; the cross products from one zero-padded FFT per series.
+    Returns shape ``(n_x, n_y, n_lags)``. Sums over the overlaps come from
+    cumulative sums; the cross products from zero-padded FFTs, those of ``ys``
+    computed once for all ``xs``.
     """
-    n = x.size
+    n = xs.shape[1]
     n_fft = int(2 ** np.ceil(np.log2(2 * n)))
-    x = x - x.mean()  # shift invariance of r; improves accuracy of the sums
+    xs = xs - xs.mean(axis=1, keepdims=True)  # r is shift invariant; centring helps the sums
     ys = ys - ys.mean(axis=1, keepdims=True)
-    cross = np.fft.irfft(
-        np.fft.rfft(x, n_fft)[np.newaxis] * np.conj(np.fft.rfft(ys, n_fft, axis=1)), n_fft, axis=1
-    )
-    sxy = cross[:, lags % n_fft]  # sum_t x[t] y[t - lag]
-    cx = np.r_[0.0, np.cumsum(x)]
-    cxx = np.r_[0.0, np.cumsum(x**2)]
-    cy = np.pad(np.cumsum(ys, axis=1), ((0, 0), (1, 0)))
-    cyy = np.pad(np.cumsum(ys**2, axis=1), ((0, 0), (1, 0)))
+    ys_spectrum = np.conj(np.fft.rfft(ys, n_fft, axis=1))
     x_lo, x_hi = np.maximum(0, lags), np.minimum(n, n + lags)  # t in [x_lo, x_hi)
     y_lo, y_hi = x_lo - lags, x_hi - lags  # t - lag
     m = (x_hi - x_lo).astype(float)
-    sx, sxx = cx[x_hi] - cx[x_lo], cxx[x_hi] - cxx[x_lo]
+    cy = np.pad(np.cumsum(ys, axis=1), ((0, 0), (1, 0)))
+    cyy = np.pad(np.cumsum(ys**2, axis=1), ((0, 0), (1, 0)))
     sy, syy = cy[:, y_hi] - cy[:, y_lo], cyy[:, y_hi] - cyy[:, y_lo]
-    cov = sxy - sx * sy / m
-    var_x = sxx - sx**2 / m
     var_y = syy - sy**2 / m
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = cov / np.sqrt(var_x * var_y)
-    return np.clip(np.nan_to_num(r), -1.0, 1.0)
+    out = np.empty((xs.shape[0], ys.shape[0], lags.size))
+    for i, x in enumerate(xs):
+        cross = np.fft.irfft(np.fft.rfft(x, n_fft)[np.newaxis] * ys_spectrum, n_fft, axis=1)
+        sxy = cross[:, lags % n_fft]  # sum_t x[t] y[t - lag]
+        cx, cxx = np.r_[0.0, np.cumsum(x)], np.r_[0.0, np.cumsum(x**2)]
+        sx, sxx = cx[x_hi] - cx[x_lo], cxx[x_hi] - cxx[x_lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = (sxy - sx * sy / m) / np.sqrt((sxx - sx**2 / m) * var_y)
+    return np.clip(np.nan_to_num(out), -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -852,19 +862,17 @@ def feature_correlations(
     if not np.isfinite(both[span]).all():
         raise DataError("Features contain NaN inside the song; interpolate or crop them first.")
     pc_names = pcs.names[: min(check_int("n_pcs", n_pcs, minimum=1), pcs.n_channels)]
+    xs = np.stack([pcs.channel(pc)[span] for pc in pc_names])
+    lags = _lags_samples(lag_range_s, pcs.rate_hz, xs.shape[1])
+    min_shift = _min_shift(None, lags, pcs.rate_hz, xs.shape[1])
     results = {}
     for f_index, feature in enumerate(features.names):
         y = aligned.values[span, f_index]
-        for pc in pc_names:
-            results[(pc, feature)] = lagged_correlation(
-                pcs.channel(pc)[span],
-                y,
-                rate_hz=pcs.rate_hz,
-                lag_range_s=lag_range_s,
-                null=null,
-                n_surrogates=n_surrogates,
-                seed=seed + f_index,
-            )
+        surrogates = make_surrogates(
+            y, null=null, n_surrogates=n_surrogates, min_shift=min_shift, seed=seed + f_index
+        )
+        tests = _lagged_tests(xs, y, surrogates, lags, pcs.rate_hz)
+        results.update({(pc, feature): test for pc, test in zip(pc_names, tests, strict=True)})
     params = {
         "lag_range_s": tuple(lag_range_s),
         "null": null,
