@@ -203,6 +203,14 @@ def analyze_song(
         raise DataError(f"{audio.source}: {error}") from None
     logger.info("computing acoustic features")
     features = compute_features(audio, rate_hz=pca.pcs.rate_hz)
+    n_missing = np.isnan(features.values).sum(axis=0)
+    if n_missing.any():
+        # e.g. the spectral centroid of digital silence is undefined
+        gaps = ", ".join(
+            f"{n} {name}" for n, name in zip(n_missing, features.names, strict=True) if n
+        )
+        logger.warning("%s: interpolating undefined feature samples (%s)", audio.source, gaps)
+        features = features.interpolate_nan()
     logger.info("testing PC-feature correlations (%d surrogates each)", n_surrogates)
     correlations = latent.feature_correlations(
         pca.pcs,

@@ -354,6 +354,32 @@ class TimeSeries:
         values = self.sample_at(other.times_s, width_s=1.0 / other.rate_hz)
         return self.replace(values, rate_hz=other.rate_hz, start_s=other.start_s)
 
+    def interpolate_nan(self) -> TimeSeries:
+        """Fill NaN samples by linear interpolation in time, channel by channel.
+
+        NaN runs at either end take the nearest finite value.
+
+        Raises
+        ------
+        DataError
+            If a channel has no finite value at all.
+
+        Examples
+        --------
+        >>> TimeSeries([1.0, float("nan"), 3.0, float("nan")], 1.0).interpolate_nan().values[:, 0]
+        array([1., 2., 3., 3.])
+
+        """
+        values = np.array(self.values, dtype=np.float64)
+        times = np.arange(self.n_times)
+        for c in range(self.n_channels):
+            missing = np.isnan(values[:, c])
+            if missing.all():
+                raise DataError(f"Channel {self.names[c]!r} is all NaN; nothing to interpolate.")
+            if missing.any():
+                values[missing, c] = np.interp(times[missing], times[~missing], values[~missing, c])
+        return self.replace(values)
+
     # --------------------------------------------------------------- windows
     def windows(self, window_s: float, hop_s: float) -> Windows:
         """Sliding windows given in seconds (rounded to whole samples).
