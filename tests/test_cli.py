@@ -79,7 +79,7 @@ def _bad_input(tmp_path, kind):
         ("missing", "file not found"),
         ("corrupt", "cannot decode audio"),
         ("silence", "is silent"),
-        ("short", "lasts 0.50 s, shorter than the minimum of 10.00 s"),
+        ("short", "lasts 0.50 s, shorter than the minimum of 18.00 s"),
         ("nan", "22050 samples are NaN or infinite \\(first at 3.000 s\\)"),
     ],
 )

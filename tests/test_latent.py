@@ -193,3 +193,20 @@ def test_feature_correlations_align_rates_and_find_the_related_feature():
     assert row.r > 0.95 and row.p == pytest.approx(0.005) and row.lag_s == pytest.approx(0.5)
     assert list(table.columns) == ["pc", "feature", "lag_s", "r", "p"]
     assert len(table) == 4
+
+
+def test_fades_at_the_ends_neither_count_nor_mask_inner_transitions():
+    # A fade-in and fade-out dwarf a modest change at 40 s; edge_s keeps them out of the scale.
+    rate = 20.0
+    t = np.arange(int(80 * rate)) / rate
+    pc1 = (
+        np.where(t < 40, 0.0, 1.0)
+        + 20 * np.clip(1 - t / 3, 0, None)
+        + 20 * np.clip((t - 77) / 3, 0, None)
+    )
+    pcs = TimeSeries(pc1, rate, names=["PC1"])
+    found = latent.variance_transitions(pcs, edge_s=5.0)
+    np.testing.assert_allclose(found.times_s, [40.0], atol=0.1)
+    assert found.strength[0] == pytest.approx(1.0)
+    with pytest.raises(DataError, match="edge_s=50 leaves no time"):
+        latent.variance_transitions(pcs, edge_s=50)

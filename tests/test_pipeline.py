@@ -79,7 +79,7 @@ def test_written_tables_and_figure(analysis, tmp_path):
 def test_too_short_audio_names_the_minimum(piece):
     short = piece.audio.__class__(piece.audio.samples[: 22050 * 5], 22050.0, "clip.wav", "x")
     with pytest.raises(
-        DataError, match=r"clip\.wav: lasts 5\.00 s, shorter than the minimum of 10\.00 s"
+        DataError, match=r"clip\.wav: lasts 5\.00 s, shorter than the minimum of 18\.00 s"
     ):
         analyze_song(short)
 

@@ -78,6 +78,13 @@ def main(verbose: int, quiet: int) -> None:
     help="Minimum time between transitions (s).",
 )
 @click.option(
+    "--edge",
+    "edge_s",
+    default=5.0,
+    show_default=True,
+    help="Ignore transitions this close to the song's start or end (s).",
+)
+@click.option(
     "--max-lag",
     "max_lag_s",
     default=2.0,
@@ -102,6 +109,7 @@ def analyze(
     n_components: int,
     variance_window_s: float,
     min_distance_s: float,
+    edge_s: float,
     max_lag_s: float,
     n_surrogates: int,
     seed: int,
@@ -129,6 +137,7 @@ def analyze(
             n_components=n_components,
             variance_window_s=variance_window_s,
             min_distance_s=min_distance_s,
+            edge_s=edge_s,
             lag_range_s=(-max_lag_s, max_lag_s),
             n_surrogates=n_surrogates,
             reference_boundaries_s=boundaries,

@@ -308,6 +308,7 @@ def variance_transitions(
     window_s: float = 4.0,
     min_distance_s: float = 5.0,
     prominence: float = 0.1,
+    edge_s: float = 5.0,
 ) -> Transitions:
     """Transitions as peaks of the sliding variance of one PC (the chills study's method).
 
@@ -329,6 +330,10 @@ def variance_transitions(
     prominence : float
         Minimum peak prominence as a fraction of the variance curve's range
         (default 0.1); suppresses ripples within sections.
+    edge_s : float
+        Ignore the first and last ``edge_s`` seconds of the series (default
+        5 s): fade-ins and fade-outs are the largest changes of many songs and
+        would otherwise set the prominence scale and hide the transitions inside.
 
     Returns
     -------
@@ -351,12 +356,19 @@ def variance_transitions(
     # Odd length so the window centre falls on a sample.
     window += 1 - window % 2
     curve = series.sliding_samples(window, 1, "var").replace(names=[f"{component}_variance"])
-    times, strength = _pick_peaks(curve, min_distance_s=min_distance_s, prominence=prominence)
+    times, strength = _pick_peaks(
+        curve,
+        min_distance_s=min_distance_s,
+        prominence=prominence,
+        edge_s=edge_s,
+        bounds_s=(pcs.start_s, pcs.end_s),
+    )
     params = {
         "component": component,
         "window_s": window / series.rate_hz,
         "min_distance_s": min_distance_s,
         "prominence": prominence,
+        "edge_s": edge_s,
     }
     logger.info("PC1-variance transitions: %d found (%s)", times.size, params)
     return Transitions(times, strength, "pc1_variance", curve, params)
@@ -434,6 +446,7 @@ def novelty_transitions(
     kernel_s: float = 8.0,
     min_distance_s: float = 5.0,
     prominence: float = 0.3,
+    edge_s: float = 5.0,
 ) -> Transitions:
     """Transitions as peaks of Foote's checkerboard novelty (a second method).
 
@@ -449,6 +462,9 @@ def novelty_transitions(
         Minimum peak prominence as a fraction of the novelty curve's range
         (default 0.3: novelty ripples more within sections than PC1 variance,
         as melodic changes also register).
+    edge_s : float
+        Ignore the first and last ``edge_s`` seconds (default 5 s), as in
+        :func:`variance_transitions`.
 
     Returns
     -------
@@ -457,30 +473,64 @@ def novelty_transitions(
 
     """
     curve = foote_novelty(latent, kernel_s=kernel_s)
-    times, strength = _pick_peaks(curve, min_distance_s=min_distance_s, prominence=prominence)
-    params = {"kernel_s": kernel_s, "min_distance_s": min_distance_s, "prominence": prominence}
+    times, strength = _pick_peaks(
+        curve,
+        min_distance_s=min_distance_s,
+        prominence=prominence,
+        edge_s=edge_s,
+        bounds_s=(latent.start_s, latent.end_s),
+    )
+    params = {
+        "kernel_s": kernel_s,
+        "min_distance_s": min_distance_s,
+        "prominence": prominence,
+        "edge_s": edge_s,
+    }
     logger.info("Foote-novelty transitions: %d found (%s)", times.size, params)
     return Transitions(times, strength, "foote_novelty", curve, params)
 
 
 def _pick_peaks(
-    curve: TimeSeries, *, min_distance_s: float, prominence: float
+    curve: TimeSeries,
+    *,
+    min_distance_s: float,
+    prominence: float,
+    edge_s: float,
+    bounds_s: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of a detection curve inside ``bounds_s`` shrunk by ``edge_s`` at both ends.
+
+    The prominence threshold and the strength scale come from the curve inside
+    that interior only, so fades at a song's start and end neither count as
+    transitions nor mask the ones inside.
+    """
     from scipy.signal import find_peaks
 
     check_positive("min_distance_s", min_distance_s)
+    check_positive("edge_s", edge_s, allow_zero=True)
     check_positive("prominence", prominence, allow_zero=True)
     if prominence >= 1:
         raise ParameterError(
             f"prominence is a fraction of the curve's range and must be < 1, got {prominence}."
         )
+    times = curve.times_s
+    interior = (times >= bounds_s[0] + edge_s) & (times <= bounds_s[1] - edge_s)
+    if not interior.any():
+        raise DataError(
+            f"edge_s={edge_s} leaves no time to search between {bounds_s[0]:.1f} and "
+            f"{bounds_s[1]:.1f} s; use a smaller edge_s or a longer song."
+        )
     values = curve.values[:, 0]
-    span = float(values.max() - values.min())
+    inside = values[interior]
+    span = float(inside.max() - inside.min())
     if span <= 0:
         return np.array([]), np.array([])
     distance = max(1, round(min_distance_s * curve.rate_hz))
-    peaks, _ = find_peaks(values, distance=distance, prominence=prominence * span)
-    return curve.times_s[peaks].copy(), values[peaks] / values.max()
+    peaks, _ = find_peaks(
+        np.where(interior, values, inside.min()), distance=distance, prominence=prominence * span
+    )
+    peaks = peaks[interior[peaks]]
+    return times[peaks].copy(), values[peaks] / inside.max()
 
 
 # ------------------------------------------------------------------------------ scoring

@@ -115,6 +115,7 @@ def analyze_song(
     variance_window_s: float = 4.0,
     novelty_kernel_s: float = 8.0,
     min_distance_s: float = 5.0,
+    edge_s: float = 5.0,
     n_pcs_correlated: int = 3,
     lag_range_s: tuple[float, float] = (-2.0, 2.0),
     n_surrogates: int = 1000,
@@ -141,7 +142,7 @@ def analyze_song(
         PCs kept.
     k_range : (int, int)
         Range of cluster counts tried.
-    variance_window_s, novelty_kernel_s, min_distance_s : float
+    variance_window_s, novelty_kernel_s, min_distance_s, edge_s : float
         Transition settings (see :func:`~frisson.latent.variance_transitions`
         and :func:`~frisson.latent.novelty_transitions`).
     n_pcs_correlated : int
@@ -173,15 +174,16 @@ def analyze_song(
     layer = layer or enc.default_layer
     check_positive("variance_window_s", variance_window_s)
     check_positive("novelty_kernel_s", novelty_kernel_s)
-    # The transition windows must fit with a margin for the ~1 s smoothing window.
-    min_duration_s = max(variance_window_s, novelty_kernel_s) + 2.0
+    check_positive("edge_s", edge_s, allow_zero=True)
+    # Between the ignored edges there must be room for the longest transition window.
+    min_duration_s = 2 * edge_s + max(variance_window_s, novelty_kernel_s)
     if not isinstance(audio, Audio):
         audio = load_audio(audio, min_duration_s=min_duration_s)
     elif audio.duration_s < min_duration_s:
         raise DataError(
             f"{audio.source}: lasts {audio.duration_s:.2f} s, shorter than the minimum of "
             f"{min_duration_s:.2f} s for this analysis (the longest transition window plus "
-            "2 s); use a longer excerpt or smaller windows."
+            "edge_s at both ends); use a longer excerpt or smaller windows."
         )
     logger.info("encoding %s with %s (layer %s)", audio.source, encoder, layer)
     embedding = enc.encode(audio, layers=[layer])
@@ -193,10 +195,10 @@ def analyze_song(
         clusters = latent.cluster_trajectory(pca.pcs, k_range=k_range, seed=seed)
         transitions = {
             "pc1_variance": latent.variance_transitions(
-                pca.pcs, window_s=variance_window_s, min_distance_s=min_distance_s
+                pca.pcs, window_s=variance_window_s, min_distance_s=min_distance_s, edge_s=edge_s
             ),
             "foote_novelty": latent.novelty_transitions(
-                pca.pcs, kernel_s=novelty_kernel_s, min_distance_s=min_distance_s
+                pca.pcs, kernel_s=novelty_kernel_s, min_distance_s=min_distance_s, edge_s=edge_s
             ),
         }
     except DataError as error:
@@ -271,7 +273,7 @@ def read_boundaries(path: str | os.PathLike) -> np.ndarray:
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.tsv"
-    >>> _ = p.write_text("time_s\\tlabel\\n12.5\\tchorus\\n30\\tverse\\n")
+    >>> _ = p.write_text("time_s\tlabel\n12.5\tchorus\n30\tverse\n")
     >>> read_boundaries(p)
     array([12.5, 30. ])
 
