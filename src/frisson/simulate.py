@@ -19,6 +19,7 @@ import numpy as np
 from frisson._check import check_int, check_positive, rng_from_seed
 from frisson.audio import Audio, audio_from_array
 from frisson.errors import ParameterError
+from frisson.timeseries import TimeSeries
 
 __all__ = ["Section", "SynthPiece", "synth_piece"]
 
@@ -207,3 +208,526 @@ def _render_section(section: Section, rate_hz: float, rng: np.random.Generator) 
     out[:fade] *= ramp
     out[n - fade :] *= ramp[::-1]
     return out
+
+
+# ================================================================ demo stimuli
+def write_demo_stimuli(
+    out_dir: str | os.PathLike, *, n_pieces: int = 7, rate_hz: float = 22050.0, seed: int = 0
+) -> list[Path]:
+    """Write the demo stimuli: ``n_pieces`` generated multi-section pieces of 60-90 s.
+
+    Each piece has 4-6 sections of distinct tempo, register, timbre and
+    loudness (:func:`synth_piece`); ``<name>_boundaries.tsv`` beside each WAV
+    holds the known section boundaries. Deterministic for a given seed.
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder to write ``piece-01.wav`` ... into (created if needed).
+    n_pieces : int
+        Number of pieces (default 7, as the chills study's excerpts).
+    rate_hz : float
+        Sampling rate.
+    seed : int
+        Seed; piece ``i`` uses ``seed * 1000 + i``.
+
+    Returns
+    -------
+    list of Path
+        The WAV files.
+
+    """
+    n_pieces = check_int("n_pieces", n_pieces, minimum=1)
+    rng = rng_from_seed(seed)
+    out = Path(out_dir)
+    paths = []
+    for i in range(n_pieces):
+        n_sections = int(rng.integers(4, 7))
+        total_s = float(rng.uniform(60.0, 90.0))
+        mean_s = total_s / n_sections
+        piece = synth_piece(
+            n_sections=n_sections,
+            section_s=(max(2.0, 0.85 * mean_s), 1.15 * mean_s),
+            rate_hz=rate_hz,
+            seed=seed * 1000 + i,
+        )
+        path = out / f"piece-{i + 1:02d}.wav"
+        piece.write(path)
+        paths.append(path)
+    return paths
+
+
+# ============================================================= simulated studies
+#: SCR shape (Bateman function) time constants in seconds: rise, decay.
+SCR_TAU_S = (0.75, 2.0)
+
+
+@dataclass(frozen=True)
+class StudyParams:
+    """Settings of :func:`simulate_study` (all recorded in the ground truth).
+
+    Attributes
+    ----------
+    n_participants : int
+        Number of participants; each hears every stimulus once, in a random order.
+    effect_size : float
+        Scales every response the music drives (evoked SCRs, heart-rate changes,
+        chills, ratings); 0 gives a study in which responses ignore the music.
+    physio_rate_hz : float
+        Sampling rate of skin conductance and PPG.
+    ratings_rate_hz : float or None
+        Rate of continuous "emotionality" ratings; None writes no ratings.
+    eda_noise_us : float
+        Standard deviation of white measurement noise on skin conductance (uS).
+    spontaneous_per_min : (float, float)
+        Range of the participants' rates of non-specific SCRs (per minute).
+    motion_per_min : float
+        Rate of motion artefacts (spikes in EDA, bursts in PPG).
+    dropout_probability : float
+        Chance that a trial contains a 1-3 s dropout (NaN in every channel).
+    baseline_s, gap_s : float
+        Silence before the first stimulus and between stimuli.
+    encoder : str
+        Encoder whose latent transitions drive the responses.
+
+    """
+
+    n_participants: int = 10
+    effect_size: float = 1.0
+    physio_rate_hz: float = 100.0
+    ratings_rate_hz: float | None = 5.0
+    eda_noise_us: float = 0.01
+    spontaneous_per_min: tuple[float, float] = (1.0, 3.0)
+    motion_per_min: float = 0.2
+    dropout_probability: float = 0.05
+    baseline_s: float = 10.0
+    gap_s: float = 20.0
+    encoder: str = "mel"
+
+
+@dataclass(frozen=True)
+class ArousalDrive:
+    """The latent "arousal drive" of one stimulus: what the simulated listeners respond to.
+
+    Attributes
+    ----------
+    drive : TimeSeries
+        Drive in [0, 1] at 10 Hz from stimulus onset: Gaussian bumps (sd 0.75 s)
+        at latent transitions, weighted by their strength, plus rectified
+        loudness surges.
+    peak_times_s, peak_heights : ndarray
+        Peaks of the drive (prominence >= 0.15, >= 3 s apart): the moments that
+        evoke SCRs.
+    transitions_s : ndarray
+        The latent transitions (PC1 variance peaks).
+
+    """
+
+    drive: TimeSeries
+    peak_times_s: np.ndarray
+    peak_heights: np.ndarray
+    transitions_s: np.ndarray
+
+
+def arousal_drive(audio: Audio, *, encoder: str = "mel", rate_hz: float = 10.0) -> ArousalDrive:
+    """Compute the arousal drive of a stimulus from its latent transitions and loudness surges.
+
+    Parameters
+    ----------
+    audio : Audio
+        The stimulus.
+    encoder : str
+        Encoder of the latent trajectory.
+    rate_hz : float
+        Rate of the drive series.
+
+    Returns
+    -------
+    ArousalDrive
+
+    """
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import find_peaks
+
+    from frisson import latent
+    from frisson.encoders import get_encoder
+    from frisson.features import loudness
+
+    enc = get_encoder(encoder)
+    frames = enc.encode(audio, layers=[enc.default_layer])[enc.default_layer]
+    pcs = latent.trajectory_pca(latent.sliding_mean(frames), n_components=3).pcs
+    edge_s = min(5.0, audio.duration_s / 6)
+    transitions = latent.variance_transitions(pcs, edge_s=edge_s)
+    level = loudness(audio, rate_hz=rate_hz)
+    times = level.times_s
+    smooth = uniform_filter1d(level.values[:, 0], size=max(1, int(rate_hz)), mode="nearest")
+    rise = np.maximum(np.gradient(smooth) * rate_hz, 0.0)  # dB per second, rising only
+    scale = np.percentile(rise, 99) or 1.0
+    surge = np.clip(rise / scale, 0.0, 1.0)
+    bumps = np.zeros_like(times)
+    for t, strength in zip(transitions.times_s, transitions.strength, strict=True):
+        bumps += strength * np.exp(-0.5 * ((times - t) / 0.75) ** 2)
+    drive = bumps + 0.5 * surge
+    drive /= drive.max() if drive.max() > 0 else 1.0
+    peaks, _ = find_peaks(drive, prominence=0.15, distance=int(3 * rate_hz))
+    series = TimeSeries(drive, rate_hz, names=["drive"])
+    return ArousalDrive(series, times[peaks], drive[peaks], transitions.times_s)
+
+
+@dataclass(frozen=True)
+class SimulatedStudy:
+    """What :func:`simulate_study` wrote, with the arrays for checks.
+
+    Attributes
+    ----------
+    root : Path
+        The BIDS study folder.
+    drives : dict of str to ArousalDrive
+        Per stimulus name.
+    recordings : dict of str to dict of str to ndarray
+        Per participant, the float32 columns written to the physio file.
+    truth : pandas.DataFrame
+        Per-participant parameters (gain, latency, ...).
+    scr_onsets : pandas.DataFrame
+        Every SCR: participant, stimulus, onset_s (from stimulus onset),
+        run_time_s, amplitude_us, evoked.
+    params : StudyParams
+    seed : int
+
+    """
+
+    root: Path
+    drives: dict[str, ArousalDrive] = field(repr=False)
+    recordings: dict[str, dict[str, np.ndarray]] = field(repr=False)
+    truth: object = field(repr=False)
+    scr_onsets: object = field(repr=False)
+    params: StudyParams = field(default_factory=StudyParams)
+    seed: int = 0
+
+
+def simulate_study(
+    stimuli: str | os.PathLike | list[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    params: StudyParams | None = None,
+    seed: int = 0,
+    progress_bar: bool | None = None,
+) -> SimulatedStudy:
+    """Write a complete BIDS-style listening study with known ground truth.
+
+    For every participant x stimulus: skin conductance = tonic level + slow
+    drift + SCRs (Bateman shape, rise 0.75 s, decay 2 s) evoked at the peaks
+    of the stimulus' :func:`arousal_drive` with participant-specific gain,
+    latency (1-3 s) and habituation, plus spontaneous SCRs, white noise, motion
+    artefacts and dropouts; PPG whose heart rate follows the drive; chill
+    reports near the strongest peaks; optional continuous ratings; an
+    absorption questionnaire score that raises the gains. The ground truth
+    goes to ``derivatives/ground_truth/``.
+
+    Parameters
+    ----------
+    stimuli : path or list of paths
+        A folder of audio files or the files themselves (copied to ``stimuli/``).
+    out_dir : path
+        The study folder to create.
+    params : StudyParams, optional
+        Simulation settings (default :class:`StudyParams`).
+    seed : int
+        Seed of every random draw.
+    progress_bar : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    SimulatedStudy
+
+    """
+    import json
+    import shutil
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from frisson import __version__
+    from frisson._logging import progress_enabled
+    from frisson.audio import load_audio
+    from frisson.study import write_events, write_physio
+
+    params = params or StudyParams()
+    check_int("n_participants", params.n_participants, minimum=1)
+    check_positive("effect_size", params.effect_size, allow_zero=True)
+    check_positive("physio_rate_hz", params.physio_rate_hz)
+    if params.ratings_rate_hz is not None:
+        ratio = params.physio_rate_hz / check_positive("ratings_rate_hz", params.ratings_rate_hz)
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ParameterError(
+                f"physio_rate_hz ({params.physio_rate_hz:g}) must be a whole multiple of "
+                f"ratings_rate_hz ({params.ratings_rate_hz:g})."
+            )
+    rng = rng_from_seed(seed)
+    paths = _stimulus_paths(stimuli)
+    root = Path(out_dir)
+    (root / "stimuli").mkdir(parents=True, exist_ok=True)
+    drives: dict[str, ArousalDrive] = {}
+    durations: dict[str, float] = {}
+    for path in tqdm(paths, desc="stimulus drives", disable=not progress_enabled(progress_bar)):
+        audio = load_audio(path)
+        drives[path.name] = arousal_drive(audio, encoder=params.encoder)
+        durations[path.name] = audio.duration_s
+        if path.resolve() != (root / "stimuli" / path.name).resolve():
+            shutil.copy2(path, root / "stimuli" / path.name)
+
+    truth_rows, scr_rows, participant_rows = [], [], []
+    recordings: dict[str, dict[str, np.ndarray]] = {}
+    for index in tqdm(
+        range(params.n_participants),
+        desc="participants",
+        disable=not progress_enabled(progress_bar),
+    ):
+        pid = f"{index + 1:02d}"
+        person = _draw_participant(rng, params)
+        truth_rows.append({"participant": pid, **person})
+        participant_rows.append(
+            {"participant_id": f"sub-{pid}", "absorption": person["absorption"]}
+        )
+        order = [paths[i].name for i in rng.permutation(len(paths))]
+        data, events, scrs = _simulate_run(rng, params, person, order, drives, durations)
+        for row in scrs:
+            scr_rows.append({"participant": pid, **row})
+        label = f"sub-{pid}_task-listening"
+        folder = root / f"sub-{pid}" / "beh"
+        write_events(folder / f"{label}_events.tsv", events)
+        physio = {"eda": data["eda"], "ppg": data["ppg"]}
+        write_physio(
+            folder / f"{label}_physio.tsv.gz",
+            physio,
+            rate_hz=params.physio_rate_hz,
+            units={"eda": "uS", "ppg": "a.u."},
+        )
+        recordings[pid] = {k: v.astype(np.float32) for k, v in physio.items()}
+        if "emotionality" in data:
+            write_physio(
+                folder / f"{label}_recording-ratings_physio.tsv.gz",
+                {"emotionality": data["emotionality"]},
+                rate_hz=params.ratings_rate_hz,
+            )
+            recordings[pid]["emotionality"] = data["emotionality"].astype(np.float32)
+
+    pd.DataFrame(participant_rows).to_csv(root / "participants.tsv", sep="\t", index=False)
+    (root / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "frisson simulated listening study",
+                "BIDSVersion": "1.9.0",
+                "DatasetType": "raw",
+                "GeneratedBy": [{"Name": "frisson", "Version": __version__}],
+            },
+            indent=2,
+        )
+    )
+    truth_dir = root / "derivatives" / "ground_truth"
+    (truth_dir / "drive").mkdir(parents=True, exist_ok=True)
+    for name, drive in drives.items():
+        drive.drive.to_frame().to_csv(
+            truth_dir / "drive" / f"{Path(name).stem}_drive.tsv", sep="\t", index=False
+        )
+    truth = pd.DataFrame(truth_rows)
+    scr_onsets = pd.DataFrame(scr_rows)
+    truth.to_csv(truth_dir / "participants_truth.tsv", sep="\t", index=False)
+    scr_onsets.to_csv(truth_dir / "scr_onsets.tsv", sep="\t", index=False, float_format="%.4f")
+    (truth_dir / "simulation.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "frisson_version": __version__,
+                "params": {k: getattr(params, k) for k in params.__dataclass_fields__},
+                "scr_tau_s": SCR_TAU_S,
+                "stimuli": {
+                    name: {"duration_s": durations[name], "drive_peaks_s": d.peak_times_s.tolist()}
+                    for name, d in drives.items()
+                },
+            },
+            indent=2,
+        )
+    )
+    return SimulatedStudy(root, drives, recordings, truth, scr_onsets, params, seed)
+
+
+def _stimulus_paths(stimuli: str | os.PathLike | list[str | os.PathLike]) -> list[Path]:
+    from frisson.errors import DataError
+
+    if isinstance(stimuli, str | os.PathLike) and Path(stimuli).is_dir():
+        found = sorted(
+            p
+            for p in Path(stimuli).iterdir()
+            if p.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3", ".opus"}
+        )
+    elif isinstance(stimuli, str | os.PathLike):
+        found = [Path(stimuli)]
+    else:
+        found = [Path(p) for p in stimuli]
+    if not found:
+        raise DataError(f"{stimuli}: no audio files (wav, flac, ogg, mp3, opus) found.")
+    return found
+
+
+def _draw_participant(rng: np.random.Generator, params: StudyParams) -> dict[str, float]:
+    absorption_z = float(rng.standard_normal())
+    low, high = params.spontaneous_per_min
+    return {
+        "absorption": float(np.clip(round(17 + 6 * absorption_z), 0, 34)),
+        "gain": float(np.exp(0.25 * rng.standard_normal() + 0.3 * absorption_z)),
+        "latency_s": float(rng.uniform(1.0, 3.0)),
+        "habituation": float(rng.uniform(0.02, 0.1)),
+        "tonic_us": float(rng.uniform(2.0, 10.0)),
+        "spontaneous_per_min": float(rng.uniform(low, high)),
+        "hr_bpm": float(rng.uniform(60.0, 80.0)),
+        "hr_gain_bpm": float(rng.uniform(3.0, 8.0)),
+    }
+
+
+def _bateman(rate_hz: float) -> np.ndarray:
+    rise, decay = SCR_TAU_S
+    t = np.arange(int(12 * decay * rate_hz)) / rate_hz
+    shape = np.exp(-t / decay) - np.exp(-t / rise)
+    return shape / shape.max()
+
+
+def _simulate_run(
+    rng: np.random.Generator,
+    params: StudyParams,
+    person: dict[str, float],
+    order: list[str],
+    drives: dict[str, ArousalDrive],
+    durations: dict[str, float],
+) -> tuple[dict[str, np.ndarray], list[dict], list[dict]]:
+    """One participant's run: all stimuli in ``order`` with gaps; returns columns, events, SCRs."""
+    from scipy.signal import fftconvolve
+
+    rate = params.physio_rate_hz
+    onsets, t = {}, params.baseline_s
+    for name in order:
+        onsets[name] = t
+        t += durations[name] + params.gap_s
+    total_s = t - params.gap_s + params.baseline_s
+    n = round(total_s * rate)
+    times = np.arange(n) / rate
+    effect = params.effect_size
+    events: list[dict] = []
+    scrs: list[dict] = []
+    impulses = np.zeros(n)
+    drive_run = np.zeros(n)
+    listening = np.zeros(n, dtype=bool)
+    evoked_count = 0
+    for name in order:
+        onset, drive = onsets[name], drives[name]
+        events.append(
+            {
+                "onset": onset,
+                "duration": durations[name],
+                "trial_type": "music",
+                "stim_file": f"stimuli/{name}",
+            }
+        )
+        local = drive.drive
+        inside = (times >= onset) & (times <= onset + durations[name])
+        listening |= inside
+        drive_run[inside] = np.interp(times[inside] - onset, local.times_s, local.values[:, 0])
+        for peak_s, height in zip(drive.peak_times_s, drive.peak_heights, strict=True):
+            amplitude = (
+                effect
+                * person["gain"]
+                * 0.5
+                * height
+                * np.exp(-person["habituation"] * evoked_count)
+                * float(rng.lognormal(0.0, 0.2))
+            )
+            if amplitude <= 0:
+                continue
+            evoked_count += 1
+            run_time = onset + peak_s + person["latency_s"] + float(rng.normal(0.0, 0.3))
+            scrs.append(_scr_row(name, run_time, onset, amplitude, evoked=True))
+            if height > 0.6 and rng.random() < min(0.9, 0.6 * effect * person["gain"] * height):
+                chill_s = onset + peak_s + person["latency_s"] + float(rng.uniform(0.0, 1.0))
+                events.append(
+                    {"onset": chill_s, "duration": 0.0, "trial_type": "chill", "stim_file": None}
+                )
+    # Non-specific SCRs over the whole run (Poisson), independent of the music.
+    n_spont = rng.poisson(person["spontaneous_per_min"] * total_s / 60)
+    for run_time in np.sort(rng.uniform(0, total_s, n_spont)):
+        stimulus = next(
+            (s for s in order if onsets[s] <= run_time <= onsets[s] + durations[s]), None
+        )
+        onset = onsets[stimulus] if stimulus else np.nan
+        scrs.append(_scr_row(stimulus, run_time, onset, float(rng.uniform(0.05, 0.3)), False))
+    for row in scrs:
+        index = round(row["run_time_s"] * rate)
+        if 0 <= index < n:
+            impulses[index] += row["amplitude_us"]
+    phasic = fftconvolve(impulses, _bateman(rate))[:n]
+    drift = np.cumsum(rng.normal(0.0, 0.002, n) / np.sqrt(rate / 10))
+    drift -= np.linspace(0, drift[-1], n)  # a bridge: the slow walk starts and ends at 0
+    tonic = person["tonic_us"] + drift + 0.3 * np.sin(2 * np.pi * times / total_s)
+    eda = tonic + phasic + rng.normal(0.0, params.eda_noise_us, n)
+    # Heart rate follows the drive (delayed by the participant's latency).
+    lag = round(person["latency_s"] * rate)
+    delayed = np.r_[np.zeros(lag), drive_run[: n - lag]]
+    hr = (
+        person["hr_bpm"]
+        + effect * person["hr_gain_bpm"] * person["gain"] * delayed
+        + 2.0 * np.sin(2 * np.pi * 0.25 * times)
+    )
+    phase = np.cumsum(hr / 60.0) / rate
+    beat = phase % 1.0
+    ppg = np.exp(-(((beat - 0.2) / 0.08) ** 2)) + 0.4 * np.exp(-(((beat - 0.5) / 0.1) ** 2))
+    ppg += rng.normal(0.0, 0.02, n)
+    # Motion artefacts: brief spikes in EDA, bursts in PPG.
+    for _ in range(rng.poisson(params.motion_per_min * total_s / 60)):
+        start = int(rng.integers(0, n))
+        stop = min(n, start + int(rng.uniform(0.3, 1.0) * rate))
+        eda[start:stop] += rng.uniform(0.5, 2.0)
+        ppg[start:stop] += rng.normal(0.0, 1.0, stop - start)
+    columns = {"eda": eda, "ppg": ppg}
+    if params.ratings_rate_hz is not None:
+        columns["emotionality"] = _ratings(
+            rng, effect * person["gain"], drive_run, listening, rate, params.ratings_rate_hz
+        )
+    for name in order:
+        if rng.random() < params.dropout_probability:
+            start_s = onsets[name] + rng.uniform(0, max(0.0, durations[name] - 3.0))
+            lo, hi = int(start_s * rate), int((start_s + rng.uniform(1.0, 3.0)) * rate)
+            eda[lo:hi] = np.nan
+            ppg[lo:hi] = np.nan
+    events.sort(key=lambda row: row["onset"])
+    return columns, events, scrs
+
+
+def _ratings(
+    rng: np.random.Generator,
+    gain: float,
+    drive_run: np.ndarray,
+    listening: np.ndarray,
+    rate_hz: float,
+    ratings_rate_hz: float,
+) -> np.ndarray:
+    """Continuous 0-1 ratings: the drive smoothed over 2 s, 2 s late, plus a slow wander.
+
+    NaN outside the stimuli; sampled every ``rate_hz / ratings_rate_hz`` samples.
+    """
+    width = 2 * int(rate_hz)
+    smooth = np.convolve(drive_run, np.ones(width) / width, mode="same")
+    late = np.r_[np.zeros(width), smooth[:-width]]
+    wander = np.cumsum(rng.normal(0.0, 0.02, drive_run.size)) / np.sqrt(rate_hz)
+    value = np.clip(0.3 + 0.6 * gain * late + wander, 0.0, 1.0)
+    step = max(1, round(rate_hz / ratings_rate_hz))
+    return np.where(listening, value, np.nan)[::step]
+
+
+def _scr_row(stimulus, run_time, onset, amplitude, evoked):
+    return {
+        "stimulus": stimulus,
+        "onset_s": run_time - onset,
+        "run_time_s": run_time,
+        "amplitude_us": amplitude,
+        "evoked": evoked,
+    }

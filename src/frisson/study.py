@@ -1,0 +1,586 @@
+"""Listening studies kept as BIDS-style folders: read, validate, iterate trials, and write.
+
+Layout (what :mod:`frisson.simulate` writes and :func:`read_study` reads)::
+
+    study/
+      dataset_description.json
+      participants.tsv                 participant_id + questionnaire columns
+      stimuli/<name>.wav               the music (any format frisson.audio reads)
+      sub-<id>/[ses-<id>/]<beh|func>/
+        sub-<id>_task-<t>[_run-<n>]_events.tsv        onset, duration, trial_type, stim_file
+        sub-<id>_task-<t>[_run-<n>]_physio.tsv.gz     + _physio.json (SamplingFrequency,
+                                                        StartTime, Columns)
+        sub-<id>_task-<t>[_run-<n>]_recording-<r>_physio.tsv.gz   e.g. continuous ratings
+        sub-<id>_task-<t>[_run-<n>]_beh.tsv           ratings as a table with onset or time_s
+        sub-<id>_task-<t>[_run-<n>]_bold.nii.gz       located only
+
+In ``*_events.tsv``, rows with a ``stim_file`` are stimulus presentations
+(trials); other rows (e.g. ``trial_type == "chill"``) are events that fall into
+the trial whose time span contains them. Times are seconds from the run's
+start, the time zero of ``StartTime`` in the physiology sidecars.
+
+:meth:`Study.trials` yields each presentation with its responses cropped and
+re-timed so that ``t = 0`` is stimulus onset. :meth:`Study.validate` lists
+every problem it finds without stopping at the first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from frisson._check import check_positive
+from frisson._logging import logger
+from frisson.errors import DataError, FrissonError
+from frisson.timeseries import TimeSeries
+
+__all__ = [
+    "Problem",
+    "Run",
+    "Study",
+    "Trial",
+    "read_study",
+    "write_events",
+    "write_physio",
+]
+
+EVENT_COLUMNS = ("onset", "duration", "trial_type", "stim_file")
+_KNOWN_EVENT_COLUMNS = {*EVENT_COLUMNS, "response_time", "value", "sample", "HED"}
+_ENTITY = re.compile(r"(?P<key>[a-z]+)-(?P<value>[a-zA-Z0-9]+)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found by :meth:`Study.validate`.
+
+    Attributes
+    ----------
+    severity : {'error', 'warning'}
+        Errors make a trial or run unusable; warnings do not.
+    path : str
+        The file concerned (relative to the study root).
+    message : str
+        What is wrong and how to fix it.
+
+    """
+
+    severity: Literal["error", "warning"]
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """The files of one participant's run (one task, session and run).
+
+    Attributes
+    ----------
+    participant : str
+        Participant label without ``sub-``.
+    entities : dict
+        BIDS entities of the run (``task``, ``ses``, ``run``...).
+    events : Path
+        The ``*_events.tsv``.
+    physio : list of Path
+        ``*_physio.tsv.gz`` files (any ``recording-`` label).
+    beh : Path or None
+        A ``*_beh.tsv`` table of ratings, if present.
+    bold : Path or None
+        A ``*_bold.nii.gz``, if present (located, not loaded).
+
+    """
+
+    participant: str
+    entities: Mapping[str, str]
+    events: Path
+    physio: list[Path] = field(default_factory=list)
+    beh: Path | None = None
+    bold: Path | None = None
+
+    @property
+    def label(self) -> str:
+        """``sub-<id>_task-<t>[_run-<n>]`` as in the file names."""
+        return self.events.name.removesuffix("_events.tsv")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One presentation of a stimulus to a participant, with responses on stimulus time.
+
+    Attributes
+    ----------
+    participant : str
+        Participant label.
+    stimulus : str
+        Stimulus file name (relative to ``stimuli/``).
+    run : str
+        The run's label.
+    onset_s, duration_s : float
+        When, in run time, the stimulus started and how long it lasted.
+    responses : dict of str to TimeSeries
+        Every recorded channel (physiology, ratings), cropped to
+        ``[-pre_s, duration_s + post_s]`` and shifted so ``t = 0`` is stimulus onset.
+    events : list of (str, float)
+        Other events inside the trial as ``(trial_type, time_s from stimulus onset)``.
+
+    """
+
+    participant: str
+    stimulus: str
+    run: str
+    onset_s: float
+    duration_s: float
+    responses: dict[str, TimeSeries] = field(repr=False)
+    events: list[tuple[str, float]] = field(default_factory=list)
+
+    def event_times_s(self, trial_type: str) -> np.ndarray:
+        """Times (s from stimulus onset) of this trial's events of one type."""
+        return np.array([t for kind, t in self.events if kind == trial_type])
+
+
+class Study:
+    """A listening study in a BIDS-style folder.
+
+    Use :func:`read_study` to open one.
+
+    Attributes
+    ----------
+    root : Path
+        The study folder.
+    participants : pandas.DataFrame
+        ``participants.tsv`` (``participant_id`` without the ``sub-`` prefix in ``participant``).
+    stimuli : dict of str to Path
+        Stimulus name (relative to ``stimuli/``) -> file.
+    runs : list of Run
+        Every run found, sorted by participant and label.
+
+    """
+
+    def __init__(self, root: Path, participants, stimuli: dict[str, Path], runs: list[Run]):
+        self.root = root
+        self.participants = participants
+        self.stimuli = stimuli
+        self.runs = runs
+
+    def __repr__(self) -> str:
+        return (
+            f"Study({self.root}, {len(self.participant_ids)} participants, "
+            f"{len(self.stimuli)} stimuli, {len(self.runs)} runs)"
+        )
+
+    @property
+    def participant_ids(self) -> list[str]:
+        """Participant labels (without ``sub-``) found in the folders."""
+        return sorted({run.participant for run in self.runs})
+
+    def read_events(self, run: Run):
+        """The run's events table (columns at least onset, duration, trial_type, stim_file)."""
+        return _read_events(run.events)
+
+    def read_responses(self, run: Run) -> dict[str, TimeSeries]:
+        """Every channel of the run's physiology and rating files, keyed by kind or name."""
+        from frisson.physio.io import read_bids_physio
+
+        responses: dict[str, TimeSeries] = {}
+        for path in run.physio:
+            recording = _entities(path.name).get("recording")
+            for key, series in read_bids_physio(path).items():
+                responses[key if key not in responses else f"{recording}_{key}"] = series
+        if run.beh is not None:
+            responses.update(_read_beh(run.beh))
+        return responses
+
+    def trials(
+        self,
+        *,
+        participant: str | None = None,
+        stimulus: str | None = None,
+        pre_s: float = 0.0,
+        post_s: float = 0.0,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> Iterator[Trial]:
+        """Iterate over stimulus presentations with responses on stimulus time.
+
+        Parameters
+        ----------
+        participant, stimulus : str, optional
+            Only this participant / stimulus.
+        pre_s, post_s : float
+            Seconds of response kept before onset and after offset (default 0).
+        on_error : {'raise', 'skip'}
+            With ``'skip'``, a run whose files cannot be read is logged and
+            skipped, so the other trials still load.
+
+        Yields
+        ------
+        Trial
+
+        """
+        check_positive("pre_s", pre_s, allow_zero=True)
+        check_positive("post_s", post_s, allow_zero=True)
+        for run in self.runs:
+            if participant is not None and run.participant != participant:
+                continue
+            try:
+                events = self.read_events(run)
+                responses = self.read_responses(run)
+            except FrissonError as error:
+                if on_error == "raise":
+                    raise
+                logger.warning("skipping run %s: %s", run.label, error)
+                continue
+            presentations, others = _split_events(events)
+            for onset, duration, stim in presentations:
+                name = _stimulus_name(stim)
+                if stimulus is not None and name != stimulus:
+                    continue
+                cropped = {}
+                for key, series in responses.items():
+                    shifted = series.replace(start_s=series.start_s - onset)
+                    try:
+                        cropped[key] = shifted.crop(-pre_s, duration + post_s)
+                    except DataError:
+                        logger.warning("%s: %s has no samples during %s", run.label, key, name)
+                inside = [(kind, t - onset) for kind, t in others if onset <= t <= onset + duration]
+                yield Trial(run.participant, name, run.label, onset, duration, cropped, inside)
+
+    def validate(self) -> list[Problem]:
+        """Every problem of the study, without stopping at the first.
+
+        Checks: participants table and folders agree; every referenced stimulus
+        exists; events tables have the required columns and numbers (unknown
+        columns are warnings); physiology files and sidecars read (wrong or
+        missing fields, truncated files); each trial lies within its recording
+        (a recording much longer or shorter than the events suggests a wrong
+        ``SamplingFrequency``); NaN stretches during trials; channels of
+        unknown kind.
+
+        Returns
+        -------
+        list of Problem
+            Empty when the study is clean.
+
+        """
+        return list(_validate(self))
+
+
+# ---------------------------------------------------------------------------- reading
+def read_study(root: str | os.PathLike) -> Study:
+    """Open a BIDS-style listening study (see the module notes for the layout).
+
+    Parameters
+    ----------
+    root : path
+        The study folder (with ``participants.tsv`` and ``stimuli/``).
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataError
+        If the folder does not exist or holds no ``sub-*/**/*_events.tsv``.
+
+    """
+    import pandas as pd
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such study folder.")
+    participants_path = root / "participants.tsv"
+    if participants_path.is_file():
+        participants = pd.read_csv(participants_path, sep="\t", dtype={"participant_id": str})
+        if "participant_id" in participants:
+            participants["participant"] = participants["participant_id"].str.removeprefix("sub-")
+    else:
+        participants = pd.DataFrame({"participant_id": [], "participant": []})
+    stimuli_dir = root / "stimuli"
+    stimuli = (
+        {str(p.relative_to(stimuli_dir)): p for p in sorted(stimuli_dir.rglob("*")) if p.is_file()}
+        if stimuli_dir.is_dir()
+        else {}
+    )
+    runs = []
+    for events in sorted(root.glob("sub-*/**/*_events.tsv")):
+        entities = _entities(events.name)
+        if "sub" not in entities:
+            continue
+        label = events.name.removesuffix("_events.tsv")
+        folder = events.parent
+        physio = sorted(
+            p
+            for p in folder.glob(f"{label}*_physio.tsv.gz")
+            if _same_run(_entities(p.name), entities)
+        )
+        beh = folder / f"{label}_beh.tsv"
+        bold = sorted(root.glob(f"sub-{entities['sub']}/**/func/{label}*_bold.nii*"))
+        runs.append(
+            Run(
+                participant=entities["sub"],
+                entities={k: v for k, v in entities.items() if k != "sub"},
+                events=events,
+                physio=physio,
+                beh=beh if beh.is_file() else None,
+                bold=bold[0] if bold else None,
+            )
+        )
+    if not runs:
+        raise DataError(
+            f"{root}: no sub-*/**/*_events.tsv found; is this a BIDS-style study folder?"
+        )
+    logger.info("%s: %d runs, %d stimuli", root, len(runs), len(stimuli))
+    return Study(root, participants, stimuli, runs)
+
+
+def _entities(filename: str) -> dict[str, str]:
+    stem = filename.split(".")[0]
+    return {m["key"]: m["value"] for m in _ENTITY.finditer(stem)}
+
+
+def _same_run(candidate: dict[str, str], run: dict[str, str]) -> bool:
+    return all(candidate.get(k) == v for k, v in run.items())
+
+
+def _stimulus_name(stim_file: str) -> str:
+    return str(stim_file).removeprefix("stimuli/")
+
+
+def _read_events(path: Path):
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{path}: cannot be read as an events table ({error}).") from None
+    missing = [c for c in ("onset", "duration") if c not in table]
+    if missing:
+        raise DataError(
+            f"{path}: events need columns onset and duration (BIDS); {missing} missing."
+        )
+    for column in ("onset", "duration"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() & ~(column == "duration" and table[column].isna())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{path}: column {column!r} has a non-numeric value at row {row + 1}; "
+                "times are seconds from the run's start."
+            )
+        table[column] = values
+    return table
+
+
+def _split_events(events) -> tuple[list[tuple[float, float, str]], list[tuple[str, float]]]:
+    """Stimulus presentations (onset, duration, stim_file) and other events (type, onset)."""
+    n = len(events)
+    stim_files = events["stim_file"] if "stim_file" in events else [None] * n
+    types = events["trial_type"] if "trial_type" in events else ["event"] * n
+    presentations, others = [], []
+    for onset, duration, kind, stim in zip(
+        events["onset"], events["duration"], types, stim_files, strict=True
+    ):
+        if isinstance(stim, str) and stim:
+            presentations.append((float(onset), float(duration), stim))
+        else:
+            others.append((str(kind), float(onset)))
+    return presentations, others
+
+
+def _read_beh(path: Path) -> dict[str, TimeSeries]:
+    """Ratings from a ``*_beh.tsv`` with a regular ``time_s`` (or ``onset``) column."""
+    import pandas as pd
+
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"])
+    time_column = next((c for c in ("time_s", "onset") if c in table), None)
+    if time_column is None or len(table) < 2:
+        raise DataError(f"{path}: ratings need a time_s (or onset) column and >= 2 rows.")
+    times = table[time_column].to_numpy(dtype=float)
+    steps = np.diff(times)
+    if not np.allclose(steps, steps[0], rtol=1e-3, atol=1e-6) or steps[0] <= 0:
+        raise DataError(
+            f"{path}: {time_column} is not a regular increasing grid; resample the ratings."
+        )
+    out = {}
+    for column in table.columns:
+        if column == time_column:
+            continue
+        out[column] = TimeSeries(
+            table[column].to_numpy(dtype=float), 1.0 / steps[0], start_s=times[0], names=[column]
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- validation
+def _validate(study: Study) -> Iterator[Problem]:
+    root = study.root
+
+    def rel(path: Path) -> str:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            return str(path)
+
+    if not (root / "participants.tsv").is_file():
+        yield Problem("warning", "participants.tsv", "missing; add one row per participant.")
+    elif "participant_id" not in study.participants:
+        yield Problem("error", "participants.tsv", "has no participant_id column.")
+    else:
+        listed = set(study.participants["participant"])
+        for pid in sorted(set(study.participant_ids) - listed):
+            yield Problem("warning", "participants.tsv", f"sub-{pid} has data but no row.")
+        for pid in sorted(listed - set(study.participant_ids)):
+            yield Problem("warning", "participants.tsv", f"sub-{pid} is listed but has no data.")
+    if not study.stimuli:
+        yield Problem("error", "stimuli/", "no stimulus files; put the audio in stimuli/.")
+    for run in study.runs:
+        try:
+            events = study.read_events(run)
+        except DataError as error:
+            yield Problem("error", rel(run.events), str(error).split(": ", 1)[-1])
+            continue
+        unknown = sorted(set(events.columns) - _KNOWN_EVENT_COLUMNS)
+        if unknown:
+            yield Problem(
+                "warning", rel(run.events), f"unknown column(s) {unknown} (kept, not used)."
+            )
+        if "stim_file" not in events:
+            yield Problem("error", rel(run.events), "no stim_file column: no trials to analyse.")
+            continue
+        presentations, _ = _split_events(events)
+        for _, _, stim in presentations:
+            if _stimulus_name(stim) not in study.stimuli:
+                yield Problem(
+                    "error",
+                    rel(run.events),
+                    f"stimulus {stim!r} is missing from stimuli/; add the file or fix stim_file.",
+                )
+        if not run.physio and run.beh is None:
+            yield Problem("warning", rel(run.events), "no physiology or ratings for this run.")
+        for path in run.physio:
+            yield from _validate_physio(path, rel(path), presentations)
+
+
+def _validate_physio(
+    path: Path, where: str, presentations: Sequence[tuple[float, float, str]]
+) -> Iterator[Problem]:
+    from frisson.physio.io import read_bids_physio
+
+    try:
+        channels = read_bids_physio(path)
+    except (FrissonError, OSError, EOFError, gzip.BadGzipFile) as error:
+        yield Problem("error", where, str(error).split(": ", 1)[-1])
+        return
+    if not presentations:
+        return
+    events_end = max(onset + duration for onset, duration, _ in presentations)
+    for key, series in channels.items():
+        known = key in ("eda", "ppg", "ecg", "resp", "trigger")
+        if not known and "recording" not in _entities(path.name):
+            yield Problem("warning", where, f"channel {key!r} has no known kind (kept).")
+        start, end = series.start_s, series.start_s + series.duration_s
+        for onset, duration, stim in presentations:
+            if onset < start - 1e-6 or onset + duration > end + 1e-6:
+                yield Problem(
+                    "error",
+                    where,
+                    f"trial {stim!r} ({onset:.2f}-{onset + duration:.2f} s) lies outside the "
+                    f"{key} recording ({start:.2f}-{end:.2f} s at {series.rate_hz:g} Hz); "
+                    "the file may be truncated or SamplingFrequency wrong.",
+                )
+        if end > 1.5 * events_end + 60:
+            fitting = series.rate_hz * series.duration_s / (events_end - start + 30)
+            yield Problem(
+                "error",
+                where,
+                f"at SamplingFrequency {series.rate_hz:g} Hz the {key} recording lasts "
+                f"{series.duration_s:.0f} s, far longer than the events ({events_end:.0f} s); "
+                f"SamplingFrequency is probably wrong (about {fitting:.0f} Hz would fit).",
+            )
+        values = series.values[:, 0]
+        for onset, duration, stim in presentations:
+            # Samples strictly inside the trial (a trial need not start on the sample grid).
+            lo = int(np.ceil((onset - start) * series.rate_hz - 1e-9))
+            hi = int(np.floor((onset + duration - start) * series.rate_hz + 1e-9)) + 1
+            missing = np.isnan(values[max(lo, 0) : max(hi, 0)])
+            if missing.any():
+                seconds = missing.sum() / series.rate_hz
+                yield Problem(
+                    "warning",
+                    where,
+                    f"{key} has {seconds:.1f} s of NaN during trial {stim!r}.",
+                )
+
+
+# ---------------------------------------------------------------------------- writing
+def write_events(path: str | os.PathLike, rows: Sequence[Mapping[str, object]]) -> Path:
+    """Write a BIDS ``*_events.tsv`` (onset, duration, trial_type, stim_file; n/a for gaps)."""
+    import pandas as pd
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(list(rows), columns=list(EVENT_COLUMNS))
+    table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6f")
+    return path
+
+
+def write_physio(
+    path: str | os.PathLike,
+    channels: Mapping[str, np.ndarray],
+    *,
+    rate_hz: float,
+    start_s: float = 0.0,
+    units: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a BIDS ``*_physio.tsv.gz`` and its ``*_physio.json`` sidecar.
+
+    Values are written as float32 with 9 significant digits, which reads back
+    to exactly the same float32 numbers; NaN is written as ``n/a``.
+
+    Parameters
+    ----------
+    path : path
+        Ends with ``_physio.tsv.gz``.
+    channels : mapping of str to ndarray
+        Column name -> samples (equal lengths).
+    rate_hz : float
+        SamplingFrequency.
+    start_s : float
+        StartTime: the first sample's time in run time.
+    units : mapping of str to str, optional
+        Column -> unit, written to the sidecar.
+
+    """
+    path = Path(path)
+    if not path.name.endswith("_physio.tsv.gz"):
+        raise DataError(f"{path}: BIDS physiology files end with _physio.tsv.gz.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(channels)
+    data = np.column_stack([np.asarray(channels[n], dtype=np.float32) for n in names])
+    text = "\n".join("\t".join(f"{v:.9g}" for v in row) for row in data.tolist())
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", compresslevel=4) as handle:
+        handle.write(text.replace("nan", "n/a") + "\n")
+    os.replace(tmp, path)
+    sidecar: dict[str, object] = {
+        "SamplingFrequency": float(rate_hz),
+        "StartTime": float(start_s),
+        "Columns": names,
+    }
+    for name, unit in (units or {}).items():
+        sidecar[name] = {"Units": unit}
+    path.with_name(path.name.removesuffix(".tsv.gz") + ".json").write_text(
+        json.dumps(sidecar, indent=2)
+    )
+    return path
