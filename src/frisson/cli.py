@@ -215,5 +215,144 @@ def features() -> None:
         click.echo(name)
 
 
+@main.command("demo-stimuli", context_settings=CONTEXT)
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--pieces", "n_pieces", default=7, show_default=True, help="Number of pieces.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed; the same seed gives the same audio."
+)
+def demo_stimuli_command(out_dir: Path, n_pieces: int, seed: int) -> None:
+    """Write the demo stimuli: generated multi-section pieces of 60-90 s with known boundaries.
+
+    Example: frisson demo-stimuli demo/stimuli
+    """
+    from frisson.errors import FrissonError
+    from frisson.simulate import write_demo_stimuli
+
+    try:
+        paths = write_demo_stimuli(out_dir, n_pieces=n_pieces, seed=seed)
+    except FrissonError as error:
+        abort(str(error))
+    click.echo(f"wrote {len(paths)} pieces (and their _boundaries.tsv) to {out_dir}/")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--stimuli",
+    "stimuli_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of stimulus audio files.",
+)
+@click.option(
+    "--participants",
+    "n_participants",
+    default=10,
+    show_default=True,
+    help="Number of simulated participants.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Study folder to create.",
+)
+@click.option(
+    "--effect-size",
+    default=1.0,
+    show_default=True,
+    help="How strongly the music drives responses (0 = no effect).",
+)
+@click.option(
+    "--physio-rate",
+    "physio_rate_hz",
+    default=100.0,
+    show_default=True,
+    help="Sampling rate of skin conductance and PPG (Hz).",
+)
+@click.option(
+    "--eda-noise",
+    "eda_noise_us",
+    default=0.01,
+    show_default=True,
+    help="White noise on skin conductance (uS).",
+)
+@click.option("--no-ratings", is_flag=True, help="Do not simulate continuous ratings.")
+@click.option(
+    "--encoder",
+    default="mel",
+    show_default=True,
+    help="Encoder whose latent transitions drive the responses.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of every random draw.")
+def simulate(
+    stimuli_dir: Path,
+    n_participants: int,
+    out_dir: Path,
+    effect_size: float,
+    physio_rate_hz: float,
+    eda_noise_us: float,
+    no_ratings: bool,
+    encoder: str,
+    seed: int,
+) -> None:
+    """Simulate a BIDS listening study with known ground truth from a folder of stimuli.
+
+    Skin conductance, PPG, chill reports and ratings respond to each stimulus'
+    latent transitions and loudness surges; the truth (drive, SCR onsets,
+    parameters, seed) goes to OUT/derivatives/ground_truth/.
+
+    Example: frisson simulate --stimuli demo/stimuli --participants 40 --out demo/study
+    """
+    from frisson.errors import FrissonError
+    from frisson.simulate import StudyParams, simulate_study
+
+    params = StudyParams(
+        n_participants=n_participants,
+        effect_size=effect_size,
+        physio_rate_hz=physio_rate_hz,
+        eda_noise_us=eda_noise_us,
+        ratings_rate_hz=None if no_ratings else 5.0,
+        encoder=encoder,
+    )
+    try:
+        result = simulate_study(stimuli_dir, out_dir, params=params, seed=seed)
+    except FrissonError as error:
+        abort(str(error))
+    n_scr = int(result.scr_onsets["evoked"].sum()) if len(result.scr_onsets) else 0
+    click.echo(
+        f"wrote {out_dir}/: {n_participants} participants x {len(result.drives)} stimuli, "
+        f"{n_scr} evoked SCRs (truth in {out_dir}/derivatives/ground_truth/)"
+    )
+
+
+@main.group(context_settings=CONTEXT)
+def study() -> None:
+    """Work with BIDS-style listening studies."""
+
+
+@study.command("validate", context_settings=CONTEXT)
+@click.argument("root", type=click.Path(path_type=Path))
+def study_validate(root: Path) -> None:
+    """List every problem of the study in ROOT; exit 1 if any is an error.
+
+    Example: frisson study validate demo/study
+    """
+    from frisson.errors import FrissonError
+    from frisson.study import read_study
+
+    try:
+        problems = read_study(root).validate()
+    except FrissonError as error:
+        abort(str(error))
+    for problem in problems:
+        click.echo(str(problem))
+    n_errors = sum(p.severity == "error" for p in problems)
+    click.echo(f"{root}: {n_errors} error(s), {len(problems) - n_errors} warning(s)", err=True)
+    if n_errors:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

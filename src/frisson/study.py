@@ -500,13 +500,14 @@ def _validate_physio(
                     "the file may be truncated or SamplingFrequency wrong.",
                 )
         if end > 1.5 * events_end + 60:
-            fitting = series.rate_hz * series.duration_s / (events_end - start + 30)
+            highest = series.n_times / (events_end - start)
             yield Problem(
                 "error",
                 where,
                 f"at SamplingFrequency {series.rate_hz:g} Hz the {key} recording lasts "
                 f"{series.duration_s:.0f} s, far longer than the events ({events_end:.0f} s); "
-                f"SamplingFrequency is probably wrong (about {fitting:.0f} Hz would fit).",
+                f"SamplingFrequency is probably wrong (for the recording to cover the events "
+                f"the rate is at most {highest:.0f} Hz).",
             )
         values = series.values[:, 0]
         for onset, duration, stim in presentations:
