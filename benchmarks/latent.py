@@ -3,7 +3,7 @@
 Runs each stage of ``analyze_song`` on generated pieces of increasing length,
 prints a table and writes ``benchmarks/results/latent.json``.
 
-    make bench            # or: .venv/bin/python benchmarks/run_all.py --minutes 1 3 10
+    .venv/bin/python benchmarks/latent.py --minutes 1 3 10
 """
 
 from __future__ import annotations
