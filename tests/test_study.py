@@ -197,3 +197,30 @@ def test_effect_size_zero_gives_responses_independent_of_the_drive(stimuli, tmp_
     # Under the null the combined p-values are uniform: few small ones, no KS rejection.
     assert np.mean(p_values < 0.05) <= 0.2
     assert stats.kstest(p_values, "uniform").pvalue > 0.01
+
+
+def test_unknown_event_columns_and_beh_ratings(simulated, tmp_path):
+    import pandas as pd
+
+    root = tmp_path / "extra"
+    shutil.copytree(simulated.root, root)
+    events_path = root / f"{_label('01')}_events.tsv"
+    events = pd.read_csv(events_path, sep="\t")
+    events["mood"] = "ok"
+    events.to_csv(events_path, sep="\t", index=False, na_rep="n/a")
+    # Ratings as a *_beh.tsv table on a regular 2 Hz grid.
+    times = np.arange(0, 60, 0.5)
+    pd.DataFrame({"time_s": times, "enjoyment": np.linspace(0, 1, times.size)}).to_csv(
+        root / f"{_label('01')}_beh.tsv", sep="\t", index=False
+    )
+    study = read_study(root)
+    problems = study.validate()
+    assert [p.severity for p in problems] == ["warning"]
+    assert "unknown column(s) ['mood']" in problems[0].message
+    trial = next(study.trials(participant="01"))
+    enjoyment = trial.responses["enjoyment"]
+    assert enjoyment.rate_hz == 2.0
+    np.testing.assert_allclose(
+        enjoyment.values[0, 0],
+        np.interp(trial.onset_s + enjoyment.start_s, times, np.linspace(0, 1, times.size)),
+    )
