@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from frisson.errors import DataError
+from frisson.isc import common_grid, isc, isc_near_events, sliding_isc
+from frisson.timeseries import TimeSeries
+
+
+def _shared_plus_noise(rng, n_times, n, sigma):
+    return rng.standard_normal((n_times, 1)) + sigma * rng.standard_normal((n_times, n))
+
+
+def test_isc_matches_the_analytic_value_for_a_shared_signal():
+    rng = np.random.default_rng(0)
+    n, sigma = 8, 1.0
+    data = TimeSeries(_shared_plus_noise(rng, 40000, n, sigma), 10.0)
+    loo = isc(data, method="loo", n_surrogates=20)
+    expected_loo = 1 / np.sqrt((1 + sigma**2) * (1 + sigma**2 / (n - 1)))
+    assert loo.values.shape == (n,)
+    assert loo.mean == pytest.approx(expected_loo, abs=0.01)
+    pairwise = isc(data, method="pairwise", n_surrogates=20)
+    assert pairwise.values.shape == (n * (n - 1) // 2,)
+    assert pairwise.mean == pytest.approx(1 / (1 + sigma**2), abs=0.01)
+
+
+def test_isc_null_is_calibrated_for_autocorrelated_participants():
+    rng = np.random.default_rng(2)
+    rejected = 0
+    for i in range(200):
+        data = lfilter([1.0], [1.0, -0.9], rng.standard_normal((600, 5)), axis=0)
+        rejected += isc(TimeSeries(data, 10.0), n_surrogates=200, seed=i).p < 0.05
+    assert 0.015 <= rejected / 200 <= 0.09
+
+
+def test_common_grid_aligns_participants_of_different_rates():
+    t = np.arange(0, 30, 0.01)
+    a = TimeSeries(np.sin(t), 100.0)
+    b = TimeSeries(np.sin(np.arange(0, 30, 0.1)), 10.0)
+    grid = common_grid([b, a])
+    assert grid.rate_hz == 10.0 and grid.n_channels == 2
+    np.testing.assert_allclose(grid.values[:, 0], grid.values[:, 1], atol=0.01)
+    with pytest.raises(DataError, match="at least 2 participants"):
+        common_grid([a])
+
+
+def test_sliding_isc_locates_the_shared_half():
+    rng = np.random.default_rng(3)
+    n_times = 1200  # 120 s at 10 Hz; participants share a signal only in the second half
+    shared = np.r_[np.zeros(600), lfilter([1.0], [1.0, -0.8], rng.standard_normal(600))]
+    data = shared[:, None] + 0.5 * lfilter(
+        [1.0], [1.0, -0.8], rng.standard_normal((n_times, 6)), axis=0
+    )
+    result = sliding_isc(TimeSeries(data, 10.0), window_s=10.0, hop_s=2.0, n_surrogates=200)
+    times = result.isc.times_s
+    late, early = times > 70, times < 50
+    assert result.isc.values[late, 0].mean() > 0.6
+    assert abs(result.isc.values[early, 0].mean()) < 0.15
+    assert np.all(result.p_fwe[late] < 0.05)
+    assert np.mean(result.p_fwe[early] < 0.05) < 0.1
+    assert np.all(result.p_fwe >= result.p)
+
+
+def test_isc_near_events():
+    rate = 1.0
+    times = np.arange(200.0)
+    events = np.array([40.0, 90.0, 165.0])
+    values = 0.1 + 0.5 * np.exp(-0.5 * ((times[:, None] - events[None]) / 3) ** 2).sum(axis=1)
+    from frisson.isc import SlidingISC
+
+    sliding = SlidingISC(TimeSeries(values, rate), np.ones(200), np.ones(200), 10.0, 1.0)
+    result = isc_near_events(sliding, events, radius_s=5.0, n_surrogates=500)
+    assert result.near_mean > result.far_mean and result.p < 0.01
+    elsewhere = isc_near_events(sliding, [65.0, 120.0, 190.0], radius_s=5.0, n_surrogates=500)
+    assert elsewhere.p > 0.5
