@@ -29,7 +29,7 @@ def test_isc_null_is_calibrated_for_autocorrelated_participants():
     rejected = 0
     for i in range(200):
         data = lfilter([1.0], [1.0, -0.9], rng.standard_normal((600, 5)), axis=0)
-        rejected += isc(TimeSeries(data, 10.0), n_surrogates=200, seed=i).p < 0.05
+        rejected += isc(TimeSeries(data, 10.0), n_surrogates=100, seed=i).p < 0.05
     assert 0.015 <= rejected / 200 <= 0.09
 
 

@@ -107,32 +107,49 @@ class ISCResult:
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=0)
-    sd = x.std(axis=0)
+    """Z-score along the time axis (-2) of ``(..., n_times, n_participants)``."""
+    x = x - x.mean(axis=-2, keepdims=True)
+    sd = x.std(axis=-2, keepdims=True)
     return x / np.where(sd > 0, sd, 1.0)
 
 
 def _isc_values(data: np.ndarray, method: str) -> np.ndarray:
-    """ISC of a (n_times, n_participants) array."""
+    """ISC of ``(..., n_times, n_participants)``: ``(..., n)`` (loo) or ``(..., n_pairs)``."""
     z = _zscore(data)
-    n_times, n = z.shape
+    n_times, n = z.shape[-2:]
     if method == "pairwise":
-        corr = (z.T @ z) / n_times
-        return corr[np.triu_indices(n, k=1)]
-    total = z.sum(axis=1, keepdims=True)
-    others = _zscore(total - z)  # mean of the others (scale does not matter)
-    return (z * others).sum(axis=0) / n_times
+        corr = np.swapaxes(z, -1, -2) @ z / n_times
+        upper = np.triu_indices(n, k=1)
+        return corr[..., upper[0], upper[1]]
+    others = _zscore(z.sum(axis=-1, keepdims=True) - z)  # the mean of the others, rescaled
+    return (z * others).sum(axis=-2) / n_times
 
 
-def _fisher_mean(values: np.ndarray) -> float:
-    return float(np.tanh(np.mean(np.arctanh(np.clip(values, -0.999999, 0.999999)))))
+def _fisher_mean(values: np.ndarray) -> np.ndarray:
+    """Fisher-z average over the last axis, back-transformed."""
+    return np.tanh(np.mean(np.arctanh(np.clip(values, -0.999999, 0.999999)), axis=-1))
 
 
-def _shifted(data: np.ndarray, rng: np.random.Generator, min_shift: int) -> np.ndarray:
+def _shifted(
+    data: np.ndarray, rng: np.random.Generator, min_shift: int, n_surrogates: int
+) -> np.ndarray:
+    """``n_surrogates`` copies of ``data`` with each participant circularly shifted on its own."""
     n_times, n = data.shape
-    shifts = rng.integers(min_shift, n_times - min_shift + 1, size=n)
-    index = (np.arange(n_times)[:, np.newaxis] - shifts[np.newaxis, :]) % n_times
-    return np.take_along_axis(data, index, axis=0)
+    shifts = rng.integers(min_shift, n_times - min_shift + 1, size=(n_surrogates, 1, n))
+    index = (np.arange(n_times)[np.newaxis, :, np.newaxis] - shifts) % n_times
+    return data[index, np.arange(n)]
+
+
+def _null_means(
+    data: np.ndarray, method: str, rng: np.random.Generator, min_shift: int, n_surrogates: int
+) -> np.ndarray:
+    """Mean ISC of circular-shift surrogates, computed in batches that bound memory."""
+    batch = max(1, int(4e6 // data.size))
+    out = []
+    for start in range(0, n_surrogates, batch):
+        count = min(batch, n_surrogates - start)
+        out.append(_fisher_mean(_isc_values(_shifted(data, rng, min_shift, count), method)))
+    return np.concatenate(out)
 
 
 def isc(
@@ -185,14 +202,10 @@ def isc(
             "of response; use a smaller min_shift_s."
         )
     values = _isc_values(data, method)
-    mean = _fisher_mean(values)
+    mean = float(_fisher_mean(values))
     rng = rng_from_seed(seed)
-    null = np.array(
-        [
-            _fisher_mean(_isc_values(_shifted(data, rng, min_shift), method))
-            for _ in range(check_int("n_surrogates", n_surrogates, minimum=1))
-        ]
-    )
+    n_surrogates = check_int("n_surrogates", n_surrogates, minimum=1)
+    null = _null_means(data, method, rng, min_shift, n_surrogates)
     p = (1 + np.count_nonzero(null >= mean)) / (1 + null.size)
     return ISCResult(method, values, mean, float(p), null)
 
@@ -221,8 +234,10 @@ class SlidingISC:
 
 
 def _windowed_isc(data: np.ndarray, window: int, hop: int) -> np.ndarray:
-    starts = np.arange(0, data.shape[0] - window + 1, hop)
-    return np.array([_fisher_mean(_isc_values(data[s : s + window], "loo")) for s in starts])
+    """Mean LOO ISC per window of ``(..., n_times, n)``: shape ``(..., n_windows)``."""
+    starts = np.arange(0, data.shape[-2] - window + 1, hop)
+    windows = np.stack([data[..., s : s + window, :] for s in starts], axis=-3)
+    return _fisher_mean(_isc_values(windows, "loo"))
 
 
 def sliding_isc(
@@ -269,10 +284,14 @@ def sliding_isc(
         raise DataError(f"min_shift_s={min_shift_s} leaves no circular shift; make it smaller.")
     observed = _windowed_isc(data, window, hop)
     rng = rng_from_seed(seed)
-    null = np.array(
+    n_surrogates = check_int("n_surrogates", n_surrogates, minimum=1)
+    batch = max(1, int(4e6 // (data.size * max(1, window // hop))))
+    null = np.concatenate(
         [
-            _windowed_isc(_shifted(data, rng, min_shift), window, hop)
-            for _ in range(check_int("n_surrogates", n_surrogates, minimum=1))
+            _windowed_isc(
+                _shifted(data, rng, min_shift, min(batch, n_surrogates - start)), window, hop
+            )
+            for start in range(0, n_surrogates, batch)
         ]
     )
     p = (1 + (null >= observed[np.newaxis]).sum(axis=0)) / (1 + null.shape[0])
