@@ -1,0 +1,57 @@
+"""Models from music to responses, and their honest evaluation.
+
+- :class:`ChillsCNN` (``cnn``): the chills study's 2-layer 1-D CNN from an
+  embedding series to filtered, normalised phasic skin conductance, on
+  windows of 12.8 s observed / 3.2 s predicted every 4 s, stitched back into
+  one series per song.
+- :class:`DelayedRidge` (``baselines``): ridge regression on time-delayed
+  inputs (an FIR model), the linear baseline on the same inputs.
+- ``split``: participant splits (train / validation / test, or folds) and
+  training pairs.
+- ``evaluate``: per-song Pearson r against held-out participants with
+  autocorrelation-preserving p-values, median over songs, Fisher's combined
+  p, and the mismatched-song control, in one :class:`Evaluation` table.
+- ``synthetic``: planted data with a known answer.
+
+Models take :class:`~frisson.timeseries.TimeSeries` (values with their time
+base), never file paths. torch is imported only when a network is built.
+"""
+
+from frisson.models.baselines import DelayedRidge
+from frisson.models.cnn import ChillsCNN, WindowLayout, stitch_windows, window_layout
+from frisson.models.evaluate import (
+    Evaluation,
+    SongScore,
+    evaluate_models,
+    mismatched_song_control,
+    predict_songs,
+    score_predictions,
+)
+from frisson.models.split import (
+    ParticipantSplit,
+    build_pairs,
+    participant_folds,
+    split_participants,
+)
+from frisson.models.synthetic import PlantedStudy, planted_study, response_kernel
+
+__all__ = [
+    "ChillsCNN",
+    "DelayedRidge",
+    "Evaluation",
+    "ParticipantSplit",
+    "PlantedStudy",
+    "SongScore",
+    "WindowLayout",
+    "build_pairs",
+    "evaluate_models",
+    "mismatched_song_control",
+    "participant_folds",
+    "planted_study",
+    "predict_songs",
+    "response_kernel",
+    "score_predictions",
+    "split_participants",
+    "stitch_windows",
+    "window_layout",
+]
