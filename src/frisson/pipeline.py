@@ -107,6 +107,7 @@ def analyze_song(
     audio: Audio | str | os.PathLike,
     *,
     encoder: str = "mel",
+    encoder_params: dict[str, Any] | None = None,
     layer: str | None = None,
     window_frames: int = 100,
     hop_frames: int = 4,
@@ -134,6 +135,8 @@ def analyze_song(
         The song.
     encoder : str
         Registry name of the encoder (see :func:`frisson.encoders.list_encoders`).
+    encoder_params : dict, optional
+        Settings passed to :func:`frisson.encoders.get_encoder`.
     layer : str, optional
         Encoder layer; default the encoder's ``default_layer``.
     window_frames, hop_frames : int
@@ -170,7 +173,7 @@ def analyze_song(
     1.0
 
     """
-    enc = get_encoder(encoder)
+    enc = get_encoder(encoder, **(encoder_params or {}))
     layer = layer or enc.default_layer
     check_positive("variance_window_s", variance_window_s)
     check_positive("novelty_kernel_s", novelty_kernel_s)
