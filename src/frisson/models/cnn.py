@@ -21,15 +21,23 @@ model can predict is therefore ``C`` frames after the series' start.
 
 Stitching convention
 --------------------
-:meth:`ChillsCNN.predict` (and :func:`stitch_windows`) put the window
-predictions back on the input's grid: frames covered by several windows get
-the mean of their predictions; frames covered by none (the ``hop - P``
-frames between windows when ``hop_s > predict_s``: 0.8 s every 4 s by
-default) are filled by linear interpolation between the nearest predicted
-frames on either side. For prediction one extra window, flush with the
-series' end, is added when the regular hop leaves the last frames
-unpredicted, so the stitched series always spans from frame ``C`` to the
-last frame of the input. Training uses the regular windows only.
+:func:`stitch_windows` puts window predictions back on the input's grid:
+frames covered by several windows get the mean of their predictions; frames
+covered by none (the ``hop - P`` frames between windows when the hop exceeds
+``P``) are filled by linear interpolation between the nearest predicted
+frames on either side. The stitched series runs from the first window's
+first predicted frame to the last window's last predicted frame.
+
+:meth:`ChillsCNN.predict` lays its windows every ``predict_hop_s`` (default:
+``predict_s``, so the predicted spans tile the song without gaps or
+overlaps) plus one window flush with the series' end, so the stitched series
+spans from frame ``C`` to the input's last frame. Tiling is the default
+because the network is causal and convolutional: a frame's prediction
+depends only on its own ``C + 1`` frames of context, not on which window
+holds it, so every frame gets the network's own prediction and no
+interpolation is needed. ``predict_hop_s=4.0`` reproduces the training layout
+(3.2 s predicted every 4 s, the 0.8 s gaps interpolated). ``hop_s`` is the
+spacing of the *training* windows.
 
 Training on many participants
 -----------------------------
@@ -288,7 +296,10 @@ class ChillsCNN:
         Predicted response per window: the last ``predict_s`` of the observed
         span (default 3.2 s).
     hop_s : float
-        Time between window starts (default 4 s).
+        Time between training window starts (default 4 s).
+    predict_hop_s : float, optional
+        Time between window starts in :meth:`predict`; None (default) uses
+        ``predict_s``: windows tile the song (see the module notes).
     n_filters : int
         Channels of the first layer (default 16).
     kernel_s : float
@@ -360,6 +371,7 @@ class ChillsCNN:
         observe_s: float = 12.8,
         predict_s: float = 3.2,
         hop_s: float = 4.0,
+        predict_hop_s: float | None = None,
         n_filters: int = 16,
         kernel_s: float = 0.5,
         dropout: float = 0.2,
@@ -376,6 +388,7 @@ class ChillsCNN:
         self.observe_s = observe_s
         self.predict_s = predict_s
         self.hop_s = hop_s
+        self.predict_hop_s = predict_hop_s
         self.n_filters = n_filters
         self.kernel_s = kernel_s
         self.dropout = dropout
@@ -435,6 +448,8 @@ class ChillsCNN:
         check_int("seed", self.seed, minimum=0)
         if self.n_threads is not None:
             check_int("n_threads", self.n_threads, minimum=1)
+        if self.predict_hop_s is not None:
+            check_positive("predict_hop_s", self.predict_hop_s)
         if not isinstance(self.device, str):
             raise ParameterError(f"device must be a string such as 'cpu', got {self.device!r}.")
         if self.predict_s > self.observe_s:
@@ -643,9 +658,9 @@ class ChillsCNN:
     def predict(self, inputs: TimeSeries) -> TimeSeries:
         """Predict the target for one song's input series, stitched into one series.
 
-        Windows every ``hop_s`` (plus one flush with the end), each predicting
-        its last ``predict_s``; overlaps averaged, gaps linearly interpolated
-        (see the module notes).
+        Windows every ``predict_hop_s`` (default ``predict_s``: tiled) plus
+        one flush with the end, each predicting its last ``predict_s``;
+        overlaps averaged, gaps linearly interpolated (see the module notes).
 
         Parameters
         ----------
@@ -674,13 +689,15 @@ class ChillsCNN:
                 f"inputs have {inputs.n_channels} dimensions but the model was trained on "
                 f"{self.n_inputs_}; use the same encoder layer (or features) as in training."
             )
+        hop = (
+            self.predict_frames_
+            if self.predict_hop_s is None
+            else frames(
+                "predict_hop_s", check_positive("predict_hop_s", self.predict_hop_s), self.rate_hz_
+            )
+        )
         layout = _layout(
-            inputs,
-            self.observe_frames_,
-            self.predict_frames_,
-            self.hop_frames_,
-            cover_end=True,
-            what="inputs",
+            inputs, self.observe_frames_, self.predict_frames_, hop, cover_end=True, what="inputs"
         )
         values = ((inputs.values - self.input_mean_) / self.input_scale_).astype(np.float32)
         x = np.ascontiguousarray(values[layout.observed_index()].transpose(0, 2, 1))
