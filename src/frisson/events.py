@@ -184,8 +184,10 @@ def control_times(
     n : int, optional
         Number of controls (default: as many as events).
     min_distance_s : float, optional
-        Minimum distance to every event and between controls (default: the
-        window length, so control and event epochs do not overlap).
+        Minimum distance to every event (default: the window length, so no
+        control epoch overlaps an event epoch). Controls may lie close to each
+        other: with events every few seconds, there is often room for only a
+        few distinct positions, and the same count matters more.
     seed : int
         Seed of the draw.
     max_tries : int
@@ -224,12 +226,11 @@ def control_times(
     while len(chosen) < n and tries < max_tries:
         tries += 1
         candidate = float(rng.uniform(low, high))
-        taken = np.r_[events, chosen]
-        if taken.size == 0 or np.min(np.abs(taken - candidate)) >= distance:
+        if events.size == 0 or np.min(np.abs(events - candidate)) >= distance:
             chosen.append(candidate)
     if len(chosen) < n:
         logger.warning(
-            "control_times: only %d of %d controls fit %.1f s from events in %.1f s",
+            "control_times: only %d of %d controls: little room %.1f s from the events in %.1f s",
             len(chosen),
             n,
             distance,

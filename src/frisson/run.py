@@ -1,0 +1,479 @@
+"""The whole chills study on a study folder: ``frisson run study.toml`` and ``frisson demo``.
+
+Steps, each cached under ``<output>/cache/`` so a rerun recomputes only what
+changed (a step's cache key hashes its inputs' content and its settings):
+
+1. **embedding**: every stimulus through the encoder (the layer analysed).
+2. **latent**: per stimulus, sliding mean, within-song PCA, clusters,
+   transitions (:func:`frisson.pipeline.analyze_song`).
+3. **physiology**: per participant x stimulus, skin conductance normalised per
+   trial and linearly detrended (for epochs and ISC) and the filtered,
+   normalised phasic target (for the CNN).
+4. **epochs**: phasic skin conductance around latent transitions vs the same
+   number of random within-song moments, per participant; paired cluster
+   permutation test over epoch time.
+5. **isc**: inter-subject correlation of skin conductance per stimulus, in
+   sliding windows, and near transitions.
+6. **cnn**: the chills CNN trained on training participants, evaluated per
+   song on held-out participants with baselines (ridge, acoustic features,
+   mismatched songs).
+7. **report**: tables, figures and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from frisson._logging import logger, progress_enabled
+from frisson.errors import DataError, ParameterError
+
+__all__ = ["RunConfig", "StudyResults", "run_study"]
+
+T = TypeVar("T")
+ANALYSES = ("latent", "epochs", "isc", "cnn")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of :func:`run_study`, read from a TOML file by :meth:`from_toml`.
+
+    Attributes
+    ----------
+    study : Path
+        The BIDS-style study folder.
+    output : Path
+        Where tables, figures, the report and the cache go.
+    encoder : str
+        Encoder name (default ``musicnn-msd``, the offline pretrained default).
+    layer : str or None
+        Layer analysed (default: the encoder's default layer).
+    encoder_params : dict
+        Settings passed to the encoder (e.g. ``{"patch_hop_s": 0.5}``).
+    analyses : tuple of str
+        Which of ``latent``, ``epochs``, ``isc``, ``cnn`` to run.
+    window_frames, hop_frames : int
+        Sliding mean of the latent (default 100 and 4 frames... of the layer's frames).
+    response_rate_hz : float
+        Rate of the responses used for epochs and ISC.
+    decomposition : str
+        Tonic/phasic method of :func:`frisson.physio.eda.decompose` for the CNN target.
+    epoch_window_s : (float, float)
+        Epoch window around transitions.
+    n_permutations : int
+        Cluster test permutations.
+    isc_window_s, isc_hop_s : float
+        Sliding ISC window and hop.
+    n_surrogates : int
+        Surrogates for ISC and PC-feature tests.
+    cnn : dict
+        Settings of the CNN predictor (observe_s, predict_s, hop_s, epochs, ...).
+    n_test : int
+        Held-out participants for the CNN.
+    seed : int
+        Seed of every random step.
+
+    """
+
+    study: Path
+    output: Path
+    encoder: str = "musicnn-msd"
+    layer: str | None = None
+    encoder_params: dict[str, Any] = field(default_factory=dict)
+    analyses: tuple[str, ...] = ANALYSES
+    window_frames: int = 100
+    hop_frames: int = 4
+    response_rate_hz: float = 10.0
+    decomposition: str = "cvxeda"
+    epoch_window_s: tuple[float, float] = (-2.0, 8.0)
+    n_permutations: int = 1000
+    isc_window_s: float = 10.0
+    isc_hop_s: float = 1.0
+    n_surrogates: int = 1000
+    cnn: dict[str, Any] = field(default_factory=dict)
+    n_test: int = 10
+    seed: int = 0
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> RunConfig:
+        r"""Read a run configuration; relative paths are relative to the TOML file.
+
+        The file has a flat ``[run]`` table whose keys are this class's fields
+        (plus optional ``[encoder_params]`` and ``[cnn]`` tables). Unknown keys
+        are refused, naming the file and the valid keys.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "study.toml").write_text('[run]\nstudy = "data"\noutput = "out"\n')
+        >>> RunConfig.from_toml(folder / "study.toml").study == folder / "data"
+        True
+
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: configuration file not found.")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise DataError(f"{path}: not valid TOML ({error}).") from None
+        unknown_tables = set(raw) - {"run", "encoder_params", "cnn"}
+        if unknown_tables or "run" not in raw:
+            raise DataError(
+                f"{path}: expected a [run] table (and optionally [encoder_params], [cnn]); "
+                f"found {sorted(raw)}."
+            )
+        settings = dict(raw["run"])
+        valid = {f.name for f in fields(cls)} - {"encoder_params", "cnn"}
+        unknown = sorted(set(settings) - valid)
+        if unknown:
+            raise DataError(f"{path}: unknown key(s) {unknown} in [run]; valid: {sorted(valid)}.")
+        for key in ("study", "output"):
+            if key not in settings:
+                raise DataError(f'{path}: [run] needs {key} = "<folder>".')
+            settings[key] = (path.parent / settings[key]).resolve()
+        for key in ("epoch_window_s", "analyses"):
+            if key in settings:
+                settings[key] = tuple(settings[key])
+        config = cls(
+            **settings, encoder_params=raw.get("encoder_params", {}), cnn=raw.get("cnn", {})
+        )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Refuse unknown analyses early, naming the valid ones."""
+        unknown = [a for a in self.analyses if a not in ANALYSES]
+        if unknown:
+            raise ParameterError(f"analyses {unknown} are unknown; choose from {list(ANALYSES)}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (paths as strings)."""
+        out = asdict(self)
+        out["study"], out["output"] = str(self.study), str(self.output)
+        return out
+
+
+# --------------------------------------------------------------------------- cache
+class _Cache:
+    """Pickled step results keyed by a hash of their inputs; atomic writes."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:20]
+
+    def get(self, step: str, key: str, compute: Callable[[], T]) -> T:
+        path = self.folder / f"{step}-{key}.pkl"
+        if path.exists():
+            try:
+                with open(path, "rb") as handle:
+                    logger.debug("cache hit %s", path.name)
+                    return pickle.load(handle)
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                logger.warning("cache entry %s unreadable; recomputing", path.name)
+        value = compute()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        return value
+
+
+@dataclass
+class StudyResults:
+    """What :func:`run_study` computed (also written to the output folder).
+
+    Attributes
+    ----------
+    config : RunConfig
+    songs : dict of str to SongAnalysis
+        Latent analysis per stimulus.
+    epochs : ClusterTest or None
+        Transition-locked vs control skin conductance.
+    isc : dict
+        Per stimulus: ``ISCResult``, ``SlidingISC`` and ``EventISC``.
+    cnn : object or None
+        The CNN evaluation (with baselines).
+    predictions : dict
+        Per (participant, stimulus): (predicted, true) TimeSeries of test participants.
+    files : list of Path
+        Everything written.
+
+    """
+
+    config: RunConfig
+    songs: dict[str, Any] = field(default_factory=dict)
+    epochs: Any = None
+    epoch_counts: dict[str, int] = field(default_factory=dict)
+    isc: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cnn: Any = None
+    predictions: dict[tuple[str, str], Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A short table for the terminal."""
+        lines = [f"study {self.config.study} -> {self.config.output}"]
+        for name, song in self.songs.items():
+            lines.append(
+                f"  {name}: {song.duration_s:.0f} s, "
+                f"{song.transitions['pc1_variance'].times_s.size} transitions"
+            )
+        if self.epochs is not None:
+            lines.append(
+                f"epochs: {self.epoch_counts.get('events', 0)} transition and "
+                f"{self.epoch_counts.get('controls', 0)} control epochs from "
+                f"{self.epochs.n_participants} participants; "
+                f"best cluster p = {self.epochs.min_p:.4f}"
+            )
+        for name, result in self.isc.items():
+            lines.append(f"ISC {name}: r = {result['isc'].mean:.3f}, p = {result['isc'].p:.4f}")
+        if self.cnn is not None:
+            lines.append(self.cnn_summary())
+        return "\n".join(lines)
+
+    def cnn_summary(self) -> str:
+        """The CNN evaluation table as text."""
+        table = self.cnn.to_frame()
+        return "CNN evaluation:\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+# --------------------------------------------------------------------------- steps
+def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyResults:
+    """Run the configured analyses on a study and write tables, figures and the report.
+
+    Parameters
+    ----------
+    config : RunConfig
+        What to run (see :meth:`RunConfig.from_toml`).
+    progress_bar : bool, optional
+        Progress bars (default: when stderr is a terminal).
+
+    Returns
+    -------
+    StudyResults
+
+    """
+    from tqdm.auto import tqdm
+
+    from frisson.study import read_study
+
+    config.check()
+    show = progress_enabled(progress_bar)
+    study = read_study(config.study)
+    problems = study.validate()
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        logger.warning("%s", problem)
+    if errors:
+        logger.warning("%d study error(s): affected runs are skipped", len(errors))
+    output = Path(config.output)
+    cache = _Cache(output / "cache")
+    results = StudyResults(config)
+
+    stimuli = {
+        name: path
+        for name, path in study.stimuli.items()
+        if path.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3", ".opus"}
+    }
+    for name in tqdm(stimuli, desc="latent", disable=not show):
+        results.songs[name] = _latent_step(cache, config, stimuli[name])
+
+    trials = _physiology_step(cache, config, study, show)
+
+    if "epochs" in config.analyses:
+        results.epochs, results.epoch_counts = _epochs_step(config, results.songs, trials)
+    if "isc" in config.analyses:
+        results.isc = _isc_step(config, results.songs, trials)
+    if "cnn" in config.analyses:
+        results.cnn, results.predictions = _cnn_step(cache, config, results.songs, trials, show)
+
+    from frisson.report.study_report import write_study_report
+
+    results.files = write_study_report(results, output)
+    return results
+
+
+def _file_key(path: Path) -> str:
+    from frisson.audio import file_sha256
+
+    return file_sha256(path)
+
+
+def _latent_step(cache: _Cache, config: RunConfig, path: Path):
+    from frisson.pipeline import analyze_song
+
+    settings = {
+        "encoder": config.encoder,
+        "layer": config.layer,
+        "encoder_params": config.encoder_params,
+        "window_frames": config.window_frames,
+        "hop_frames": config.hop_frames,
+        "n_surrogates": config.n_surrogates,
+        "seed": config.seed,
+    }
+    key = cache.key("latent", _file_key(path), settings)
+    boundaries = path.with_name(f"{path.stem}_boundaries.tsv")
+
+    def compute():
+        from frisson.pipeline import read_boundaries
+
+        reference = read_boundaries(boundaries) if boundaries.is_file() else None
+        return analyze_song(
+            path,
+            encoder=config.encoder,
+            encoder_params=config.encoder_params,
+            layer=config.layer,
+            window_frames=config.window_frames,
+            hop_frames=config.hop_frames,
+            n_surrogates=config.n_surrogates,
+            reference_boundaries_s=reference,
+            seed=config.seed,
+        )
+
+    return cache.get("latent", key, compute)
+
+
+@dataclass(frozen=True)
+class _TrialResponses:
+    participant: str
+    stimulus: str
+    duration_s: float
+    eda: Any  # normalised, detrended skin conductance at response_rate_hz (t = 0 at onset)
+    target: Any  # filtered, normalised phasic skin conductance at response_rate_hz
+
+
+def _physiology_step(cache: _Cache, config: RunConfig, study, show: bool) -> list[_TrialResponses]:
+    from tqdm.auto import tqdm
+
+    from frisson.physio.eda import normalize_trial, phasic_target
+
+    settings = {
+        "rate": config.response_rate_hz,
+        "decomposition": config.decomposition,
+    }
+    out: list[_TrialResponses] = []
+    for run in tqdm(study.runs, desc="physiology", disable=not show):
+        if not run.physio:
+            continue
+        key = cache.key(
+            "physio", [_file_key(p) for p in run.physio], _file_key(run.events), settings
+        )
+
+        def compute(run=run):
+            rows = []
+            for trial in study.trials(participant=run.participant, on_error="skip"):
+                if trial.run != run.label or "eda" not in trial.responses:
+                    continue
+                eda = trial.responses["eda"]
+                if np.isnan(eda.values).mean() > 0.2:
+                    logger.warning(
+                        "%s %s: over 20 %% of skin conductance missing; trial left out",
+                        trial.participant,
+                        trial.stimulus,
+                    )
+                    continue
+                eda = eda.interpolate_nan()
+                normalised = normalize_trial(eda).resample(config.response_rate_hz)
+                target = phasic_target(
+                    eda, rate_hz=config.response_rate_hz, method=config.decomposition
+                )
+                rows.append(
+                    _TrialResponses(
+                        trial.participant, trial.stimulus, trial.duration_s, normalised, target
+                    )
+                )
+            return rows
+
+        try:
+            out.extend(cache.get("physio", key, compute))
+        except DataError as error:
+            logger.warning("skipping %s: %s", run.label, error)
+    if not out:
+        raise DataError(f"{study.root}: no usable skin conductance in any trial.")
+    return out
+
+
+def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
+    from frisson.events import compare_epochs, control_times, epochs
+
+    by_participant: dict[str, tuple[list, list]] = {}
+    counts = {"events": 0, "controls": 0}
+    for index, trial in enumerate(trials):
+        song = songs.get(trial.stimulus)
+        if song is None:
+            continue
+        transitions = song.transitions["pc1_variance"].times_s
+        if transitions.size == 0:
+            continue
+        controls = control_times(
+            transitions,
+            duration_s=trial.duration_s,
+            window_s=config.epoch_window_s,
+            seed=config.seed + index,
+        )
+        # The study's response: skin conductance normalised per trial, linearly detrended.
+        event_epochs = epochs(trial.eda, transitions, window_s=config.epoch_window_s)
+        control_epochs = epochs(trial.eda, controls, window_s=config.epoch_window_s)
+        events_list, controls_list = by_participant.setdefault(trial.participant, ([], []))
+        events_list.append(event_epochs.data)
+        controls_list.append(control_epochs.data)
+        counts["events"] += event_epochs.data.shape[0]
+        counts["controls"] += control_epochs.data.shape[0]
+    participants = sorted(
+        p for p, (e, c) in by_participant.items() if np.vstack(e).size and np.vstack(c).size
+    )
+    if len(participants) < 3:
+        logger.warning("epochs: fewer than 3 participants with epochs; no group test")
+        return None, counts
+    events = np.array([np.vstack(by_participant[p][0]).mean(axis=0) for p in participants])
+    control = np.array([np.vstack(by_participant[p][1]).mean(axis=0) for p in participants])
+    times = event_epochs.times_s
+    result = compare_epochs(
+        events, control, times, n_permutations=config.n_permutations, seed=config.seed
+    )
+    return result, counts
+
+
+def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> dict:
+    from frisson.isc import common_grid, isc, isc_near_events, sliding_isc
+
+    out = {}
+    for name, song in songs.items():
+        responses = [t.target for t in trials if t.stimulus == name]
+        if len(responses) < 3:
+            continue
+        grid = common_grid(responses)
+        overall = isc(grid, n_surrogates=config.n_surrogates, seed=config.seed)
+        sliding = sliding_isc(
+            grid,
+            window_s=config.isc_window_s,
+            hop_s=config.isc_hop_s,
+            n_surrogates=min(config.n_surrogates, 500),
+            seed=config.seed,
+        )
+        entry = {"isc": overall, "sliding": sliding}
+        transitions = song.transitions["pc1_variance"].times_s
+        if transitions.size and sliding.isc.duration_s > 4 * 5.0:
+            entry["near"] = isc_near_events(sliding, transitions, seed=config.seed)
+        out[name] = entry
+    return out
+
+
+def _cnn_step(cache, config, songs, trials, show):
+    """Placeholder replaced when the CNN lands."""
+    raise NotImplementedError
