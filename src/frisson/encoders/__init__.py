@@ -1,12 +1,32 @@
 """Audio encoders: the :class:`Encoder` protocol, the registry and the built-in families.
 
-Encoders are looked up by name (``get_encoder("mel")``) so that heavy
-dependencies load only when an encoder is used. Every encoder turns an
+Encoders are looked up by name (``get_encoder("musicnn-msd")``) so that heavy
+dependencies load only when an encoder is used. Built in: ``musicnn-msd`` (the
+default), ``musicnn-mtt``, ``vgg-msd``, ``vgg-mtt`` (pretrained taggers from the
+musicnn wheel, run offline in PyTorch) and ``mel`` (a log-mel baseline). Every encoder turns an
 :class:`~frisson.audio.Audio` into an :class:`Embedding`: one
 :class:`~frisson.timeseries.TimeSeries` per layer with exact frame times.
 """
 
 from frisson.encoders._base import Embedding, Encoder
-from frisson.encoders._registry import get_encoder, list_encoders, register_encoder
+from frisson.encoders._registry import (
+    DEFAULT_ENCODER,
+    EncoderInfo,
+    LayerInfo,
+    describe_encoder,
+    get_encoder,
+    list_encoders,
+    register_encoder,
+)
 
-__all__ = ["Embedding", "Encoder", "get_encoder", "list_encoders", "register_encoder"]
+__all__ = [
+    "DEFAULT_ENCODER",
+    "Embedding",
+    "Encoder",
+    "EncoderInfo",
+    "LayerInfo",
+    "describe_encoder",
+    "get_encoder",
+    "list_encoders",
+    "register_encoder",
+]

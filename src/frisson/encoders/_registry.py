@@ -1,4 +1,4 @@
-"""Encoder registry: names to lazily imported factories."""
+"""Encoder registry: names to lazily imported factories, and what each encoder offers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,74 @@ from typing import Any
 from frisson.encoders._base import Encoder
 from frisson.errors import ParameterError
 
-__all__ = ["get_encoder", "list_encoders", "register_encoder"]
+__all__ = [
+    "DEFAULT_ENCODER",
+    "EncoderInfo",
+    "LayerInfo",
+    "describe_encoder",
+    "get_encoder",
+    "list_encoders",
+    "register_encoder",
+]
+
+#: The encoder analyses use when none is named: a pretrained network that runs offline.
+DEFAULT_ENCODER = "musicnn-msd"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of an encoder: its time base and width.
+
+    Attributes
+    ----------
+    name : str
+        Layer name.
+    rate_hz : float
+        Rows per second.
+    start_s : float
+        Time of the first row (its centre), in seconds.
+    n_features : int
+        Columns per row.
+    description : str
+        What the layer is.
+
+    """
+
+    name: str
+    rate_hz: float
+    start_s: float
+    n_features: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What :func:`describe_encoder` reports about a registered encoder.
+
+    Attributes
+    ----------
+    name, description : str
+        Registry name and its one-line description.
+    input_rate_hz : float
+        Rate the audio is resampled to.
+    layers : tuple of LayerInfo
+        Every layer, in network order.
+    default_layer : str
+        The layer analyses use when none is named.
+    weights_available : bool
+        Whether the encoder runs offline as installed.
+    weights : str
+        Where the weights come from, or how to install them.
+
+    """
+
+    name: str
+    description: str
+    input_rate_hz: float
+    layers: tuple[LayerInfo, ...]
+    default_layer: str
+    weights_available: bool
+    weights: str
 
 
 @dataclass(frozen=True)
@@ -27,9 +94,30 @@ class _Entry:
         return getattr(importlib.import_module(module), attribute)
 
 
+_MUSICNN = "frisson.encoders.musicnn:MusicnnEncoder"
 _REGISTRY: dict[str, _Entry] = {
     "mel": _Entry(
         "frisson.encoders.mel:MelEncoder", "log-mel spectrogram (non-neural baseline)", {}
+    ),
+    "musicnn-msd": _Entry(
+        _MUSICNN,
+        "musicnn tagger, Million Song Dataset (50 tags); pretrained, offline; the default",
+        {"checkpoint": "MSD_musicnn"},
+    ),
+    "musicnn-mtt": _Entry(
+        _MUSICNN,
+        "musicnn tagger, MagnaTagATune (50 tags); pretrained, offline",
+        {"checkpoint": "MTT_musicnn"},
+    ),
+    "vgg-msd": _Entry(
+        _MUSICNN,
+        "vgg-like tagger, Million Song Dataset (50 tags); pretrained, offline",
+        {"checkpoint": "MSD_vgg"},
+    ),
+    "vgg-mtt": _Entry(
+        _MUSICNN,
+        "vgg-like tagger, MagnaTagATune (50 tags); pretrained, offline",
+        {"checkpoint": "MTT_vgg"},
     ),
 }
 
@@ -126,3 +214,63 @@ def get_encoder(name: str, **params: Any) -> Encoder:
     encoder = factory(**entry.defaults, **params)
     encoder.name = name  # the registry name identifies the encoder in caches and reports
     return encoder
+
+
+def describe_encoder(name: str, **params: Any) -> EncoderInfo:
+    """Sample rate, layers (rate, start, width) and weight availability of an encoder.
+
+    Encoders that implement ``layer_info()`` and ``weights_status()`` answer
+    without loading weights. For others, the layers are found by encoding two
+    seconds of a fixed noise signal, and weights count as available if that works.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_encoders`.
+    **params
+        Settings passed to :func:`get_encoder` (they can change layer rates).
+
+    Examples
+    --------
+    >>> info = describe_encoder("mel")
+    >>> info.input_rate_hz, info.layers[0].name, round(info.layers[0].rate_hz, 2)
+    (22050.0, 'logmel', 86.13)
+    >>> [layer.name for layer in describe_encoder("musicnn-msd").layers][:3]
+    ['timbral', 'temporal', 'cnn1']
+
+    """
+    from frisson.errors import FrissonError
+
+    encoder = get_encoder(name, **params)
+    layer_info = getattr(encoder, "layer_info", None)
+    status = getattr(encoder, "weights_status", None)
+    if callable(layer_info) and callable(status):
+        layers = tuple(layer_info())
+        available, weights = status()
+    else:
+        import numpy as np
+
+        from frisson.audio import audio_from_array
+
+        rate = encoder.input_rate_hz
+        noise = 0.1 * np.random.default_rng(0).standard_normal(int(2 * rate))
+        try:
+            embedding = encoder.encode(audio_from_array(noise, rate, source="<probe>"))
+        except FrissonError as error:
+            layers = tuple(LayerInfo(n, float("nan"), float("nan"), 0) for n in encoder.layers)
+            available, weights = False, f"unavailable ({error})"
+        else:
+            layers = tuple(
+                LayerInfo(n, s.rate_hz, s.start_s, s.n_channels)
+                for n, s in embedding.layers.items()
+            )
+            available, weights = True, "none needed" if name == "mel" else "available"
+    return EncoderInfo(
+        name=name,
+        description=_REGISTRY[name].description,
+        input_rate_hz=float(encoder.input_rate_hz),
+        layers=layers,
+        default_layer=encoder.default_layer,
+        weights_available=available,
+        weights=weights,
+    )
