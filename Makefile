@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch first: an unpinned torch would pull gigabytes of CUDA packages.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# Real ECG/EDA/PPG recordings for the physio tests (data files only, into data/external/).
 	$(BIN)/python scripts/fetch_physio_data.py

@@ -5,7 +5,9 @@ trajectory, and relate it to listeners' skin conductance, heart rate, fMRI
 and continuous ratings.
 
 The core types are imported here; analysis modules load on demand
-(``from frisson import latent``).
+(``from frisson import latent``). ``frisson.embed`` (encode files into the
+embedding store) and ``frisson.EmbeddingStore`` load the store, and with it
+Zarr, on first use.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -18,4 +20,26 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["AudioError", "DataError", "FrissonError", "ParameterError", "TimeSeries", "__version__"]
+__all__ = [
+    "AudioError",
+    "DataError",
+    "EmbeddingStore",
+    "FrissonError",
+    "ParameterError",
+    "TimeSeries",
+    "__version__",
+    "embed",
+]
+
+_LAZY = {"embed": "frisson.store", "EmbeddingStore": "frisson.store"}
+
+
+def __getattr__(name: str):
+    """Load ``embed`` and ``EmbeddingStore`` from :mod:`frisson.store` on first use."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'frisson' has no attribute {name!r}")

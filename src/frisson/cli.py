@@ -42,7 +42,10 @@ def main(verbose: int, quiet: int) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option(
-    "--encoder", default="mel", show_default=True, help="Encoder name (see `frisson encoders`)."
+    "--encoder",
+    default="musicnn-msd",
+    show_default=True,
+    help="Encoder name (see `frisson encoders`); `mel` is the fast non-neural baseline.",
 )
 @click.option("--layer", default=None, help="Encoder layer [default: the encoder's default layer].")
 @click.option(
@@ -120,7 +123,7 @@ def analyze(
     method), feature_correlations.tsv (pc, feature, lag_s, r, p) and latent.png
     to the output folder, and prints a summary.
 
-    Example: frisson analyze song.ogg --encoder mel --out results/song
+    Example: frisson analyze song.ogg --out results/song   (or --encoder mel)
     """
     from frisson.errors import FrissonError
     from frisson.pipeline import analyze_song, read_boundaries, write_song_analysis
@@ -198,12 +201,123 @@ def synth_piece_command(
 
 
 @main.command(context_settings=CONTEXT)
-def encoders() -> None:
-    """List the available encoders."""
-    from frisson.encoders import list_encoders
+@click.option("--brief", is_flag=True, help="Names and descriptions only.")
+def encoders(brief: bool) -> None:
+    """List every registered encoder: input rate, layers (rate, start, width), weights.
+
+    Layers are time series: 'rate' is rows per second, 'start' the time of the
+    first row's centre. Weights 'offline' means the encoder runs without
+    network access as installed.
+    """
+    from frisson.encoders import DEFAULT_ENCODER, describe_encoder, list_encoders
 
     for name, description in list_encoders().items():
-        click.echo(f"{name:<16} {description}")
+        default = " (default)" if name == DEFAULT_ENCODER else ""
+        click.echo(f"{name}{default}: {description}")
+        if brief:
+            continue
+        info = describe_encoder(name)
+        click.echo(
+            f"  input {info.input_rate_hz:g} Hz mono; weights: {info.weights}; "
+            f"default layer: {info.default_layer}"
+        )
+        click.echo(f"  {'layer':<12} {'rate (Hz)':>10} {'start (s)':>10} {'width':>6}  what")
+        for layer in info.layers:
+            click.echo(
+                f"  {layer.name:<12} {layer.rate_hz:>10.4g} {layer.start_s:>10.3f} "
+                f"{layer.n_features:>6}  {layer.description}"
+            )
+        click.echo("")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--store",
+    "store_dir",
+    required=True,
+    envvar="FRISSON_STORE",
+    show_envvar=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Embedding store folder (created if missing).",
+)
+@click.option(
+    "--encoder",
+    default="musicnn-msd",
+    show_default=True,
+    help="Encoder name (see `frisson encoders`).",
+)
+@click.option(
+    "--layers",
+    multiple=True,
+    help="Layers to store, comma-separated or repeated [default: all of the encoder's].",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Encoder setting, e.g. --param patch_hop_s=1.0 (part of the cache key; repeatable).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: when stderr is a terminal].",
+)
+def embed(
+    paths: tuple[Path, ...],
+    store_dir: Path,
+    encoder: str,
+    layers: tuple[str, ...],
+    params: tuple[str, ...],
+    progress: bool | None,
+) -> None:
+    """Encode audio files (and folders, recursively) into an embedding store.
+
+    Each file is keyed by its content (SHA-256), the encoder, its settings and
+    the frisson version; what is already stored is skipped, so an interrupted
+    run resumes where it stopped. A bad file does not stop the run: every
+    failure is listed at the end and the exit status is 1.
+
+    Example: frisson embed music/ extra.mp3 --store embeddings.zarr --layers cnn3,taggram
+    """
+    from frisson.errors import FrissonError
+    from frisson.store import embed as embed_files
+
+    wanted = [name.strip() for item in layers for name in item.split(",") if name.strip()]
+    try:
+        report = embed_files(
+            paths,
+            store=store_dir,
+            encoder=encoder,
+            layers=wanted or None,
+            encoder_params=_parse_params(params),
+            progress_bar=progress,
+        )
+    except FrissonError as error:
+        abort(str(error))
+    click.echo(report.summary())
+    if report.failed:
+        click.echo(f"{len(report.failed)} file(s) failed:", err=True)
+        for failure in report.failed:
+            click.echo(f"  {failure.error}", err=True)
+        sys.exit(1)
+
+
+def _parse_params(items: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs; values parsed as JSON when they can be (numbers, true, null)."""
+    import json
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            abort(f"--param {item!r}: expected KEY=VALUE, e.g. patch_hop_s=1.0")
+        try:
+            params[key.strip()] = json.loads(value)
+        except ValueError:
+            params[key.strip()] = value
+    return params
 
 
 @main.command(context_settings=CONTEXT)

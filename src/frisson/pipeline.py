@@ -19,7 +19,7 @@ from frisson import latent
 from frisson._check import check_positive
 from frisson._logging import logger
 from frisson.audio import Audio, load_audio
-from frisson.encoders import get_encoder
+from frisson.encoders import DEFAULT_ENCODER, get_encoder
 from frisson.errors import DataError
 from frisson.features import compute_features
 from frisson.timeseries import TimeSeries
@@ -106,7 +106,7 @@ class SongAnalysis:
 def analyze_song(
     audio: Audio | str | os.PathLike,
     *,
-    encoder: str = "mel",
+    encoder: str = DEFAULT_ENCODER,
     encoder_params: dict[str, Any] | None = None,
     layer: str | None = None,
     window_frames: int = 100,
@@ -134,7 +134,9 @@ def analyze_song(
     audio : Audio or path
         The song.
     encoder : str
-        Registry name of the encoder (see :func:`frisson.encoders.list_encoders`).
+        Registry name of the encoder (see :func:`frisson.encoders.list_encoders`);
+        default ``musicnn-msd``, the pretrained tagger (layer ``cnn3``, 62.5 frames/s).
+        ``mel`` is the fast non-neural baseline (86.13 frames/s).
     encoder_params : dict, optional
         Settings passed to :func:`frisson.encoders.get_encoder`.
     layer : str, optional
