@@ -200,3 +200,22 @@ def test_missing_wheel_says_how_to_install_it(monkeypatch):
     assert not mn.weights_available("MTT_vgg")
     available, how = get_encoder("vgg-mtt").weights_status()
     assert not available and how == "missing: pip install --no-deps musicnn==0.1.0"
+
+
+def test_cli_lists_encoders_with_rates_widths_and_weights():
+    from click.testing import CliRunner
+
+    from frisson.cli import main
+
+    out = CliRunner().invoke(main, ["encoders"]).output
+    assert "musicnn-msd (default):" in out
+    for name in ("musicnn-mtt", "vgg-msd", "vgg-mtt", "mel"):
+        assert f"\n{name}:" in out or out.startswith(f"{name}:")
+    assert "weights: offline, musicnn==0.1.0 wheel (MSD_musicnn); default layer: cnn3" in out
+    rows = {line.split()[0]: line.split()[1:4] for line in out.splitlines() if line[:2] == "  "}
+    assert rows["taggram"] == ["0.4883", "1.488", "50"]  # the last listed: vgg-mtt's
+    assert rows["pool1"] == ["31.25", "0.024", "6144"]
+    assert rows["cnn3"] == ["62.5", "0.000", "64"]
+    assert "weights: none needed" in out  # mel
+    brief = CliRunner().invoke(main, ["encoders", "--brief"]).output
+    assert "rate (Hz)" not in brief and "vgg-mtt:" in brief
