@@ -6,11 +6,12 @@
   one series per song.
 - :class:`DelayedRidge` (``baselines``): ridge regression on time-delayed
   inputs (an FIR model), the linear baseline on the same inputs.
-- ``split``: participant splits (train / validation / test, or folds) and
-  training pairs.
+- ``split``: participant splits (train / validation / test, or folds), song
+  folds and training pairs.
 - ``evaluate``: per-song Pearson r against held-out participants with
   autocorrelation-preserving p-values, median over songs, Fisher's combined
-  p, and the mismatched-song control, in one :class:`Evaluation` table.
+  p, and the mismatched-song control, in one :class:`Evaluation` table;
+  predictions for held-out songs (cross-fitting over song folds).
 - ``synthetic``: planted data with a known answer.
 
 Models take :class:`~frisson.timeseries.TimeSeries` (values with their time
@@ -24,13 +25,16 @@ from frisson.models.evaluate import (
     SongScore,
     evaluate_models,
     mismatched_song_control,
+    predict_held_out_songs,
     predict_songs,
     score_predictions,
 )
 from frisson.models.split import (
     ParticipantSplit,
+    SongFold,
     build_pairs,
     participant_folds,
+    song_folds,
     split_participants,
 )
 from frisson.models.synthetic import PlantedStudy, planted_study, response_kernel
@@ -41,6 +45,7 @@ __all__ = [
     "Evaluation",
     "ParticipantSplit",
     "PlantedStudy",
+    "SongFold",
     "SongScore",
     "WindowLayout",
     "build_pairs",
@@ -48,9 +53,11 @@ __all__ = [
     "mismatched_song_control",
     "participant_folds",
     "planted_study",
+    "predict_held_out_songs",
     "predict_songs",
     "response_kernel",
     "score_predictions",
+    "song_folds",
     "split_participants",
     "stitch_windows",
     "window_layout",

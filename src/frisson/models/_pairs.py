@@ -25,8 +25,8 @@ class InputGroup:
     inputs : TimeSeries, shape (n_frames, n_dims)
         The shared input.
     targets : list of ndarray, shape (n_frames,)
-        Each pair's target put on the input grid (:meth:`TimeSeries.align_to`); NaN
-        where the target has no sample.
+        Each pair's target put on the input grid (:func:`on_grid`); NaN where the
+        target has no sample.
     indices : list of int
         Positions of the pairs in the list passed in.
 
@@ -130,7 +130,7 @@ def check_pairs(
                 f"{what}[{index}] inputs have {inputs.n_channels} dimensions, expected "
                 f"{expected_dims}; use the same encoder layer (or features) for every song."
             )
-        aligned = target.align_to(inputs).values[:, 0].astype(np.float64)
+        aligned = on_grid(target, inputs)
         if not np.isfinite(aligned).any():
             raise DataError(
                 f"{what}[{index}] target ({target.start_s:.2f}-{target.end_s:.2f} s) does not "
@@ -145,6 +145,25 @@ def check_pairs(
         group.targets.append(aligned)
         group.indices.append(index)
     return list(groups.values())
+
+
+def on_grid(series: TimeSeries, grid: TimeSeries) -> np.ndarray:
+    """The first channel of ``series`` on ``grid``'s frames, NaN where it has no sample.
+
+    When both share the rate and ``series`` starts on one of ``grid``'s frames,
+    samples are copied as they are (a NaN stays one NaN); otherwise
+    :meth:`TimeSeries.align_to` resamples (area average down, linear up).
+    """
+    offset = (series.start_s - grid.start_s) * grid.rate_hz
+    same_rate = np.isclose(series.rate_hz, grid.rate_hz, rtol=1e-9, atol=0)
+    if not (same_rate and abs(offset - round(offset)) < 1e-6):
+        return series.align_to(grid).values[:, 0].astype(np.float64)
+    out = np.full(grid.n_times, np.nan)
+    first = round(offset)  # grid frame of the series' first sample
+    lo, hi = max(0, first), min(grid.n_times, first + series.n_times)
+    if hi > lo:
+        out[lo:hi] = series.values[lo - first : hi - first, 0]
+    return out
 
 
 def _fingerprint(series: TimeSeries) -> tuple:

@@ -45,8 +45,8 @@ class DelayedRidge:
 
     Model: ``y(t) = b + sum_d z(t - d) . w_d``, with ``z`` the inputs
     standardised and projected on ``n_components`` principal components, and
-    ``d`` every delay from ``delays_s[0]`` to ``delays_s[1]`` in steps of
-    ``delay_step_s`` (rounded to frames). Penalty ``alpha * |w|^2``; the
+    ``d`` every delay from ``delays_s[0]`` in steps of ``delay_step_s`` below
+    ``delays_s[1]``, plus ``delays_s[1]`` itself (rounded to frames). Penalty ``alpha * |w|^2``; the
     intercept is not penalised.
 
     Parameters
@@ -179,7 +179,8 @@ class DelayedRidge:
         train = check_pairs(train_pairs, "train_pairs")
         rate = train[0].inputs.rate_hz
         n_dims = train[0].inputs.n_channels
-        delays = np.unique(np.rint(np.arange(low, high + step / 2, step) * rate).astype(int))
+        steps = np.r_[np.arange(low, high, step), high]
+        delays = np.unique(np.rint(steps * rate).astype(int))
         self.delays_frames_, self.rate_hz_, self.n_inputs_ = delays, rate, n_dims
         valid = (
             None

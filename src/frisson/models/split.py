@@ -1,9 +1,15 @@
-"""Participant splits for training, early stopping and testing, and building training pairs.
+"""Participant and song splits for training, early stopping and testing; training pairs.
 
 The chills study trained on 30 participants and tested on 10 others
 (:func:`split_participants`); smaller studies rotate the test participants
 through folds (:func:`participant_folds`). A participant's trials never
 appear on two sides of a split.
+
+Test participants of a participant split heard the training songs, so a
+model can score well there by memorising each song's mean response from any
+input that tells the songs' moments apart. :func:`song_folds` splits the songs
+too, for predictions on music the model never saw
+(:func:`frisson.models.evaluate.predict_held_out_songs`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,14 @@ from frisson.errors import DataError, ParameterError
 from frisson.models._pairs import Pair
 from frisson.timeseries import TimeSeries
 
-__all__ = ["ParticipantSplit", "build_pairs", "participant_folds", "split_participants"]
+__all__ = [
+    "ParticipantSplit",
+    "SongFold",
+    "build_pairs",
+    "participant_folds",
+    "song_folds",
+    "split_participants",
+]
 
 
 @dataclass(frozen=True)
@@ -35,15 +48,13 @@ class ParticipantSplit:
     test: tuple[str, ...]
 
 
-def _unique(participants: Iterable[str]) -> list[str]:
-    if isinstance(participants, str):
-        raise ParameterError(
-            f"participants must be a list of labels, got the string {participants!r}."
-        )
-    labels = sorted({str(p) for p in participants})
-    if not labels:
-        raise DataError("participants is empty.")
-    return labels
+def _unique(labels: Iterable[str], what: str = "participants") -> list[str]:
+    if isinstance(labels, str):
+        raise ParameterError(f"{what} must be a list of labels, got the string {labels!r}.")
+    unique = sorted({str(label) for label in labels})
+    if not unique:
+        raise DataError(f"{what} is empty.")
+    return unique
 
 
 def split_participants(
@@ -166,6 +177,68 @@ def participant_folds(
             )
         )
     return folds
+
+
+@dataclass(frozen=True)
+class SongFold:
+    """Songs to train on and songs to predict, disjoint.
+
+    Attributes
+    ----------
+    train, test : tuple of str
+        Song names, each sorted.
+
+    """
+
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+def song_folds(
+    songs: Iterable[str], *, n_folds: int | None = None, seed: int = 0
+) -> list[SongFold]:
+    """K folds over songs: each song is predicted by a model that never heard it.
+
+    scikit-learn's ``KFold`` (shuffled, seeded) over the sorted unique song
+    names; ``n_folds=None`` leaves one song out per fold.
+
+    Parameters
+    ----------
+    songs : iterable of str
+        Song names (repeats are merged).
+    n_folds : int, optional
+        Number of folds (2 .. number of songs); default one per song.
+    seed : int
+        Seed of the fold assignment.
+
+    Returns
+    -------
+    list of SongFold
+
+    Examples
+    --------
+    >>> [fold.test for fold in song_folds(["b", "a", "c"])]
+    [('a',), ('b',), ('c',)]
+
+    """
+    from sklearn.model_selection import KFold
+
+    names = _unique(songs, "songs")
+    if len(names) < 2:
+        raise DataError(f"song_folds needs at least 2 songs, got {names}.")
+    if n_folds is None:
+        return [SongFold(tuple(n for n in names if n != name), (name,)) for name in names]
+    n_folds = check_int("n_folds", n_folds, minimum=2)
+    if n_folds > len(names):
+        raise ParameterError(
+            f"n_folds={n_folds} exceeds the {len(names)} songs; use at most {len(names)} folds."
+        )
+    seed = int(rng_from_seed(seed).integers(2**31))
+    splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [
+        SongFold(tuple(sorted(names[i] for i in train)), tuple(sorted(names[i] for i in test)))
+        for train, test in splitter.split(names)
+    ]
 
 
 def build_pairs(
