@@ -35,18 +35,24 @@ def test_epochs_drop_nan_and_need_a_channel():
         epochs(response, [5.0], channel="ppg", window_s=(0, 1), baseline_s=(-3, -2))
 
 
-def test_control_times_respect_distance_bounds_and_seed():
+def test_control_times_stay_out_of_event_windows_with_the_same_count():
     events = np.array([20.0, 45.0, 70.0])
     controls = control_times(events, duration_s=90.0, window_s=(-2, 8), seed=3)
     assert controls.size == 3
     assert np.all(controls >= 2.0) and np.all(controls <= 82.0)
-    assert np.all(np.abs(controls[:, None] - events[None]) >= 10.0)
-    crowded = control_times([15.0, 30.0, 45.0], duration_s=70.0, window_s=(-2, 8), seed=0)
-    # The only room: 2-5 s and 55-62 s; controls may share it.
-    assert crowded.size == 3
-    assert np.all(((crowded >= 2) & (crowded <= 5)) | ((crowded >= 55) & (crowded <= 62)))
+    inside = (controls[:, None] > events[None] - 2) & (controls[:, None] < events[None] + 8)
+    assert not inside.any()
     np.testing.assert_array_equal(controls, control_times(events, duration_s=90.0, seed=3))
     assert not np.array_equal(controls, control_times(events, duration_s=90.0, seed=4))
+    # Drawn uniformly from the admissible time: 2-18, 28-43, 53-68, 78-82 s (43 s in all).
+    many = control_times(events, duration_s=90.0, n=20000, seed=0)
+    expected = np.array([16, 15, 15, 4]) / 50
+    counts = np.histogram(many, bins=[2, 18, 43, 68, 82])[0] / many.size
+    np.testing.assert_allclose(counts, expected, atol=0.02)
+    # A symmetric distance instead: 10 s leaves 2-10, 30-35, 55-60 and 80-82 s.
+    strict = control_times(events, duration_s=90.0, min_distance_s=10.0, n=500, seed=1)
+    assert np.all(np.abs(strict[:, None] - events[None]) >= 10.0)
+    assert control_times([10.0, 20.0, 30.0], duration_s=40.0, min_distance_s=10.0).size == 0
     with pytest.raises(DataError, match="no room"):
         control_times(events, duration_s=5.0)
 
