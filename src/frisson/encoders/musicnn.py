@@ -490,34 +490,43 @@ class MusicnnEncoder:
             raise ParameterError(
                 f"patches must have shape (n, {PATCH_FRAMES}, {N_MELS}), got {patches.shape}."
             )
-        out = {name: [] for name in names}
-        for start, result in self._forward_batches(patches):
-            del start
+        flat = patches.reshape(-1, N_MELS)
+        starts = np.arange(patches.shape[0]) * PATCH_FRAMES
+        out: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        for _, result in self._forward_batches(flat, starts):
             for name in names:
                 out[name].append(result[name])
         return {name: np.concatenate(chunks) for name, chunks in out.items()}
 
-    def _forward_batches(self, patches: np.ndarray) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """Yield (first patch index, outputs) per batch, computed on a pool of threads."""
+    def _forward_batches(
+        self, spectrogram: np.ndarray, starts: np.ndarray
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Yield (index of the batch's first patch, outputs) in order, batches run on threads.
+
+        Patches are cut from ``spectrogram`` (frames x bands) at ``starts`` as each
+        batch runs, so memory does not grow with the number of patches.
+        """
         import torch
 
         network = self.network
-        starts = range(0, patches.shape[0], self.batch_size)
+        offsets = np.arange(PATCH_FRAMES)
 
-        def run(start: int) -> tuple[int, dict[str, np.ndarray]]:
-            batch = torch.from_numpy(patches[start : start + self.batch_size])
+        def run(first: int) -> tuple[int, dict[str, np.ndarray]]:
+            index = starts[first : first + self.batch_size, None] + offsets
+            batch = torch.from_numpy(np.ascontiguousarray(spectrogram[index], dtype=np.float32))
             with torch.inference_mode():
-                return start, {k: v.numpy() for k, v in network(batch).items()}
+                return first, {k: v.numpy() for k, v in network(batch).items()}
 
+        firsts = range(0, starts.size, self.batch_size)
         n_threads = self.n_threads or torch.get_num_threads()
-        n_workers = max(1, min(n_threads, len(starts)))
+        n_workers = max(1, min(n_threads, len(firsts)))
         if n_workers == 1:
-            yield from map(run, starts)
+            yield from map(run, firsts)
             return
         from concurrent.futures import ThreadPoolExecutor
 
         with _torch_threads(1), ThreadPoolExecutor(n_workers) as pool:
-            yield from pool.map(run, starts)
+            yield from pool.map(run, firsts)
 
     def encode(self, audio: Audio, *, layers: Sequence[str] | None = None) -> Embedding:
         """Encode ``audio`` (any rate) into the requested layers (default all).
@@ -558,7 +567,6 @@ class MusicnnEncoder:
         logger.debug(
             "%s: %d patches of %d frames every %d frames", self.name, starts.size, PATCH_FRAMES, hop
         )
-        spectrogram = frames.values
         n_patches = starts.size
         outputs: dict[str, np.ndarray] = {}
         plans: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -569,8 +577,7 @@ class MusicnnEncoder:
             else:
                 plans[name] = _stitch_plan(layer, n_patches, hop)
                 outputs[name] = np.empty((plans[name][0].size, layer.n_features), np.float32)
-        index = starts[:, None] + np.arange(PATCH_FRAMES)
-        for first, result in self._forward_batches(spectrogram[index]):
+        for first, result in self._forward_batches(frames.values, starts):
             for name in names:
                 values = result[name]
                 count = values.shape[0]
@@ -578,9 +585,9 @@ class MusicnnEncoder:
                     outputs[name][first : first + count] = values
                     continue
                 values = values.reshape(count, values.shape[1], -1)  # (patch, row, feature)
-                patch, row = plans[name]
-                mine = (patch >= first) & (patch < first + count)
-                outputs[name][mine] = values[patch[mine] - first, row[mine]]
+                patch, row = plans[name]  # patch is non-decreasing along the rows
+                lo, hi = np.searchsorted(patch, [first, first + count])
+                outputs[name][lo:hi] = values[patch[lo:hi] - first, row[lo:hi]]
         series = {name: self._series(name, outputs[name]) for name in names}
         return Embedding(self.name, self.config(), audio.sha256, series)
 
