@@ -372,3 +372,14 @@ def test_progress_bar_over_epochs_goes_to_stderr(planted, capsys):
     assert "ChillsCNN epochs" in capsys.readouterr().err
     ChillsCNN(seed=0, progress_bar=False, **{**FAST, "epochs": 2}).fit(pairs)
     assert capsys.readouterr().err == ""
+
+
+def test_fitted_model_pickles_for_caching(fitted, planted):
+    import pickle
+
+    model, _ = fitted
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(
+        restored.predict(planted.inputs["song-2"]).values,
+        model.predict(planted.inputs["song-2"]).values,
+    )

@@ -239,6 +239,8 @@ def test_delayed_ridge_errors(planted):
     pairs = planted.pairs(planted.participants[:2])
     with pytest.raises(ParameterError, match="needs validation_pairs or groups"):
         DelayedRidge().fit(pairs)
+    with pytest.raises(ParameterError, match="not both"):
+        DelayedRidge().fit(pairs, pairs, groups=["a"] * 6)
     with pytest.raises(ParameterError, match="has a negative delay"):
         DelayedRidge(delays_s=(-1.0, 2.0)).fit(pairs, groups=["a"] * 6)
     with pytest.raises(ParameterError, match="groups has 2 labels for 6 train_pairs"):

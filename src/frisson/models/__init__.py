@@ -16,6 +16,27 @@
 
 Models take :class:`~frisson.timeseries.TimeSeries` (values with their time
 base), never file paths. torch is imported only when a network is built.
+
+Typical use, with ``inputs = {song: embedding}`` (e.g. a smoothed encoder layer
+on stimulus time) and ``targets = {(participant, song): phasic target}``; here
+a small planted study stands in for both:
+
+>>> from frisson.models import (ChillsCNN, DelayedRidge, build_pairs, evaluate_models,
+...                             planted_study, predict_songs, split_participants)
+>>> study = planted_study(n_participants=8, n_songs=3, duration_s=60.0, rate_hz=10.0)
+>>> inputs, targets = study.inputs, study.targets
+>>> split = split_participants(study.participants, n_test=3, n_validation=1, seed=0)
+>>> train = build_pairs(inputs, targets, split.train)
+>>> valid = build_pairs(inputs, targets, split.validation)
+>>> cnn = ChillsCNN(n_filters=4, epochs=20, seed=0, progress_bar=False).fit(train, valid)
+>>> ridge = DelayedRidge().fit(train, valid)
+>>> truths = {song: [targets[p, song] for p in split.test] for song in inputs}
+>>> result = evaluate_models(
+...     {"cnn": predict_songs(cnn, inputs), "ridge": predict_songs(ridge, inputs)}, truths
+... )
+>>> result.models
+('cnn', 'ridge', 'cnn | mismatched songs')
+>>> table = result.to_frame()  # one row per model x song: r, p, r_participants, ...
 """
 
 from frisson.models.baselines import DelayedRidge

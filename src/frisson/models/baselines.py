@@ -156,8 +156,6 @@ class DelayedRidge:
             ``self``, fitted.
 
         """
-        from sklearn.model_selection import GroupKFold
-
         low, high = check_range_s("delays_s", self.delays_s)
         if low < 0:
             raise ParameterError(
@@ -171,6 +169,11 @@ class DelayedRidge:
         n_folds = check_int("n_folds", self.n_folds, minimum=2)
         if self.n_components is not None:
             check_int("n_components", self.n_components, minimum=1)
+        if validation_pairs is not None and groups is not None:
+            raise ParameterError(
+                "Pass validation_pairs or groups, not both: alpha is chosen on the validation "
+                "pairs when given, so groups would be ignored."
+            )
         if validation_pairs is None and groups is None:
             raise ParameterError(
                 "DelayedRidge.fit needs validation_pairs or groups to choose alpha; pass the "
@@ -211,6 +214,8 @@ class DelayedRidge:
                 raise DataError(
                     "groups holds a single label; cross-validation needs at least 2 groups."
                 )
+            from sklearn.model_selection import GroupKFold
+
             sse, count = np.zeros(alphas.size), 0.0
             splitter = GroupKFold(n_splits=min(n_folds, unique.size))
             for fit_idx, test_idx in splitter.split(np.zeros(n_pairs), groups=labels):
@@ -269,11 +274,11 @@ class DelayedRidge:
             y = target[max_delay:]
             finite = np.isfinite(y)
             if finite.all():
-                pair_xtx, pair_sx = xtx, sx
+                pair_xtx, pair_sx, xf, yf = xtx, sx, x, y
             else:
                 missing = x[~finite]
                 pair_xtx, pair_sx = xtx - missing.T @ missing, sx - missing.sum(axis=0)
-            yf, xf = y[finite], x[finite]
+                xf, yf = x[finite], y[finite]
             stats.append(
                 {
                     "index": index,

@@ -343,7 +343,10 @@ class ChillsCNN:
     target_mean_, target_scale_ : float
         Target standardisation.
     history_ : dict of str to list of float
-        ``train_loss`` and ``validation_loss`` per epoch (standardised units).
+        ``train_loss`` and ``validation_loss`` per epoch: the count-weighted
+        squared error against the participants' mean target, in standardised
+        target units (the pooled per-participant error minus its constant
+        between-participant part).
     best_epoch_ : int
         Epoch (1-based) whose weights were kept.
     n_epochs_ : int
@@ -481,11 +484,13 @@ class ChillsCNN:
         ----------
         train_pairs : sequence of (TimeSeries, TimeSeries)
             One pair per training participant x song: the song's input series
-            (``n_frames x n_dims``, e.g. a smoothed encoder layer at 21.5 Hz,
-            on stimulus time) and the participant's target series (one
-            channel, any rate; put on the input's grid with
-            :meth:`TimeSeries.align_to`, NaN where it has no sample). Every
-            input must have the same rate and number of dimensions.
+            (``n_frames x n_dims``, on stimulus time: e.g. a smoothed encoder
+            layer at 21.5 Hz, or acoustic features for the features-only
+            baseline) and the participant's target series (one channel, any
+            rate, e.g. :func:`frisson.physio.eda.phasic_target`; put on the
+            input's grid, NaN where it has no sample). Every input must have
+            the same rate and number of dimensions; pairs may share one input
+            object (see "Training on many participants").
         validation_pairs : sequence of (TimeSeries, TimeSeries), optional
             Pairs of the validation participants, for early stopping. Without
             them the network trains for ``epochs`` epochs and keeps the last
