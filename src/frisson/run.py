@@ -474,6 +474,82 @@ def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> 
     return out
 
 
-def _cnn_step(cache, config, songs, trials, show):
-    """Placeholder replaced when the CNN lands."""
-    raise NotImplementedError
+def _fingerprint(series_list) -> str:
+    digest = hashlib.sha256()
+    for series in series_list:
+        digest.update(np.ascontiguousarray(series.values, dtype=np.float64).tobytes())
+        digest.update(repr((series.rate_hz, series.start_s)).encode())
+    return digest.hexdigest()[:20]
+
+
+def _cnn_step(cache: _Cache, config: RunConfig, songs: dict, trials, show: bool):
+    """Train the CNN (and baselines) on training participants; score held-out ones per song."""
+    from frisson.models import (
+        ChillsCNN,
+        DelayedRidge,
+        build_pairs,
+        evaluate_models,
+        predict_songs,
+        split_participants,
+    )
+
+    embeddings = {name: song.smoothed for name, song in songs.items()}
+    acoustic = {name: song.features for name, song in songs.items()}
+    targets = {(t.participant, t.stimulus): t.target for t in trials if t.stimulus in songs}
+    participants = sorted({p for p, _ in targets})
+    if len(participants) < 4:
+        logger.warning(
+            "cnn: %d participants are too few to train and test; skipped", len(participants)
+        )
+        return None, {}
+    n_test = min(config.n_test, max(1, len(participants) // 4))
+    n_validation = min(5, max(1, len(participants) // 8))
+    split = split_participants(
+        participants, n_test=n_test, n_validation=n_validation, seed=config.seed
+    )
+    logger.info(
+        "cnn: %d train, %d validation, %d test participants",
+        len(split.train),
+        len(split.validation),
+        len(split.test),
+    )
+    cnn_params = {"seed": config.seed, "progress_bar": show, **config.cnn}
+    key = cache.key(
+        "cnn",
+        _fingerprint(embeddings.values()),
+        _fingerprint(acoustic.values()),
+        _fingerprint(targets[k] for k in sorted(targets)),
+        {k: v for k, v in cnn_params.items() if k != "progress_bar"},
+        [split.train, split.validation, split.test],
+        config.n_surrogates,
+    )
+
+    def compute():
+        predictions = {}
+        for label, inputs, model in (
+            ("cnn", embeddings, ChillsCNN(**cnn_params)),
+            ("ridge (same embedding)", embeddings, DelayedRidge()),
+            ("cnn (acoustic features)", acoustic, ChillsCNN(**cnn_params)),
+        ):
+            logger.info("cnn: fitting %s", label)
+            model.fit(
+                build_pairs(inputs, targets, split.train),
+                build_pairs(inputs, targets, split.validation),
+            )
+            predictions[label] = predict_songs(model, inputs)
+        truths = {
+            song: [targets[(p, song)] for p in split.test if (p, song) in targets]
+            for song in embeddings
+        }
+        evaluation = evaluate_models(
+            predictions, truths, n_surrogates=config.n_surrogates, seed=config.seed
+        )
+        examples = {
+            (p, song): (predictions["cnn"][song], targets[(p, song)])
+            for p in split.test[:1]
+            for song in embeddings
+            if (p, song) in targets
+        }
+        return evaluation, examples
+
+    return cache.get("cnn", key, compute)
