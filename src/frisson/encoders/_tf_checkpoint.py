@@ -255,9 +255,11 @@ class CheckpointReader:
     Examples
     --------
     >>> from importlib.resources import files
-    >>> reader = CheckpointReader(files("musicnn") / "MSD_musicnn")  # doctest: +SKIP
-    >>> reader.info("conv2d/kernel").shape  # doctest: +SKIP
+    >>> reader = CheckpointReader(files("musicnn") / "MSD_musicnn")  # the wheel's folder
+    >>> reader.info("conv2d/kernel").shape
     (7, 38, 1, 204)
+    >>> reader.read("conv2d/bias")["conv2d/bias"].dtype
+    dtype('float32')
 
     """
 
