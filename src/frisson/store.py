@@ -533,7 +533,8 @@ class EmbedReport:
         """One line: counts and the store."""
         total = len(self.computed) + len(self.skipped) + len(self.failed)
         return (
-            f"{total} files, encoder {self.encoder}: {len(self.computed)} computed, "
+            f"{total} file{'' if total == 1 else 's'}, encoder {self.encoder}: "
+            f"{len(self.computed)} computed, "
             f"{len(self.skipped)} already stored, {len(self.failed)} failed; "
             f"store {self.store.root}"
         )
