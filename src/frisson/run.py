@@ -278,7 +278,7 @@ def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyRe
     problems = study.validate()
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
-        logger.warning("%s", problem)
+        logger.warning("study %s: %s: %s", problem.severity, problem.path, problem.message)
     if errors:
         logger.warning("%d study error(s): affected runs are skipped", len(errors))
     output = Path(config.output)

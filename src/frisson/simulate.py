@@ -245,12 +245,16 @@ def write_demo_stimuli(
         n_sections = int(rng.integers(4, 7))
         total_s = float(rng.uniform(60.0, 90.0))
         mean_s = total_s / n_sections
-        piece = synth_piece(
-            n_sections=n_sections,
-            section_s=(max(2.0, 0.85 * mean_s), 1.15 * mean_s),
-            rate_hz=rate_hz,
-            seed=seed * 1000 + i,
-        )
+        for attempt in range(100):  # redraw (deterministically) until 60-90 s long
+            piece = synth_piece(
+                n_sections=n_sections,
+                # Varied section lengths, so boundaries of different pieces do not line up.
+                section_s=(max(2.0, 0.6 * mean_s), 1.4 * mean_s),
+                rate_hz=rate_hz,
+                seed=seed * 1000 + i + 100_000 * attempt,
+            )
+            if 60.0 <= piece.audio.duration_s <= 90.0:
+                break
         path = out / f"piece-{i + 1:02d}.wav"
         piece.write(path)
         paths.append(path)
