@@ -85,7 +85,7 @@ def bench(args: argparse.Namespace, dims: int, threads: int) -> list[dict]:
     start = time.perf_counter()
     cnn_predictions = predict_songs(cnn, study.inputs)
     row("CNN predict (all songs)", time.perf_counter() - start)
-    ridge = DelayedRidge()
+    ridge = DelayedRidge(n_threads=threads)
     start = time.perf_counter()
     ridge.fit(train, valid)
     row("ridge fit (32 PCs x 25 delays, alpha on validation)", time.perf_counter() - start)
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200, help="upper bound (early stopping)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cnn.json")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     rows = [
         row for dims in args.dims for threads in args.threads for row in bench(args, dims, threads)
     ]
@@ -146,9 +147,11 @@ def main() -> None:
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
         "rate_hz": DAC_SMOOTHED_HZ,
+        # Other work on the machine inflates the timings: the 1-min load average before and after.
+        "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.out}")
+    print(f"load average (1 min) before/after: {meta['load_average_1min']}; wrote {args.out}")
 
 
 if __name__ == "__main__":

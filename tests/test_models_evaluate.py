@@ -205,6 +205,9 @@ def test_delayed_ridge_matches_scikit_learn_on_the_explicit_per_song_design(plan
     oracle = Ridge(alpha=30.0).fit(np.concatenate(xs), np.concatenate(ys))
     np.testing.assert_allclose(ridge.coef_, oracle.coef_, rtol=1e-6, atol=1e-9)
     assert ridge.intercept_ == pytest.approx(oracle.intercept_, rel=1e-6)
+    one_thread = DelayedRidge(n_components=None, alphas=[30.0], delay_step_s=1.0, n_threads=1)
+    one_thread.fit(pairs, planted.pairs(planted.participants[4:]))
+    np.testing.assert_allclose(one_thread.coef_, ridge.coef_, rtol=1e-9)
     prediction = ridge.predict(planted.inputs["song-2"])
     assert prediction.start_s == pytest.approx(9.6) and prediction.n_times == 400 - 96
     np.testing.assert_allclose(

@@ -23,8 +23,9 @@ labels), minimising the pooled squared error.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,12 @@ class DelayedRidge:
     n_folds : int
         Folds of the grouped cross-validation used when no validation pairs
         are given (default 5, capped at the number of groups).
+    n_threads : int, optional
+        BLAS threads during fit and predict (``threadpoolctl``, restored
+        afterwards); None leaves the current setting. On a busy machine
+        OpenBLAS threads that outnumber free cores slow eigendecompositions
+        down many times (a 512 x 512 ``eigh``: 0.08 s on one thread, 6 s on two
+        threads competing with other work), so pass 1 when running in parallel.
 
     Attributes
     ----------
@@ -112,12 +119,14 @@ class DelayedRidge:
         n_components: int | None = 32,
         alphas: Sequence[float] = _DEFAULT_ALPHAS,
         n_folds: int = 5,
+        n_threads: int | None = None,
     ) -> None:
         self.delays_s = delays_s
         self.delay_step_s = delay_step_s
         self.n_components = n_components
         self.alphas = alphas
         self.n_folds = n_folds
+        self.n_threads = n_threads
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters, as scikit-learn's ``get_params``."""
@@ -156,6 +165,17 @@ class DelayedRidge:
             ``self``, fitted.
 
         """
+        if self.n_threads is not None:
+            check_int("n_threads", self.n_threads, minimum=1)
+        with _blas_threads(self.n_threads):
+            return self._fit(train_pairs, validation_pairs, groups)
+
+    def _fit(
+        self,
+        train_pairs: Sequence[Pair],
+        validation_pairs: Sequence[Pair] | None,
+        groups: Sequence[str] | None,
+    ) -> DelayedRidge:
         low, high = check_range_s("delays_s", self.delays_s)
         if low < 0:
             raise ParameterError(
@@ -199,9 +219,11 @@ class DelayedRidge:
         )
         train_stats = [self._pair_stats(g, "train_pairs") for g in train]
         n_pairs = sum(len(g.indices) for g in train)
+        total = _total(train_stats)
         if valid is not None:
-            valid_stats = [self._pair_stats(g, "validation_pairs") for g in valid]
-            sse, count = _validation_sse(_total(train_stats), _total(valid_stats), alphas)
+            weights, intercepts = _solve(total, alphas)
+            held_out = _total([self._pair_stats(g, "validation_pairs") for g in valid])
+            sse, count = _sse(weights, intercepts, held_out), float(held_out["n"])
         else:
             labels = np.asarray([str(g) for g in groups])
             if labels.size != n_pairs:
@@ -219,11 +241,12 @@ class DelayedRidge:
             sse, count = np.zeros(alphas.size), 0.0
             splitter = GroupKFold(n_splits=min(n_folds, unique.size))
             for fit_idx, test_idx in splitter.split(np.zeros(n_pairs), groups=labels):
-                fit_stats = _subset(train_stats, set(fit_idx.tolist()))
-                test_stats = _subset(train_stats, set(test_idx.tolist()))
-                fold_sse, fold_count = _validation_sse(fit_stats, test_stats, alphas)
-                sse += fold_sse
-                count += fold_count
+                fold_weights, fold_intercepts = _solve(
+                    _subset(train_stats, set(fit_idx.tolist())), alphas
+                )
+                held_out = _subset(train_stats, set(test_idx.tolist()))
+                sse += _sse(fold_weights, fold_intercepts, held_out)
+                count += float(held_out["n"])
         self.scores_ = sse / count
         best = int(np.argmin(self.scores_))
         self.alpha_ = float(alphas[best])
@@ -235,9 +258,10 @@ class DelayedRidge:
                 alphas.min(),
                 alphas.max(),
             )
-        total = _total(train_stats)
-        self.coef_, self.intercept_ = _solve(total, np.array([self.alpha_]))
-        self.coef_, self.intercept_ = self.coef_[:, 0], float(self.intercept_[0])
+        if valid is None:  # refit on every training pair
+            weights, intercepts = _solve(total, np.array([self.alpha_]))
+            best = 0
+        self.coef_, self.intercept_ = weights[:, best].copy(), float(intercepts[best])
         logger.info(
             "DelayedRidge: %d delays (%.2f-%.2f s) x %d components, alpha %.3g, "
             "%d distinct inputs, %d pairs",
@@ -317,9 +341,22 @@ class DelayedRidge:
                 f"inputs have {inputs.n_channels} dimensions but the model was fitted on "
                 f"{self.n_inputs_}."
             )
-        values = self._design(inputs, "inputs") @ self.coef_ + self.intercept_
+        with _blas_threads(self.n_threads):
+            values = self._design(inputs, "inputs") @ self.coef_ + self.intercept_
         start = inputs.start_s + self.delays_frames_[-1] / inputs.rate_hz
         return TimeSeries(values, inputs.rate_hz, start_s=start, names=["prediction"])
+
+
+@contextlib.contextmanager
+def _blas_threads(n_threads: int | None) -> Iterator[None]:
+    """Limit BLAS threads to ``n_threads`` inside the block (nothing when None)."""
+    if n_threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n_threads, user_api="blas"):
+        yield
 
 
 def _principal_axes(standardised: np.ndarray, n_components: int | None) -> np.ndarray:
@@ -370,11 +407,9 @@ def _solve(stats: dict[str, Any], alphas: np.ndarray) -> tuple[np.ndarray, np.nd
     return weights, mean_y - mean_x @ weights
 
 
-def _validation_sse(
-    fit: dict[str, Any], test: dict[str, Any], alphas: np.ndarray
-) -> tuple[np.ndarray, float]:
-    """Squared error on ``test`` of the ridge fitted on ``fit``, per alpha, and its count."""
-    w, b = _solve(fit, alphas)
+def _sse(weights: np.ndarray, intercepts: np.ndarray, test: dict[str, Any]) -> np.ndarray:
+    """Squared error on the pairs summarised by ``test`` of each (weights, intercept) column."""
+    w, b = weights, intercepts
     sse = (
         test["yty"]
         - 2 * (w.T @ test["xty"])
@@ -383,4 +418,4 @@ def _validation_sse(
         + 2 * b * (w.T @ test["sx"])
         + test["n"] * b**2
     )
-    return np.maximum(sse, 0.0), float(test["n"])
+    return np.maximum(sse, 0.0)
