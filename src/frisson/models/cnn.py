@@ -48,6 +48,11 @@ number of participants with a finite target at that frame and ``mean`` their
 mean. :meth:`ChillsCNN.fit` therefore trains on each song's windows once with
 that count-weighted loss: the same optimum as pooling every participant's
 windows, at a cost that grows with songs rather than participants.
+
+Scoring is in :mod:`frisson.models.evaluate`. With a participant split (the
+study's design) the test participants heard the training songs, so a high r
+can come from memorising each song's mean response; score predictions for
+held-out songs as well (:func:`frisson.models.predict_held_out_songs`).
 """
 
 from __future__ import annotations
