@@ -49,6 +49,8 @@ def test_window_layout_puts_every_window_at_the_right_time():
     ended = window_layout(series, cover_end=True)
     np.testing.assert_array_equal(ended.starts, [0, 40, 80, 120, 160, 172])
     assert ended.observed_index()[-1, -1] == 299
+    with pytest.raises(ParameterError, match=r"predict_s=13 s is longer than observe_s=12\.8 s"):
+        window_layout(series, predict_s=13.0)
     # The chills study's grid: DAC frames (44100/512 Hz) averaged with hop 4.
     dac = TimeSeries(np.zeros(2000), rate_hz=44100 / 512 / 4)
     study = window_layout(dac)

@@ -86,6 +86,13 @@ def test_scores_follow_their_definitions(planted):
         stats.combine_pvalues([s.p for s in result.scores], method="fisher").pvalue
     )
     assert result.fisher_p("truth") < 1e-6
+    # Truths keyed by participant score the same.
+    keyed = {
+        song: dict(zip(planted.participants, series, strict=True))
+        for song, series in truths.items()
+    }
+    again = score_predictions(planted.responses, keyed, model="truth", n_surrogates=999)
+    assert again.scores == result.scores
 
 
 def test_mismatched_control_pairs_each_song_with_another_over_their_common_span(planted):
