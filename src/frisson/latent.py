@@ -225,6 +225,7 @@ def cluster_trajectory(
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
+    from threadpoolctl import threadpool_limits
 
     n_pcs = min(check_int("n_pcs", n_pcs, minimum=1), pcs.n_channels)
     k_min, k_max = (check_int("k_range", k, minimum=2) for k in k_range)
@@ -239,7 +240,10 @@ def cluster_trajectory(
     scores: dict[int, float] = {}
     fits = {}
     for k in range(k_min, k_max + 1):
-        fit = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(points)
+        # A few thousand points in 2-D: one thread is fastest, and OpenMP workers
+        # spinning on a busy machine made this 25x slower.
+        with threadpool_limits(1):
+            fit = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(points)
         if len(np.unique(fit.labels_)) < 2:
             continue
         scores[k] = float(
