@@ -4,7 +4,10 @@ Encodes a generated multi-section piece (default 3 minutes, 22.05 kHz) with
 each encoder and all its layers: resampling, spectrogram, network, stitching.
 Each encoder runs once to load its weights, then ``--repeats`` times; the table
 gives the best and the median run. Other processes on the machine slow the
-runs down, so the load average before and after is recorded with them.
+runs down, so the load average before and after is recorded with them, and so
+is the CPU time the process used (all its threads): audio seconds per CPU
+second is the speed per core, which other processes change much less than the
+wall-clock speed.
 
     .venv/bin/python benchmarks/encoders.py                    # all encoders
     .venv/bin/python benchmarks/encoders.py --encoders musicnn-msd --minutes 10
@@ -38,11 +41,12 @@ def bench(name: str, audio, repeats: int, params: dict) -> dict:
     encoder.encode(audio)  # loads weights, warms caches
     first_s = time.perf_counter() - start
     load_before = os.getloadavg()[0]
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         embedding = encoder.encode(audio)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     best, median = min(times), statistics.median(times)
     info = describe_encoder(name, **params)
     return {
@@ -56,6 +60,8 @@ def bench(name: str, audio, repeats: int, params: dict) -> dict:
         "median_s": round(median, 3),
         "x_real_time_best": round(audio.duration_s / best, 1),
         "x_real_time_median": round(audio.duration_s / median, 1),
+        "cpu_s_best": round(min(cpu), 3),
+        "x_real_time_per_cpu_second": round(audio.duration_s / min(cpu), 1),
         "load_avg_before": round(load_before, 2),
         "load_avg_after": round(os.getloadavg()[0], 2),
         "weights": info.weights,
@@ -83,14 +89,14 @@ def main() -> None:
             runs.append(bench(name, piece.audio, args.repeats, params))
     print(
         f"\n{'encoder':<32} {'audio (s)':>9} {'best (s)':>9} {'x real time':>12} "
-        f"{'median x':>9} {'load avg':>9}"
+        f"{'median x':>9} {'x per CPU s':>11} {'load avg':>9}"
     )
     for run in runs:
         label = run["encoder"] + "".join(f" {k}={v}" for k, v in run["params"].items())
         print(
             f"{label:<32} {run['audio_s']:>9.1f} {run['best_s']:>9.3f} "
             f"{run['x_real_time_best']:>12.1f} {run['x_real_time_median']:>9.1f} "
-            f"{run['load_avg_before']:>9.2f}"
+            f"{run['x_real_time_per_cpu_second']:>11.1f} {run['load_avg_before']:>9.2f}"
         )
     for name, target in TARGET_X_REAL_TIME.items():
         for run in runs:
