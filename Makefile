@@ -21,9 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/frisson synth-piece $(DEMO_DIR)/piece.wav --seed 0
-	$(BIN)/frisson analyze $(DEMO_DIR)/piece.wav --encoder mel --out $(DEMO_DIR)/analysis \
-		--reference $(DEMO_DIR)/piece_boundaries.tsv
+	$(BIN)/frisson demo --out $(DEMO_DIR)
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
