@@ -21,6 +21,15 @@ torch = pytest.importorskip("torch")
 FAST = {"n_filters": 8, "epochs": 60, "patience": 8, "learning_rate": 3e-3, "n_threads": 1}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # Two pytest workers on two cores: idle OpenBLAS threads spin and starve the other worker.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _r(a, b):
     return float(np.corrcoef(a, b)[0, 1])
 
