@@ -219,3 +219,17 @@ def test_cli_lists_encoders_with_rates_widths_and_weights():
     assert "weights: none needed" in out  # mel
     brief = CliRunner().invoke(main, ["encoders", "--brief"]).output
     assert "rate (Hz)" not in brief and "vgg-mtt:" in brief
+
+
+def test_float16_rounding_is_numpys_bit_for_bit():
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.lognormal(-10, 6, 200_000),  # subnormal to overflowing magnitudes
+            [0.0, 5.96e-8, 2.98e-8, 2.99e-8, 1 + 2**-11, 1 + 3 * 2**-11, 65504, 65519.9, 65520],
+        ]
+    ).astype(np.float32)
+    with np.errstate(over="ignore"):
+        expected = values.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(mn._float16_round(values), expected)
+    assert np.isinf(mn._float16_round(np.float32([65520.0]))).all()

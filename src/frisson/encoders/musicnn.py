@@ -290,17 +290,28 @@ def log_mel(audio: Audio) -> TimeSeries:
     power = librosa.feature.melspectrogram(
         y=audio.samples, sr=SAMPLE_RATE_HZ, n_fft=N_FFT, hop_length=HOP_SAMPLES, n_mels=N_MELS
     ).T
-    with np.errstate(over="ignore"):
-        rounded = power.astype(np.float16)
+    rounded = _float16_round(power)
     if not np.isfinite(rounded).all():
         raise AudioError(
             f"{audio.source}: the mel power exceeds the float16 range of musicnn's input "
             f"(peak sample {np.abs(audio.samples).max():.3g}); scale the audio to full scale 1."
         )
-    values = np.log10(np.float32(10000) * rounded.astype(np.float32) + np.float32(1))
+    values = np.log10(np.float32(10000) * rounded + np.float32(1))
     return TimeSeries(
         values, FRAME_RATE_HZ, names=[f"mel{b:02d}" for b in range(N_MELS)], units=None
     )
+
+
+def _float16_round(values: np.ndarray) -> np.ndarray:
+    """``values.astype(float16).astype(float32)``, bit for bit, with torch's vectorised casts.
+
+    Both round to nearest, ties to even, and overflow to inf; numpy's cast is a
+    few times slower.
+    """
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+    return tensor.to(torch.float16).to(torch.float32).numpy()
 
 
 def patch_starts(n_frames: int, hop_frames: int) -> np.ndarray:
