@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/frisson demo --out $(DEMO_DIR)
 
+# One BLAS/OpenMP thread per test worker: two workers on two cores, no oversubscription.
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
 
 bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

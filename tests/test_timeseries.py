@@ -69,6 +69,16 @@ def test_upsampling_interpolates_linearly_within_the_span():
     np.testing.assert_allclose(up.values[:, 0], np.arange(9) / 2)
 
 
+def test_nan_does_not_leak_into_neighbours_on_the_same_grid():
+    ts = TimeSeries([1.0, 2.0, np.nan, 4.0, 5.0], rate_hz=1.0)
+    same = ts.align_to(TimeSeries(np.zeros(5), rate_hz=1.0))
+    np.testing.assert_array_equal(same.values[:, 0], [1.0, 2.0, np.nan, 4.0, 5.0])
+    half = ts.resample(2.0).values[:, 0]
+    np.testing.assert_array_equal(
+        np.isnan(half), [False, False, False, True, True, True, False, False, False]
+    )
+
+
 def test_align_to_another_grid_with_nan_outside():
     slow = TimeSeries(np.arange(10.0), rate_hz=1.0, start_s=0.0)
     grid = TimeSeries(np.zeros(6), rate_hz=2.0, start_s=7.0)

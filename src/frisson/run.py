@@ -278,9 +278,15 @@ def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyRe
     problems = study.validate()
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
-        logger.warning("study %s: %s: %s", problem.severity, problem.path, problem.message)
-    if errors:
-        logger.warning("%d study error(s): affected runs are skipped", len(errors))
+        logger.info("study %s: %s: %s", problem.severity, problem.path, problem.message)
+    if problems:
+        logger.warning(
+            "%s: %d error(s) (affected runs are skipped), %d warning(s); "
+            "`frisson study validate` lists them",
+            study.root,
+            len(errors),
+            len(problems) - len(errors),
+        )
     output = Path(config.output)
     cache = _Cache(output / "cache")
     results = StudyResults(config)

@@ -307,7 +307,9 @@ class TimeSeries:
             below = np.floor(pos).astype(int)
             above = np.minimum(below + 1, self.n_times - 1)
             frac = (pos - below)[:, np.newaxis]
-            out[inside] = values[below] * (1 - frac) + values[above] * frac
+            mixed = values[below] * (1 - frac) + values[above] * frac
+            # On a source sample, take it as it is: a NaN neighbour must not leak in.
+            out[inside] = np.where(frac == 0, values[below], mixed)
         return out
 
     def resample(self, rate_hz: float) -> TimeSeries:
