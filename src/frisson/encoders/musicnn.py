@@ -46,6 +46,13 @@ multiple of 64 frames, and cover the timeline without gaps only up to 128
 frames, so vgg defaults to a 128-frame (2.048 s) hop; its ``taggram`` alone
 accepts any hop.
 
+Patch edges show: each patch is zero-padded, so rows near its edges see
+padding (the temporal filters span 128 frames). On a rock track with the
+original non-overlapping patches, the ``temporal`` layer's change between
+neighbouring rows is 4x its median where rows switch patch; with
+``patch_hop_s=1.0`` (rows at most 0.5 s from their patch centre, three times
+the computation) it is 1.0x, and ``cnn3`` shows no jump either way (0.9x, 1.1x).
+
 Exactness
 ---------
 ``tests/test_musicnn_equivalence.py`` compares every layer of all four models
