@@ -18,7 +18,7 @@ def stimuli(tmp_path_factory):
     return folder
 
 
-def _run(stimuli, root, effect_size, seed):
+def _run(stimuli, root, effect_size, seed, song_folds):
     params = StudyParams(n_participants=16, effect_size=effect_size, ratings_rate_hz=None)
     simulate_study(stimuli, root / "study", params=params, seed=seed)
     config = RunConfig(
@@ -30,6 +30,7 @@ def _run(stimuli, root, effect_size, seed):
         n_surrogates=199,
         cnn=CNN,
         n_test=4,
+        song_folds=song_folds,
         seed=seed,
     )
     return run_study(config, progress_bar=False)
@@ -37,12 +38,12 @@ def _run(stimuli, root, effect_size, seed):
 
 @pytest.fixture(scope="module")
 def with_effect(stimuli, tmp_path_factory):
-    return _run(stimuli, tmp_path_factory.mktemp("effect"), 1.0, seed=1)
+    return _run(stimuli, tmp_path_factory.mktemp("effect"), 1.0, seed=1, song_folds=2)
 
 
 @pytest.fixture(scope="module")
 def without_effect(stimuli, tmp_path_factory):
-    return _run(stimuli, tmp_path_factory.mktemp("null"), 0.0, seed=2)
+    return _run(stimuli, tmp_path_factory.mktemp("null"), 0.0, seed=2, song_folds=0)
 
 
 def test_transition_locked_scr_exceeds_random_controls(with_effect):
@@ -86,7 +87,7 @@ def test_outputs_and_report(with_effect):
         assert expected in names
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4 and "src='http" not in html
-    assert "CNN evaluation" in html and "mismatched" in html
+    assert "CNN evaluation" in html and "mismatched" in html and "held-out songs" in html
 
 
 def test_rerun_uses_the_cache_and_gives_identical_results(with_effect):

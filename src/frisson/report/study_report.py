@@ -225,8 +225,16 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
     if results.cnn is not None:
         table = results.cnn.to_frame()
         written.append(_table(out / "cnn_evaluation.tsv", table))
+        summary = results.cnn.summary()
+        written.append(_table(out / "cnn_summary.tsv", summary))
         sections.insert(
-            0, _html_table("CNN evaluation on held-out participants (with baselines)", table)
+            0,
+            _html_table("CNN evaluation on held-out participants: per model", summary)
+            + "<p>Median Pearson r over songs between the prediction and the mean of the "
+            "held-out participants' phasic skin conductance; Fisher's combined p of per-song "
+            "p-values from phase-randomised surrogates. <i>mismatched songs</i>: song A's "
+            "prediction scored against the responses to song B. <i>held-out songs</i>: "
+            "predicted by models that never heard the song.</p>" + _html_table("Per song", table),
         )
         if results.predictions:
             path = _figure(out / "predictions.png", plot_predictions(results.predictions))
