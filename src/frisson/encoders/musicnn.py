@@ -539,13 +539,16 @@ class MusicnnEncoder:
         firsts = range(0, starts.size, self.batch_size)
         n_threads = self.n_threads or torch.get_num_threads()
         n_workers = max(1, min(n_threads, len(firsts)))
-        if n_workers == 1:
-            yield from map(run, firsts)
-            return
-        from concurrent.futures import ThreadPoolExecutor
+        # One torch thread per worker: a multi-threaded forward pass spins at its
+        # barriers, which wastes whole cores when other processes hold the CPUs.
+        with _torch_threads(1):
+            if n_workers == 1:
+                yield from map(run, firsts)
+                return
+            from concurrent.futures import ThreadPoolExecutor
 
-        with _torch_threads(1), ThreadPoolExecutor(n_workers) as pool:
-            yield from pool.map(run, firsts)
+            with ThreadPoolExecutor(n_workers) as pool:
+                yield from pool.map(run, firsts)
 
     def encode(self, audio: Audio, *, layers: Sequence[str] | None = None) -> Embedding:
         """Encode ``audio`` (any rate) into the requested layers (default all).
