@@ -7,7 +7,6 @@ song; :func:`write_song_analysis` saves its tables and figure.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from frisson import latent
 from frisson._check import check_positive
+from frisson._io import atomic_write
 from frisson._logging import logger
 from frisson.audio import Audio, load_audio
 from frisson.encoders import DEFAULT_ENCODER, get_encoder
@@ -351,29 +351,16 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
     written = []
     for name, table in tables.items():
         written.append(
-            _atomic_write(
+            atomic_write(
                 out / name,
                 lambda p, t=table: t.to_csv(p, sep="\t", index=False, float_format="%.10g"),
             )
         )
     figure = plot_latent(result)
     written.append(
-        _atomic_write(out / "latent.png", lambda p: figure.savefig(p, dpi=110, format="png"))
+        atomic_write(out / "latent.png", lambda p: figure.savefig(p, dpi=110, format="png"))
     )
     import matplotlib.pyplot as plt
 
     plt.close(figure)
     return written
-
-
-def _atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -6,11 +6,12 @@ import base64
 import html
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from frisson._io import atomic_write
 
 if TYPE_CHECKING:
     from frisson.run import StudyResults
@@ -18,26 +19,14 @@ if TYPE_CHECKING:
 __all__ = ["write_study_report"]
 
 
-def _atomic(path: Path, write) -> Path:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def _table(path: Path, frame) -> Path:
-    return _atomic(path, lambda p: frame.to_csv(p, sep="\t", index=False, float_format="%.6g"))
+    return atomic_write(path, lambda p: frame.to_csv(p, sep="\t", index=False, float_format="%.6g"))
 
 
 def _figure(path: Path, figure) -> Path:
     import matplotlib.pyplot as plt
 
-    _atomic(path, lambda p: figure.savefig(p, dpi=100, format="png"))
+    atomic_write(path, lambda p: figure.savefig(p, dpi=100, format="png"))
     plt.close(figure)
     return path
 
@@ -250,7 +239,7 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
     settings.write_text(json.dumps(results.config.to_dict(), indent=2, default=str))
     written.append(settings)
     report = out / "report.html"
-    _atomic(report, lambda p: Path(p).write_text(_html(results, sections, figures)))
+    atomic_write(report, lambda p: Path(p).write_text(_html(results, sections, figures)))
     written.append(report)
     return written
 
