@@ -260,6 +260,7 @@ def _html(results: StudyResults, sections: list[str], figures: list[tuple[str, P
             f"alt='{html.escape(title)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
         )
     config = results.config
+    layer = next((song.layer for song in results.songs.values()), config.layer or "default")
     summary = html.escape(results.summary())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -276,7 +277,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
 <h1>frisson report: {html.escape(str(config.study))}</h1>
 <p>Encoder <b>{html.escape(config.encoder)}</b>
-(layer {html.escape(str(config.layer or "default"))}),
+(layer {html.escape(str(layer))}),
 frisson {html.escape(__version__)}, seed {config.seed}.</p>
 <h2>Summary</h2><pre>{summary}</pre>
 {"".join(sections)}
