@@ -289,9 +289,9 @@ def test_errors_name_the_problem_and_the_fix(planted, fitted):
     slow = song.resample(5.0)
     with pytest.raises(DataError, match=r"train_pairs\[1\] inputs are at 5 Hz but the first"):
         ChillsCNN(**FAST).fit([(song, target), (slow, target)])
-    with pytest.raises(DataError, match="trained at 10 Hz; resample"):
+    with pytest.raises(DataError, match="fitted at 10 Hz; resample"):
         model.predict(slow)
-    with pytest.raises(DataError, match="3 dimensions but the model was trained on 8"):
+    with pytest.raises(DataError, match="3 dimensions but the model was fitted on 8"):
         model.predict(song.select(["dim0", "dim1", "dim2"]))
     with pytest.raises(DataError, match=r"validation_pairs\[0\] inputs have 2 dimensions"):
         ChillsCNN(**FAST).fit([(song, target)], [(song.select(["dim0", "dim1"]), target)])

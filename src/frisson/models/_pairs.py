@@ -61,6 +61,22 @@ def check_input(series: object, what: str) -> TimeSeries:
     return series
 
 
+def check_fitted_input(series: object, *, rate_hz: float, n_inputs: int) -> TimeSeries:
+    """Check inputs to ``predict`` against the rate and width a model was fitted on."""
+    series = check_input(series, "inputs")
+    if not np.isclose(series.rate_hz, rate_hz, rtol=1e-9, atol=0):
+        raise DataError(
+            f"inputs are at {series.rate_hz:g} Hz but the model was fitted at "
+            f"{rate_hz:g} Hz; resample them (TimeSeries.resample) or refit."
+        )
+    if series.n_channels != n_inputs:
+        raise DataError(
+            f"inputs have {series.n_channels} dimensions but the model was fitted on "
+            f"{n_inputs}; use the same encoder layer (or features) as in fitting."
+        )
+    return series
+
+
 def check_pairs(
     pairs: Sequence[Pair], what: str, *, rate_hz: float | None = None, n_dims: int | None = None
 ) -> list[InputGroup]:

@@ -33,7 +33,12 @@ import numpy as np
 from frisson._check import check_int, check_positive, check_range_s
 from frisson._logging import logger
 from frisson.errors import DataError, ParameterError
-from frisson.models._pairs import InputGroup, Pair, check_input, check_pairs
+from frisson.models._pairs import (
+    InputGroup,
+    Pair,
+    check_fitted_input,
+    check_pairs,
+)
 from frisson.timeseries import TimeSeries
 
 __all__ = ["DelayedRidge"]
@@ -330,17 +335,7 @@ class DelayedRidge:
         """
         if not hasattr(self, "coef_"):
             raise ParameterError("This DelayedRidge is not fitted yet; call fit first.")
-        inputs = check_input(inputs, "inputs")
-        if not np.isclose(inputs.rate_hz, self.rate_hz_, rtol=1e-9, atol=0):
-            raise DataError(
-                f"inputs are at {inputs.rate_hz:g} Hz but the model was fitted at "
-                f"{self.rate_hz_:g} Hz; resample them (TimeSeries.resample) or refit."
-            )
-        if inputs.n_channels != self.n_inputs_:
-            raise DataError(
-                f"inputs have {inputs.n_channels} dimensions but the model was fitted on "
-                f"{self.n_inputs_}."
-            )
+        inputs = check_fitted_input(inputs, rate_hz=self.rate_hz_, n_inputs=self.n_inputs_)
         with _blas_threads(self.n_threads):
             values = self._design(inputs, "inputs") @ self.coef_ + self.intercept_
         start = inputs.start_s + self.delays_frames_[-1] / inputs.rate_hz

@@ -69,7 +69,13 @@ import numpy as np
 from frisson._check import check_int, check_positive
 from frisson._logging import logger, progress_enabled
 from frisson.errors import DataError, ParameterError
-from frisson.models._pairs import InputGroup, Pair, check_input, check_pairs, frames
+from frisson.models._pairs import (
+    InputGroup,
+    Pair,
+    check_fitted_input,
+    check_pairs,
+    frames,
+)
 from frisson.timeseries import TimeSeries
 
 __all__ = ["ChillsCNN", "WindowLayout", "stitch_windows", "window_layout"]
@@ -688,17 +694,7 @@ class ChillsCNN:
         import torch
 
         self._check_fitted()
-        inputs = check_input(inputs, "inputs")
-        if not np.isclose(inputs.rate_hz, self.rate_hz_, rtol=1e-9, atol=0):
-            raise DataError(
-                f"inputs are at {inputs.rate_hz:g} Hz but the model was trained at "
-                f"{self.rate_hz_:g} Hz; resample them (TimeSeries.resample) or refit."
-            )
-        if inputs.n_channels != self.n_inputs_:
-            raise DataError(
-                f"inputs have {inputs.n_channels} dimensions but the model was trained on "
-                f"{self.n_inputs_}; use the same encoder layer (or features) as in training."
-            )
+        inputs = check_fitted_input(inputs, rate_hz=self.rate_hz_, n_inputs=self.n_inputs_)
         hop = (
             self.predict_frames_
             if self.predict_hop_s is None
