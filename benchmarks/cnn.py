@@ -13,16 +13,12 @@ training participants) and scored on 10 others. Prints a table and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
+from _results import machine, write_results
 from frisson.models import (
     ChillsCNN,
     DelayedRidge,
@@ -138,20 +134,9 @@ def main() -> None:
         f"median r on held-out participants: cnn {last['cnn_median_r']}, ridge "
         f"{last['ridge_median_r']}, mismatched-song control {last['mismatched_median_r']}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "processor": platform.processor(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "rate_hz": DAC_SMOOTHED_HZ,
-        # Other work on the machine inflates the timings: the 1-min load average before and after.
-        "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-    }
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"load average (1 min) before/after: {meta['load_average_1min']}; wrote {args.out}")
+    meta = machine(rate_hz=DAC_SMOOTHED_HZ, load_average_1min_before=round(load_before[0], 2))
+    print(f"load average (1 min) before/after: {load_before[0]:.2f}/{meta['load_average_1min']}")
+    write_results(args.out, meta, rows=rows)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,14 @@ Writes ``benchmarks/results/encoders.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from _results import machine, write_results
 from frisson.encoders import describe_encoder, get_encoder, list_encoders
 from frisson.simulate import synth_piece
 
@@ -104,19 +102,7 @@ def main() -> None:
                 verdict = "meets" if run["x_real_time_best"] >= target else "MISSES"
                 speed = run["x_real_time_best"]
                 print(f"{name}: {speed:.0f}x real time {verdict} the {target:g}x target")
-    meta = {
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, machine(torch_threads=torch.get_num_threads()), runs=runs)
 
 
 if __name__ == "__main__":

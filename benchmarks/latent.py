@@ -9,15 +9,11 @@ prints a table and writes ``benchmarks/results/latent.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
-
+from _results import machine, write_results
 from frisson import latent
 from frisson.encoders import get_encoder
 from frisson.features import compute_features
@@ -86,15 +82,7 @@ def main() -> None:
             f"{row['audio_min']:>11.2f}  {row['stage']:<36} "
             f"{row['seconds']:>8.3f} {row['peak_mib']:>9.1f}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "processor": platform.processor(),
-        "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
-    }
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    write_results(args.out, machine(), rows=rows)
     print(f"wrote {args.out}")
 
 

@@ -12,12 +12,12 @@ Prints a table and writes benchmarks/results/null_studies.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 import time
 from pathlib import Path
 
+from _results import machine, write_results
 from frisson.run import RunConfig, run_study
 from frisson.simulate import StudyParams, simulate_study, synth_piece
 
@@ -73,20 +73,8 @@ def main() -> None:
         f"\neffect size {args.effect:g}: a cluster with p < 0.05 in {rejected} of "
         f"{len(rows)} seeds ({100 * rejected / len(rows):.0f} %)"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "effect_size": args.effect,
-                "participants": args.participants,
-                "encoder": args.encoder,
-                "rejected": rejected,
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
-    print(f"wrote {args.out}")
+    meta = machine(effect_size=args.effect, participants=args.participants, encoder=args.encoder)
+    write_results(args.out, meta, rejected=rejected, rows=rows)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,6 @@ Prints tables and writes ``benchmarks/results/physio.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 import tracemalloc
 import warnings
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import machine, write_results
 from frisson.physio import cardiac, eda
 from frisson.physio.simulate import simulate_eda
 from frisson.timeseries import TimeSeries
@@ -134,15 +132,7 @@ def main() -> None:
             f"{r['rate_hz']:>7} {r['seed']:>4} {r['true']:>4} {r['frisson']:>7} "
             f"{r['neurokit2_eda_process']:>14}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "processor": platform.processor(),
-        "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
-    }
-    args.out.write_text(json.dumps({"meta": meta, "speed": rows, "scr_counts": counts}, indent=2))
+    write_results(args.out, machine(), speed=rows, scr_counts=counts)
     print(f"wrote {args.out}")
 
 

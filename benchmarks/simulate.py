@@ -8,13 +8,11 @@ Prints a table and writes benchmarks/results/simulate.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
+from _results import machine, write_results
 from frisson.simulate import StudyParams, arousal_drive, simulate_study, synth_piece
 
 
@@ -58,16 +56,7 @@ def main() -> None:
     print(f"{'step':<40} {'seconds':>8}")
     for name, seconds in rows:
         print(f"{name:<40} {seconds:>8.2f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-    }
-    args.out.write_text(
-        json.dumps({"meta": meta, "rows": [{"step": n, "seconds": s} for n, s in rows]}, indent=2)
-    )
-    print(f"wrote {args.out}")
+    write_results(args.out, machine(), rows=[{"step": n, "seconds": s} for n, s in rows])
 
 
 if __name__ == "__main__":
