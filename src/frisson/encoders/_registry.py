@@ -119,7 +119,56 @@ _REGISTRY: dict[str, _Entry] = {
         "vgg-like tagger, MagnaTagATune (50 tags); pretrained, offline",
         {"checkpoint": "MTT_vgg"},
     ),
+    "dac-44khz": _Entry(
+        "frisson.encoders.codecs:DacEncoder",
+        "Descript Audio Codec, 44.1 kHz (hop 512, 86.13 frames/s); download with frisson fetch",
+        {"repo_id": "descript/dac_44khz"},
+    ),
+    "dac-24khz": _Entry(
+        "frisson.encoders.codecs:DacEncoder",
+        "Descript Audio Codec, 24 kHz (hop 320, 75 frames/s); download with frisson fetch",
+        {"repo_id": "descript/dac_24khz"},
+    ),
+    "dac-16khz": _Entry(
+        "frisson.encoders.codecs:DacEncoder",
+        "Descript Audio Codec, 16 kHz (hop 320, 50 frames/s); download with frisson fetch",
+        {"repo_id": "descript/dac_16khz"},
+    ),
+    "encodec-24khz": _Entry(
+        "frisson.encoders.codecs:EncodecEncoder",
+        "Meta EnCodec, 24 kHz mono (75 frames/s); download with frisson fetch",
+        {"repo_id": "facebook/encodec_24khz"},
+    ),
+    "encodec-48khz": _Entry(
+        "frisson.encoders.codecs:EncodecEncoder",
+        "Meta EnCodec, 48 kHz (150 frames/s); download with frisson fetch",
+        {"repo_id": "facebook/encodec_48khz"},
+    ),
+    "vggish": _Entry(
+        "frisson.encoders.vggish:VggishEncoder",
+        "VGGish (AudioSet), all 24 layers, 0.96 s patches; download with frisson fetch",
+        {},
+    ),
 }
+
+#: ``hf:<repo-id>`` names any transformers audio model (hidden states as layers).
+HF_PREFIX = "hf:"
+_HF_FACTORY = "frisson.encoders.hf:HFEncoder"
+
+
+def _entry(name: str) -> _Entry:
+    """The registry entry of ``name``; ``hf:<repo-id>`` names are built on the fly."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
+        repo_id = name[len(HF_PREFIX) :]
+        return _Entry(_HF_FACTORY, f"transformers model {repo_id} (hidden states)", {
+            "repo_id": repo_id
+        })
+    raise ParameterError(
+        f"Unknown encoder {name!r}; available: {', '.join(sorted(_REGISTRY))}, "
+        "or hf:<repo-id> for any transformers audio model."
+    )
 
 
 def register_encoder(
@@ -189,11 +238,7 @@ def get_encoder(name: str, **params: Any) -> Encoder:
     ('mel', 'logmel')
 
     """
-    if name not in _REGISTRY:
-        raise ParameterError(
-            f"Unknown encoder {name!r}; available: {', '.join(sorted(_REGISTRY))}."
-        )
-    entry = _REGISTRY[name]
+    entry = _entry(name)
     factory = entry.factory()
     accepted = inspect.signature(factory).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
@@ -267,7 +312,7 @@ def describe_encoder(name: str, **params: Any) -> EncoderInfo:
             available, weights = True, "none needed" if name == "mel" else "available"
     return EncoderInfo(
         name=name,
-        description=_REGISTRY[name].description,
+        description=_entry(name).description,
         input_rate_hz=float(encoder.input_rate_hz),
         layers=layers,
         default_layer=encoder.default_layer,
