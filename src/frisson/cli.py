@@ -206,21 +206,26 @@ def encoders(brief: bool) -> None:
     """List every registered encoder: input rate, layers (rate, start, width), weights.
 
     Layers are time series: 'rate' is rows per second, 'start' the time of the
-    first row's centre. Weights 'offline' means the encoder runs without
-    network access as installed.
+    first row's centre. [ready] means the encoder runs offline as installed or
+    cached; others need `frisson fetch NAME` once (with internet). Any
+    transformers audio model is also available as hf:<repo-id>.
     """
     from frisson.encoders import DEFAULT_ENCODER, describe_encoder, list_encoders
 
     for name, description in list_encoders().items():
         default = " (default)" if name == DEFAULT_ENCODER else ""
-        click.echo(f"{name}{default}: {description}")
+        info = describe_encoder(name)
+        cached = "ready" if info.weights_available else "not cached: frisson fetch " + name
+        click.echo(f"{name}{default}: {description} [{cached}]")
         if brief:
             continue
-        info = describe_encoder(name)
         click.echo(
             f"  input {info.input_rate_hz:g} Hz mono; weights: {info.weights}; "
             f"default layer: {info.default_layer}"
         )
+        if not info.layers:
+            click.echo("  layers: listed once the model's config is fetched\n")
+            continue
         click.echo(f"  {'layer':<12} {'rate (Hz)':>10} {'start (s)':>10} {'width':>6}  what")
         for layer in info.layers:
             click.echo(
@@ -228,6 +233,27 @@ def encoders(brief: bool) -> None:
                 f"{layer.n_features:>6}  {layer.description}"
             )
         click.echo("")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("names", nargs=-1, required=True)
+def fetch(names: tuple[str, ...]) -> None:
+    """Download and cache the weights of the encoders NAMES (needs internet).
+
+    Encoders never download while encoding: fetch once, then they run offline.
+    Hugging Face models go to the Hugging Face cache (HF_HUB_CACHE), others to
+    FRISSON_HOME (default ~/.cache/frisson).
+
+    Example: frisson fetch dac-44khz vggish hf:m-a-p/MERT-v1-95M
+    """
+    from frisson.encoders import fetch_encoder
+    from frisson.errors import FrissonError
+
+    for name in names:
+        try:
+            click.echo(fetch_encoder(name))
+        except FrissonError as error:
+            abort(str(error))
 
 
 @main.command(context_settings=CONTEXT)

@@ -3,8 +3,12 @@
 Encoders are looked up by name (``get_encoder("musicnn-msd")``) so that heavy
 dependencies load only when an encoder is used. Built in: ``musicnn-msd`` (the
 default), ``musicnn-mtt``, ``vgg-msd``, ``vgg-mtt`` (pretrained taggers from the
-musicnn wheel, run offline in PyTorch) and ``mel`` (a log-mel baseline). Every encoder turns an
-:class:`~frisson.audio.Audio` into an :class:`Embedding`: one
+musicnn wheel, run offline in PyTorch), ``mel`` (a log-mel baseline), and, with
+weights downloaded once by ``frisson fetch NAME`` (:func:`fetch_encoder`), the
+neural codecs ``dac-44khz``/``dac-24khz``/``dac-16khz`` and
+``encodec-24khz``/``encodec-48khz``, ``vggish`` (all 24 layers) and
+``hf:<repo-id>`` (any transformers audio model's hidden states, MERT included).
+Every encoder turns an :class:`~frisson.audio.Audio` into an :class:`Embedding`: one
 :class:`~frisson.timeseries.TimeSeries` per layer with exact frame times.
 """
 
@@ -14,6 +18,7 @@ from frisson.encoders._registry import (
     EncoderInfo,
     LayerInfo,
     describe_encoder,
+    fetch_encoder,
     get_encoder,
     list_encoders,
     register_encoder,
@@ -26,6 +31,7 @@ __all__ = [
     "EncoderInfo",
     "LayerInfo",
     "describe_encoder",
+    "fetch_encoder",
     "get_encoder",
     "list_encoders",
     "register_encoder",

@@ -16,6 +16,7 @@ __all__ = [
     "EncoderInfo",
     "LayerInfo",
     "describe_encoder",
+    "fetch_encoder",
     "get_encoder",
     "list_encoders",
     "register_encoder",
@@ -290,8 +291,13 @@ def describe_encoder(name: str, **params: Any) -> EncoderInfo:
     layer_info = getattr(encoder, "layer_info", None)
     status = getattr(encoder, "weights_status", None)
     if callable(layer_info) and callable(status):
-        layers = tuple(layer_info())
+        from frisson.encoders._weights import WeightsNotCachedError
+
         available, weights = status()
+        try:
+            layers = tuple(layer_info())
+        except WeightsNotCachedError:  # layer sizes come from a config that is not cached yet
+            layers = ()
     else:
         import numpy as np
 
@@ -319,3 +325,37 @@ def describe_encoder(name: str, **params: Any) -> EncoderInfo:
         weights_available=available,
         weights=weights,
     )
+
+
+def fetch_encoder(name: str, **params: Any) -> str:
+    """Download and cache an encoder's weights (needs internet); say where they are.
+
+    Encoders never download while encoding; this is the one place they do
+    (``frisson fetch NAME``). Encoders whose weights ship with frisson's
+    dependencies (``mel``, the musicnn family) have nothing to fetch.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_encoders`, or ``hf:<repo-id>``.
+    **params
+        Settings passed to :func:`get_encoder`.
+
+    Returns
+    -------
+    str
+        Where the weights are cached, or why nothing was downloaded.
+
+    Examples
+    --------
+    >>> fetch_encoder("mel")
+    'mel: nothing to fetch (none needed)'
+
+    """
+    encoder = get_encoder(name, **params)
+    fetch = getattr(encoder, "fetch", None)
+    if callable(fetch):
+        return f"{name}: cached in {fetch()}"
+    status = getattr(encoder, "weights_status", None)
+    detail = status()[1] if callable(status) else "none needed"
+    return f"{name}: nothing to fetch ({detail})"
