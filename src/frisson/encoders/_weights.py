@@ -52,7 +52,17 @@ def frisson_home() -> Path:
 
 
 def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache folder (``$HF_HUB_CACHE`` or its default)."""
+    """The Hugging Face hub cache folder (``$HF_HUB_CACHE`` or its default), read at call time.
+
+    Examples
+    --------
+    >>> hf_cache_dir().name
+    'hub'
+
+    """
+    env = os.environ.get("HF_HUB_CACHE")
+    if env:
+        return Path(env).expanduser()
     from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
@@ -108,13 +118,16 @@ def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any
         If the repository is not in the Hugging Face cache and is not a local folder.
 
     """
-    source = str(Path(repo_id).expanduser()) if _is_local(repo_id) else repo_id
-    if not _is_local(repo_id) and not hf_is_cached(repo_id):
-        raise WeightsNotCachedError(
-            not_cached_message(f"{fetch_name!r} ({repo_id})", fetch_name, hf_cache_dir())
-        )
+    if _is_local(repo_id):
+        source, where = str(Path(repo_id).expanduser()), {}
+    else:
+        if not hf_is_cached(repo_id):
+            raise WeightsNotCachedError(
+                not_cached_message(f"{fetch_name!r} ({repo_id})", fetch_name, hf_cache_dir())
+            )
+        source, where = repo_id, {"cache_dir": hf_cache_dir()}
     try:
-        return loader.from_pretrained(source, local_files_only=True, **kwargs)
+        return loader.from_pretrained(source, local_files_only=True, **where, **kwargs)
     except OSError as error:
         raise WeightsNotCachedError(
             not_cached_message(f"{fetch_name!r} ({repo_id})", fetch_name, hf_cache_dir())
