@@ -57,7 +57,8 @@ def test_hub_cache_layout_counts_as_cached(empty_caches):
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("abc123")
     assert hf_is_cached("owner/tiny")
-    assert load_hf(Wav2Vec2FeatureExtractor, "owner/tiny", fetch_name="hf:owner/tiny").sampling_rate == 16000
+    loaded = load_hf(Wav2Vec2FeatureExtractor, "owner/tiny", fetch_name="hf:owner/tiny")
+    assert loaded.sampling_rate == 16000
 
 
 def test_fetch_reports_encoders_that_need_nothing():
