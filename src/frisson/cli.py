@@ -493,6 +493,35 @@ def run(config_path: Path) -> None:
 
 
 @main.command(context_settings=CONTEXT)
+@click.argument(
+    "config_path", metavar="STUDY_TOML", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars on stderr [default: when stderr is a terminal].",
+)
+def encode(config_path: Path, progress: bool | None) -> None:
+    """Fit layer-wise encoding models configured in STUDY_TOML ([encode] table).
+
+    Every encoder layer -> features on each run's timeline -> delayed ridge
+    predicting BOLD voxels/ROIs, ratings or physiology, leave-one-run-out ->
+    layer profiles (r, p, FDR q, best layer) as tables, figures and NIfTI maps.
+    Steps are cached in <output>/cache. A minimal file is an [encode] table
+    with study = "<BIDS folder>", output = "<folder>" and target = "bold".
+    """
+    from frisson.errors import FrissonError
+    from frisson.run_encoding import EncodeConfig, run_encoding
+
+    try:
+        config = EncodeConfig.from_toml(config_path)
+        results = run_encoding(config, progress_bar=progress)
+    except FrissonError as error:
+        abort(str(error))
+    click.echo(results.summary())
+
+
+@main.command(context_settings=CONTEXT)
 @click.option(
     "--out",
     "out_dir",
