@@ -21,7 +21,18 @@ from frisson.audio import Audio, audio_from_array
 from frisson.errors import ParameterError
 from frisson.timeseries import TimeSeries
 
-__all__ = ["Section", "SynthPiece", "synth_piece"]
+__all__ = [
+    "FmriParams",
+    "Section",
+    "SimulatedFmri",
+    "SynthPiece",
+    "SyntheticLayersEncoder",
+    "canonical_hrf",
+    "simulate_fmri_study",
+    "stimulus_features_on_grid",
+    "synth_piece",
+    "voxel_name",
+]
 
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 _MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
@@ -735,3 +746,551 @@ def _scr_row(stimulus, run_time, onset, amplitude, evoked):
         "amplitude_us": amplitude,
         "evoked": evoked,
     }
+
+
+# ================================================================= simulated fMRI
+class SyntheticLayersEncoder:
+    """A test encoder whose layers are smooth random features with a known layer structure.
+
+    Not a model of hearing: each layer is a band of smooth Gaussian noise
+    seeded by the audio's SHA-256, so the same audio always gives the same
+    features and different audio gives independent ones. Layer ``k`` is
+    ``correlation * rotate(layer k-1) + sqrt(1 - correlation**2) * new noise``,
+    so neighbouring layers share variance as those of a deep network do, and
+    layers further apart share less (``correlation ** distance``). Use it to
+    test layer-wise encoding (planted-layer recovery) and for power analyses
+    that should not depend on a real network; register it with
+    ``register_encoder("synthetic-layers", SyntheticLayersEncoder)`` to use it
+    by name.
+
+    Parameters
+    ----------
+    n_layers : int
+        Number of layers (``layer1`` ... ``layerN``, input side first).
+    n_features : int
+        Features per layer.
+    rate_hz : float
+        Frames per second; frame ``k`` is centred on ``(k + 0.5) / rate_hz`` s.
+    timescale_s : float
+        Standard deviation of the Gaussian kernel that smooths the noise in time.
+    correlation : float
+        Canonical correlation between neighbouring layers, in [0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from frisson.audio import audio_from_array
+    >>> audio = audio_from_array(np.random.default_rng(0).standard_normal(8000 * 20), 8000)
+    >>> embedding = SyntheticLayersEncoder(n_layers=3, n_features=4).encode(audio)
+    >>> embedding.layer_names, embedding["layer2"].values.shape
+    (('layer1', 'layer2', 'layer3'), (200, 4))
+
+    """
+
+    input_rate_hz = 22050.0
+
+    def __init__(
+        self,
+        *,
+        n_layers: int = 4,
+        n_features: int = 8,
+        rate_hz: float = 10.0,
+        timescale_s: float = 1.5,
+        correlation: float = 0.5,
+    ) -> None:
+        self.name = "synthetic-layers"
+        self.n_layers = check_int("n_layers", n_layers, minimum=1)
+        self.n_features = check_int("n_features", n_features, minimum=1)
+        self.rate_hz = check_positive("rate_hz", rate_hz)
+        self.timescale_s = check_positive("timescale_s", timescale_s)
+        self.correlation = check_positive("correlation", correlation, allow_zero=True)
+        if self.correlation >= 1:
+            raise ParameterError(f"correlation must lie in [0, 1), got {correlation!r}.")
+        self.layers = tuple(f"layer{k + 1}" for k in range(self.n_layers))
+        self.default_layer = self.layers[-1]
+
+    def config(self) -> dict[str, object]:
+        """Every setting that changes the output."""
+        return {
+            "n_layers": self.n_layers,
+            "n_features": self.n_features,
+            "rate_hz": self.rate_hz,
+            "timescale_s": self.timescale_s,
+            "correlation": self.correlation,
+        }
+
+    def layer_info(self) -> list:
+        """Rate, start and width of every layer."""
+        from frisson.encoders import LayerInfo
+
+        return [
+            LayerInfo(name, self.rate_hz, 0.5 / self.rate_hz, self.n_features, "smooth noise")
+            for name in self.layers
+        ]
+
+    def weights_status(self) -> tuple[bool, str]:
+        """No weights: always available."""
+        return True, "none needed"
+
+    def encode(self, audio: Audio, *, layers=None):
+        """Features of ``audio`` (depend only on its hash and duration)."""
+        from scipy.ndimage import gaussian_filter1d
+
+        from frisson.encoders._base import Embedding, resolve_layers
+
+        names = resolve_layers(self, layers)
+        n = int(np.floor(audio.duration_s * self.rate_hz))
+        if n < 2:
+            raise ParameterError(f"{audio.source}: too short for {self.rate_hz:g} frames/s.")
+        rng = np.random.default_rng(int(audio.sha256[:15], 16))
+        sigma = self.timescale_s * self.rate_hz
+        out, previous = {}, None
+        c = self.correlation
+        for name in self.layers:
+            noise = gaussian_filter1d(rng.standard_normal((n, self.n_features)), sigma, axis=0)
+            noise = (noise - noise.mean(axis=0)) / noise.std(axis=0)
+            if previous is None:
+                values = noise
+            else:
+                rotation, _ = np.linalg.qr(rng.standard_normal((self.n_features,) * 2))
+                values = c * previous @ rotation + np.sqrt(1 - c**2) * noise
+            previous = values
+            if name in names:
+                out[name] = TimeSeries(
+                    values.astype(np.float32),
+                    self.rate_hz,
+                    start_s=0.5 / self.rate_hz,
+                    names=[f"{name}_{i:02d}" for i in range(self.n_features)],
+                )
+        return Embedding(self.name, self.config(), audio.sha256, out)
+
+
+def canonical_hrf(rate_hz: float, *, duration_s: float = 32.0) -> np.ndarray:
+    """SPM's canonical haemodynamic response, sampled at ``rate_hz`` from 0 s, summing to 1.
+
+    ``h(t) = g(t; 6) - g(t; 16) / 6`` with ``g(t; a)`` the gamma density of
+    shape ``a`` and scale 1 s: a peak at 5 s and an undershoot near 15 s.
+
+    Examples
+    --------
+    >>> h = canonical_hrf(1.0)
+    >>> int(np.argmax(h)), round(float(h.sum()), 6)
+    (5, 1.0)
+
+    """
+    from scipy.stats import gamma
+
+    rate_hz = check_positive("rate_hz", rate_hz)
+    t = np.arange(int(np.floor(duration_s * rate_hz)) + 1) / rate_hz
+    h = gamma.pdf(t, 6) - gamma.pdf(t, 16) / 6
+    return h / h.sum()
+
+
+@dataclass(frozen=True)
+class FmriParams:
+    """Settings of :func:`simulate_fmri_study` (all recorded in the ground truth).
+
+    Attributes
+    ----------
+    n_participants : int
+        Participants; each hears every stimulus once, one stimulus per run, in
+        a random order of runs.
+    volume_shape : (int, int, int)
+        Voxels along i, j, k.
+    voxel_size_mm : float
+        Isotropic voxel size (the affine's scale).
+    tr_s : float
+        Repetition time: volume ``k`` is acquired at ``k * tr_s`` s of run time.
+    responsive_fraction : float
+        Share of brain voxels whose BOLD follows the music.
+    snr : float
+        Signal-to-noise ratio as a variance ratio ``var(signal) / var(noise)``
+        in responsive voxels: a perfect model reaches ``r = sqrt(snr / (1 + snr))``.
+    noise_ar1 : float
+        AR(1) coefficient of the noise (0 = white); real BOLD noise is
+        autocorrelated (about 0.3-0.5 at TR 1-2 s).
+    percent_signal : float
+        BOLD change, in percent of the voxel's baseline, per unit of
+        (signal + noise) standard deviation.
+    baseline_s, post_s : float
+        Silence in each run before the stimulus and after it (for the HRF's tail).
+    layers : tuple of str or None
+        Layers that can drive voxels (None = all of the encoder's). Voxels'
+        planted layers form a gradient along the j axis, from the first layer
+        at low j to the last at high j (as a processing hierarchy would).
+    atlas : bool
+        Write a brain mask and an ROI atlas (one ROI per layer band along j).
+
+    """
+
+    n_participants: int = 4
+    volume_shape: tuple[int, int, int] = (8, 8, 5)
+    voxel_size_mm: float = 3.0
+    tr_s: float = 1.0
+    responsive_fraction: float = 0.5
+    snr: float = 0.5
+    noise_ar1: float = 0.3
+    percent_signal: float = 1.0
+    baseline_s: float = 6.0
+    post_s: float = 16.0
+    layers: tuple[str, ...] | None = None
+    atlas: bool = True
+
+
+@dataclass(frozen=True)
+class SimulatedFmri:
+    """What :func:`simulate_fmri_study` wrote, with the ground truth as arrays.
+
+    Attributes
+    ----------
+    root : Path
+        The BIDS study folder.
+    layers : tuple of str
+        The layers that could be planted, in network order.
+    mask : ndarray of bool, shape volume_shape
+        Brain voxels (BOLD is zero outside).
+    planted_layer : ndarray of int, shape volume_shape
+        Index into ``layers`` of the layer driving each brain voxel (-1 outside the brain).
+    responsive : ndarray of bool, shape volume_shape
+        Voxels whose BOLD follows their planted layer (the others are noise only).
+    atlas : ndarray of int, shape volume_shape
+        ROI label of each voxel (0 outside the brain).
+    voxels : pandas.DataFrame
+        One row per brain voxel: ``unit`` (the channel name of
+        :func:`frisson.study.load_bold`), ``i, j, k``, ``roi``, ``responsive``,
+        ``layer_index``, ``planted_layer``.
+    weights : dict of str to ndarray
+        Per voxel ``unit``: the projection weights on its planted layer's features.
+    features : dict of str to dict of str to TimeSeries
+        Per stimulus and layer: the z-scored features on the TR grid of
+        stimulus time (what drives the voxels before the HRF).
+    params : FmriParams
+    seed : int
+
+    """
+
+    root: Path
+    layers: tuple[str, ...]
+    mask: np.ndarray = field(repr=False)
+    planted_layer: np.ndarray = field(repr=False)
+    responsive: np.ndarray = field(repr=False)
+    atlas: np.ndarray = field(repr=False)
+    voxels: object = field(repr=False)
+    weights: dict[str, np.ndarray] = field(repr=False)
+    features: dict[str, dict[str, TimeSeries]] = field(repr=False)
+    params: FmriParams = field(default_factory=FmriParams)
+    seed: int = 0
+
+
+def simulate_fmri_study(
+    stimuli: str | os.PathLike | list[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    params: FmriParams | None = None,
+    encoder: str | object = "mel",
+    seed: int = 0,
+    progress_bar: bool | None = None,
+) -> SimulatedFmri:
+    """Write a BIDS-style fMRI listening study whose voxels follow known encoder layers.
+
+    Each brain voxel is assigned one layer (a gradient along j); a
+    ``responsive_fraction`` of them respond. A responsive voxel's BOLD is a
+    fixed random projection of its layer's features (resampled to the TR
+    grid by area averaging, z-scored per stimulus, zero in the silence
+    around it), convolved with :func:`canonical_hrf`, scaled to variance
+    ``snr`` per participant, plus AR(1) noise of unit variance; the sum is
+    ``percent_signal`` percent of the voxel's baseline intensity per unit.
+    Other brain voxels are noise only; voxels outside the brain are 0.
+    Weights and planted layers are shared by all participants (one template
+    space); noise and run order differ.
+
+    Written::
+
+        stimuli/<name>                            the audio (copied)
+        participants.tsv, dataset_description.json
+        sub-XX/func/sub-XX_task-music_run-N_bold.nii.gz   4-D float32, TR in zooms
+        sub-XX/func/sub-XX_task-music_run-N_bold.json     RepetitionTime, TaskName
+        sub-XX/func/sub-XX_task-music_run-N_events.tsv    the run's stimulus and onset
+        derivatives/atlas/brain_mask.nii.gz, rois_dseg.nii.gz, rois_dseg.tsv
+        derivatives/ground_truth/planted_layer.nii.gz (-1 outside), responsive.nii.gz,
+            voxels.tsv, weights.npz, simulation.json (parameters, seed, encoder)
+
+    Parameters
+    ----------
+    stimuli : path or list of paths
+        A folder of audio files or the files themselves.
+    out_dir : path
+        The study folder to create.
+    params : FmriParams, optional
+        Simulation settings (default :class:`FmriParams`).
+    encoder : str or Encoder
+        Registry name or an encoder object; its layers drive the voxels.
+        ``"mel"`` has one layer; planted-layer recovery needs several (a
+        network such as ``musicnn-msd``, or :class:`SyntheticLayersEncoder`).
+    seed : int
+        Seed of every random draw.
+    progress_bar : bool, optional
+        Progress bars (default: when stderr is a terminal).
+
+    Returns
+    -------
+    SimulatedFmri
+
+    """
+    import json
+    import shutil
+
+    import nibabel as nib
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from frisson import __version__
+    from frisson._logging import progress_enabled
+    from frisson.audio import load_audio
+    from frisson.encoders import get_encoder
+    from frisson.study import write_events
+
+    params = params or FmriParams()
+    _check_fmri_params(params)
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    layers = tuple(params.layers) if params.layers is not None else tuple(enc.layers)
+    unknown = [name for name in layers if name not in enc.layers]
+    if unknown:
+        raise ParameterError(
+            f"layers {unknown} are not layers of encoder {enc.name!r}; choose from {enc.layers}."
+        )
+    rng = rng_from_seed(seed)
+    show = progress_enabled(progress_bar)
+    tr = params.tr_s
+    paths = _stimulus_paths(stimuli)
+    root = Path(out_dir)
+    (root / "stimuli").mkdir(parents=True, exist_ok=True)
+    features: dict[str, dict[str, TimeSeries]] = {}
+    durations: dict[str, float] = {}
+    for path in tqdm(paths, desc="stimulus features", disable=not show):
+        audio = load_audio(path)
+        durations[path.name] = audio.duration_s
+        embedding = enc.encode(audio, layers=list(layers))
+        features[path.name] = {
+            name: stimulus_features_on_grid(embedding[name], audio.duration_s, tr)
+            for name in layers
+        }
+        if path.resolve() != (root / "stimuli" / path.name).resolve():
+            shutil.copy2(path, root / "stimuli" / path.name)
+
+    # Space: a brain ellipsoid, planted layers as a gradient along j, ROIs = layer bands.
+    shape = tuple(params.volume_shape)
+    grid = np.indices(shape, dtype=float)
+    radius = sum(((grid[a] + 0.5) / shape[a] - 0.5) ** 2 / 0.5**2 for a in range(3))
+    mask = radius <= 1.0
+    j_min, j_max = grid[1][mask].min(), grid[1][mask].max()
+    position = (grid[1] - j_min + 0.5) / (j_max - j_min + 1)  # in (0, 1) across the brain
+    band = np.clip(np.floor(position * len(layers)), 0, len(layers) - 1).astype(int)
+    planted = np.where(mask, band, -1)
+    atlas = np.where(mask, band + 1, 0)
+    responsive = mask & (rng.random(shape) < params.responsive_fraction)
+    ijk = np.argwhere(mask)
+    units = [voxel_name(i, j, k) for i, j, k in ijk]
+    weights = {}
+    for unit, (i, j, k) in zip(units, ijk, strict=True):
+        n_features = next(iter(features.values()))[layers[planted[i, j, k]]].n_channels
+        weights[unit] = rng.standard_normal(n_features) / np.sqrt(n_features)
+    baseline = np.where(mask, 800.0 + 200.0 * rng.random(shape), 0.0)
+    hrf = canonical_hrf(1.0 / tr)
+
+    affine = np.diag([params.voxel_size_mm] * 3 + [1.0])
+    affine[:3, 3] = -0.5 * params.voxel_size_mm * np.array(shape)
+    participant_rows = []
+    names = list(features)
+    for index in tqdm(range(params.n_participants), desc="participants", disable=not show):
+        pid = f"{index + 1:02d}"
+        participant_rows.append({"participant_id": f"sub-{pid}"})
+        order = [names[i] for i in rng.permutation(len(names))]
+        signals, n_volumes = [], []
+        for name in order:
+            n = int(np.ceil((params.baseline_s + durations[name] + params.post_s) / tr))
+            onset_volume = round(params.baseline_s / tr)  # stimuli start on a volume
+            drive = np.zeros((n, len(units)))
+            for column, (unit, (i, j, k)) in enumerate(zip(units, ijk, strict=True)):
+                if not responsive[i, j, k]:
+                    continue
+                values = features[name][layers[planted[i, j, k]]].values @ weights[unit]
+                stop = min(n, onset_volume + values.size)
+                drive[onset_volume:stop, column] = values[: stop - onset_volume]
+            signals.append(_convolve_columns(drive, hrf))
+            n_volumes.append(n)
+        # Scale each voxel's signal to variance snr over the participant's runs.
+        scale = np.concatenate(signals).std(axis=0)
+        scale[scale == 0] = 1.0
+        folder = root / f"sub-{pid}" / "func"
+        for run, (name, signal, n) in enumerate(zip(order, signals, n_volumes, strict=True), 1):
+            noise = _ar1_noise(rng, (n, len(units)), params.noise_ar1)
+            fluctuation = np.sqrt(params.snr) * signal / scale + noise
+            data = np.zeros((*shape, n), dtype=np.float32)
+            values = baseline[mask][None, :] * (1 + params.percent_signal / 100 * fluctuation)
+            data[mask] = values.T.astype(np.float32)
+            label = f"sub-{pid}_task-music_run-{run}"
+            image = nib.Nifti1Image(data, affine)
+            image.header.set_xyzt_units("mm", "sec")
+            image.header.set_zooms((params.voxel_size_mm,) * 3 + (tr,))
+            folder.mkdir(parents=True, exist_ok=True)
+            nib.save(image, folder / f"{label}_bold.nii.gz")
+            (folder / f"{label}_bold.json").write_text(
+                json.dumps({"RepetitionTime": tr, "TaskName": "music"}, indent=2)
+            )
+            write_events(
+                folder / f"{label}_events.tsv",
+                [
+                    {
+                        "onset": round(params.baseline_s / tr) * tr,
+                        "duration": durations[name],
+                        "trial_type": "music",
+                        "stim_file": f"stimuli/{name}",
+                    }
+                ],
+            )
+
+    pd.DataFrame(participant_rows).to_csv(root / "participants.tsv", sep="\t", index=False)
+    (root / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "frisson simulated fMRI listening study",
+                "BIDSVersion": "1.9.0",
+                "DatasetType": "raw",
+                "GeneratedBy": [{"Name": "frisson", "Version": __version__}],
+            },
+            indent=2,
+        )
+    )
+
+    def save(array, path, dtype):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(array.astype(dtype), affine), path)
+
+    if params.atlas:
+        atlas_dir = root / "derivatives" / "atlas"
+        save(mask, atlas_dir / "brain_mask.nii.gz", np.uint8)
+        save(atlas, atlas_dir / "rois_dseg.nii.gz", np.int16)
+        pd.DataFrame(
+            {"index": np.arange(1, len(layers) + 1), "name": [f"band-{n}" for n in layers]}
+        ).to_csv(atlas_dir / "rois_dseg.tsv", sep="\t", index=False)
+    truth_dir = root / "derivatives" / "ground_truth"
+    save(planted, truth_dir / "planted_layer.nii.gz", np.int16)
+    save(responsive, truth_dir / "responsive.nii.gz", np.uint8)
+    voxels = pd.DataFrame(
+        {
+            "unit": units,
+            "i": ijk[:, 0],
+            "j": ijk[:, 1],
+            "k": ijk[:, 2],
+            "roi": atlas[mask],
+            "responsive": responsive[mask],
+            "layer_index": planted[mask],
+            "planted_layer": [layers[p] for p in planted[mask]],
+        }
+    )
+    voxels.to_csv(truth_dir / "voxels.tsv", sep="\t", index=False)
+    np.savez_compressed(
+        truth_dir / "weights.npz",
+        **{
+            f"layer-{name}": np.array(
+                [weights[u] for u, p in zip(units, planted[mask], strict=True) if p == index]
+            ).reshape(-1, next(iter(features.values()))[name].n_channels)
+            for index, name in enumerate(layers)
+        },
+        **{
+            f"units-{name}": np.array(
+                [u for u, p in zip(units, planted[mask], strict=True) if p == index], dtype=str
+            )
+            for index, name in enumerate(layers)
+        },
+    )
+    (truth_dir / "simulation.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "frisson_version": __version__,
+                "params": {k: getattr(params, k) for k in params.__dataclass_fields__},
+                "encoder": {"name": enc.name, "config": enc.config()},
+                "layers": list(layers),
+                "hrf": "SPM canonical (gamma 6 - gamma 16 / 6), sampled at the TR",
+                "stimuli": {name: {"duration_s": durations[name]} for name in names},
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return SimulatedFmri(
+        root, layers, mask, planted, responsive, atlas, voxels, weights, features, params, seed
+    )
+
+
+def voxel_name(i: int, j: int, k: int) -> str:
+    """The channel name of voxel ``(i, j, k)`` in :func:`frisson.study.load_bold` (``"i_j_k"``)."""
+    return f"{int(i)}_{int(j)}_{int(k)}"
+
+
+def stimulus_features_on_grid(layer: TimeSeries, duration_s: float, step_s: float) -> TimeSeries:
+    """A layer's features on a grid of ``step_s`` over stimulus time, z-scored, zero at gaps.
+
+    Sample ``m`` stands for ``[m * step_s - step_s / 2, m * step_s + step_s / 2]``
+    (an area average of the layer's frames, :meth:`TimeSeries.sample_at`) for
+    ``m * step_s <= duration_s``; each feature is then z-scored over the
+    stimulus. Grid times the layer does not cover (before its first frame,
+    after its last) and constant features become 0, the level of silence.
+
+    Examples
+    --------
+    >>> layer = TimeSeries(np.arange(40.0), rate_hz=10.0, start_s=0.05)
+    >>> grid = stimulus_features_on_grid(layer, 4.0, 1.0)
+    >>> grid.rate_hz, grid.n_times, bool(abs(grid.values[1:4, 0].mean()) < 1e-9)
+    (1.0, 5, True)
+
+    """
+    step_s = check_positive("step_s", step_s)
+    times = np.arange(int(np.floor(duration_s / step_s + 1e-9)) + 1) * step_s
+    values = layer.sample_at(times, width_s=step_s).astype(np.float64)
+    finite = np.isfinite(values).all(axis=1)
+    out = np.zeros_like(values)
+    if finite.sum() >= 2:
+        kept = values[finite]
+        std = kept.std(axis=0)
+        std_safe = np.where(std > 0, std, 1.0)
+        out[finite] = np.where(std > 0, (kept - kept.mean(axis=0)) / std_safe, 0.0)
+    return TimeSeries(out, 1.0 / step_s, names=layer.names)
+
+
+def _convolve_columns(drive: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Causal convolution of every column with ``kernel``, cut to the input length."""
+    from scipy.signal import fftconvolve
+
+    return fftconvolve(drive, kernel[:, None], axes=0)[: drive.shape[0]]
+
+
+def _ar1_noise(rng: np.random.Generator, shape: tuple[int, int], phi: float) -> np.ndarray:
+    """Stationary AR(1) noise of unit variance along axis 0."""
+    from scipy.signal import lfilter
+
+    white = rng.standard_normal(shape)
+    white[0] /= np.sqrt(1 - phi**2) if phi else 1.0  # start in the stationary distribution
+    return lfilter([np.sqrt(1 - phi**2)], [1.0, -phi], white, axis=0)
+
+
+def _check_fmri_params(params: FmriParams) -> None:
+    check_int("n_participants", params.n_participants, minimum=1)
+    if len(params.volume_shape) != 3:
+        raise ParameterError(f"volume_shape must be 3 numbers, got {params.volume_shape!r}.")
+    for n in params.volume_shape:
+        check_int("volume_shape", n, minimum=2)
+    check_positive("voxel_size_mm", params.voxel_size_mm)
+    check_positive("tr_s", params.tr_s)
+    if not 0 <= params.responsive_fraction <= 1:
+        raise ParameterError(
+            f"responsive_fraction must lie in [0, 1], got {params.responsive_fraction!r}."
+        )
+    check_positive("snr", params.snr, allow_zero=True)
+    if not 0 <= params.noise_ar1 < 1:
+        raise ParameterError(f"noise_ar1 must lie in [0, 1), got {params.noise_ar1!r}.")
+    check_positive("percent_signal", params.percent_signal)
+    check_positive("baseline_s", params.baseline_s, allow_zero=True)
+    check_positive("post_s", params.post_s, allow_zero=True)
