@@ -211,24 +211,27 @@ LAYERS: tuple[str, ...] = tuple(layer.name for layer in _build_layers())
 _LAYERS: dict[str, _Layer] = {layer.name: layer for layer in _build_layers()}
 
 
-@functools.cache
 def _channel_names(name: str) -> tuple[str, ...]:
-    """Feature names of a layer (cached: conv1 has 393 216)."""
+    """Feature names of a layer: ``t{time}_f{band}_c{channel}`` for maps, then units / PCs."""
     layer = _LAYERS[name]
     if name == "input":
-        return tuple(f"t{t:02d}_f{f:02d}" for t in range(96) for f in range(64))
+        return _map_names(96, 64, 0)
     if len(layer.shape) == 3:
-        times, bands, channels = layer.shape
-        return tuple(
-            f"t{t:02d}_f{f:02d}_c{c:03d}"
-            for t in range(times)
-            for f in range(bands)
-            for c in range(channels)
-        )
+        return _map_names(*layer.shape)
     if name == "embedding":
         return tuple(f"pc{i:03d}" for i in range(EMBEDDING_SIZE))
     digits = len(str(layer.shape[0] - 1))
     return tuple(f"unit{i:0{digits}d}" for i in range(layer.shape[0]))
+
+
+@functools.cache
+def _map_names(times: int, bands: int, channels: int) -> tuple[str, ...]:
+    """Names of a flattened (time, band, channel) map, channel fastest (cached: up to 393 216)."""
+    cells = [f"t{t:02d}_f{f:02d}" for t in range(times) for f in range(bands)]
+    if channels == 0:
+        return tuple(cells)
+    suffixes = [f"_c{c:03d}" for c in range(channels)]
+    return tuple(cell + suffix for cell in cells for suffix in suffixes)
 
 
 # ------------------------------------------------------------------------ front end
@@ -478,7 +481,7 @@ def _read_params(weights_path: Path, pca_path: Path, device: str) -> _Params:
 
 
 def _random_state_dict(seed: int) -> OrderedDict:
-    """Random weights in the port's layout (He-scaled, so activations neither vanish nor blow up).
+    """Random weights in the port's layout (He-scaled: activations neither vanish nor blow up).
 
     For tests and benchmarks: the same keys, shapes and dtype (float32 tensors) as
     ``vggish-10086976.pth``.
@@ -488,12 +491,11 @@ def _random_state_dict(seed: int) -> OrderedDict:
     rng = np.random.default_rng(seed)
     state = OrderedDict()
     for key, shape in _expected_shapes().items():
-        if key.endswith(".weight"):
-            fan_in = math.prod(shape[1:])
-            values = rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
-        else:
-            values = 0.05 * rng.standard_normal(shape)
-        state[key] = torch.from_numpy(values.astype(np.float32))
+        # uniform with the variance of He's normal init (faster to draw: fc1_1 has 50 M weights)
+        std = math.sqrt(2.0 / math.prod(shape[1:])) if key.endswith(".weight") else 0.05
+        values = rng.random(shape, dtype=np.float32) - np.float32(0.5)
+        values *= np.float32(std * math.sqrt(12.0))
+        state[key] = torch.from_numpy(values)
     return state
 
 
