@@ -69,7 +69,8 @@ training runs (mean squared error summed over the held-out run, averaged over
 inner folds; never GCV or leave-one-sample-out, which autocorrelation makes
 optimistic). :func:`inner_splits` builds the inner folds as indices into the
 concatenated runs and :func:`check_inner_splits` refuses any that touch the test
-run. Held-out predictions of the outer folds are concatenated and scored.
+run. Held-out predictions of the outer folds are concatenated and scored
+(``r`` with each fold's prediction z-scored in its run; see :class:`LayerProfiles`).
 
 Null, p and FDR
 ---------------
@@ -89,9 +90,10 @@ permutation's r (paired layers); ``q_best`` is BH over units of ``p_best``.
 
 Solvers
 -------
-``solver="svd"``: one thin SVD of the design per (inner or outer) training set,
-shared by the whole alpha grid, in numpy (the scikit-learn approach; works for
-either shape). ``"primal"``: himalaya's ``RidgeCV`` / ``Ridge``. ``"kernel"``:
+``solver="eigh"``: in numpy, one eigendecomposition per (inner or outer)
+training set of ``X'X`` (primal, ``n_features <= n_samples``) or ``XX'`` (kernel),
+shared by the whole alpha grid and every target (the scikit-learn approach).
+``"primal"``: himalaya's ``RidgeCV`` / ``Ridge``. ``"kernel"``:
 himalaya's ``KernelRidgeCV`` / ``KernelRidge`` with a linear kernel. ``"auto"``
 picks by shape and device: on a GPU himalaya (backend ``torch_cuda``), primal
 when ``n_features < n_samples`` else kernel; on the CPU the rule in
@@ -145,9 +147,9 @@ __all__ = [
     "variance_partition",
 ]
 
-Solver = Literal["auto", "svd", "primal", "kernel"]
+Solver = Literal["auto", "eigh", "primal", "kernel"]
 Device = Literal["auto", "cpu", "cuda"]
-SOLVERS = ("auto", "svd", "primal", "kernel")
+SOLVERS = ("auto", "eigh", "primal", "kernel")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 7, 17))
 SLOW_GRID_MAX_HZ = 2.0  # grids at or below this rate get fMRI delays (3-9 s)
@@ -547,14 +549,39 @@ def _auto_solver(n_samples: int, n_features: int, n_targets: int, device: str) -
     if device == "cuda":
         return "primal" if n_features < n_samples else "kernel"
     if n_targets <= _CPU_SVD_MAX_TARGETS:
-        return "svd"
+        return "eigh"
     return "primal" if n_features < n_samples else "kernel"
 
 
 _CPU_SVD_MAX_TARGETS = 1000  # measured rule; see benchmarks/encoding.py
 
 
-def _svd_cv(
+def _eigh_parts(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Diagonalise the smaller Gram matrix of ``x`` once for every alpha.
+
+    Returns ``(eigenvalues, b, to_a)`` such that the ridge prediction for
+    ``x_test`` with penalty ``alpha`` is ``(b / (eigenvalues + alpha)) @ to_a(y)``:
+    primal (``n >= p``): ``x'x = V L V'``, ``b = x_test V``, ``to_a(y) = V' x' y``;
+    kernel (``n < p``): ``x x' = U L U'``, ``b = x_test x' U``, ``to_a(y) = U' y``.
+    """
+    if x.shape[0] >= x.shape[1]:
+        eigenvalues, vectors = np.linalg.eigh(x.T @ x)
+        b = x_test @ vectors
+
+        def to_a(y: np.ndarray) -> np.ndarray:
+            return vectors.T @ (x.T @ y)
+
+    else:
+        eigenvalues, vectors = np.linalg.eigh(x @ x.T)
+        b = (x_test @ x.T) @ vectors
+
+        def to_a(y: np.ndarray) -> np.ndarray:
+            return vectors.T @ y
+
+    return np.maximum(eigenvalues, 0.0), b, to_a
+
+
+def _eigh_cv(
     x: np.ndarray,
     y: np.ndarray,
     x_test: np.ndarray,
@@ -570,29 +597,28 @@ def _svd_cv(
     """
     scores = np.zeros((alphas.size, y.shape[1]))
     for train, validation in splits:
-        u, s, vt = np.linalg.svd(x[train], full_matrices=False)
-        b = x[validation] @ vt.T
+        eigenvalues, b, to_a = _eigh_parts(x[train], x[validation])
         for start in range(0, y.shape[1], batch):
             cols = slice(start, start + batch)
-            a = u.T @ y[train, cols]
+            a = to_a(y[train, cols])
             y_val = y[validation, cols]
             for i, alpha in enumerate(alphas):
-                prediction = (b * (s / (s**2 + alpha))) @ a
+                prediction = (b / (eigenvalues + alpha)) @ a
                 scores[i, cols] -= ((y_val - prediction) ** 2).sum(axis=0)
-    best = np.argmax(scores, axis=0)
-    return best, _svd_predict(x, y, x_test, alphas[best])
+    best = np.argmax(scores / len(splits), axis=0)
+    return best, _eigh_predict(x, y, x_test, alphas[best])
 
 
-def _svd_predict(
+def _eigh_predict(
     x: np.ndarray, y: np.ndarray, x_test: np.ndarray, alpha_per_target: np.ndarray
 ) -> np.ndarray:
     """Ridge fitted on (x, y) with one alpha per target, predictions for x_test."""
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    b = x_test @ vt.T
+    eigenvalues, b, to_a = _eigh_parts(x, x_test)
+    a = to_a(y)
     out = np.empty((x_test.shape[0], y.shape[1]))
     for alpha in np.unique(alpha_per_target):
         cols = np.flatnonzero(alpha_per_target == alpha)
-        out[:, cols] = (b * (s / (s**2 + alpha))) @ (u.T @ y[:, cols])
+        out[:, cols] = (b / (eigenvalues + alpha)) @ a[:, cols]
     return out
 
 
@@ -605,7 +631,7 @@ def _himalaya_cv(
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     backend: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """As :func:`_svd_cv` with himalaya's RidgeCV (primal) or KernelRidgeCV (kernel)."""
+    """As :func:`_eigh_cv` with himalaya's RidgeCV (primal) or KernelRidgeCV (kernel)."""
     if kind == "primal":
         from himalaya.ridge import RidgeCV
 
@@ -635,7 +661,9 @@ def _himalaya_predict(
     else:
         from himalaya.kernel_ridge import KernelRidge
 
-        model = KernelRidge(alpha=alpha_per_target, kernel="linear", warn=False)
+        model = KernelRidge(
+            alpha=alpha_per_target, kernel="linear", solver="eigenvalues", warn=False
+        )
     model.fit(x, y)
     return np.asarray(backend.to_numpy(model.predict(x_test)), dtype=float)
 
@@ -646,9 +674,9 @@ class _Solver:
     def __init__(self, solver: str, device: str) -> None:
         self.solver = check_option("solver", solver, SOLVERS)
         self.device = _resolve_device(device)
-        if self.solver == "svd" and self.device == "cuda":
+        if self.solver == "eigh" and self.device == "cuda":
             raise ParameterError(
-                "solver='svd' runs in numpy on the CPU; with device='cuda' use solver='auto', "
+                "solver='eigh' runs in numpy on the CPU; with device='cuda' use solver='auto', "
                 "'primal' or 'kernel' (himalaya on torch_cuda), or pass device='cpu'."
             )
         self.dtype = np.float32 if self.device == "cuda" else np.float64
@@ -673,15 +701,15 @@ class _Solver:
     def cv(self, x, y, x_test, alphas, splits) -> tuple[np.ndarray, np.ndarray]:
         kind = self.kind(x, y)
         self.used.add(kind)
-        if kind == "svd":
-            return _svd_cv(x, y, x_test, alphas, splits)
+        if kind == "eigh":
+            return _eigh_cv(x, y, x_test, alphas, splits)
         x, y, x_test = (a.astype(self.dtype, copy=False) for a in (x, y, x_test))
         return _himalaya_cv(kind, x, y, x_test, alphas, splits, self.backend)
 
     def predict(self, x, y, x_test, alpha_per_target) -> np.ndarray:
         kind = self.kind(x, y)
-        if kind == "svd":
-            return _svd_predict(x, y, x_test, alpha_per_target)
+        if kind == "eigh":
+            return _eigh_predict(x, y, x_test, alpha_per_target)
         x, y, x_test = (a.astype(self.dtype, copy=False) for a in (x, y, x_test))
         return _himalaya_predict(
             kind, x, y, x_test, alpha_per_target.astype(self.dtype), self.backend
@@ -744,11 +772,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Column-wise Pearson r; NaN where either column is constant."""
     a = a - a.mean(axis=0)
     b = b - b.mean(axis=0)
-    denominator = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
-    out = np.full(a.shape[1], np.nan)
-    ok = denominator > 0
-    out[ok] = (a[:, ok] * b[:, ok]).sum(axis=0) / denominator[ok]
-    return out
+    denominator = np.sqrt(np.einsum("ij,ij->j", a, a) * np.einsum("ij,ij->j", b, b))
+    numerator = np.einsum("ij,ij->j", a, b)
+    return np.divide(numerator, denominator, out=np.full(a.shape[1], np.nan), where=denominator > 0)
 
 
 def _r2(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -803,10 +829,15 @@ class LayerProfiles:
     units : tuple of str
         Unit names (the responses' channel names).
     r : ndarray, shape (n_layers, n_units)
-        Pearson r between the responses (z-scored per run) and the outer folds'
-        held-out predictions, concatenated over runs.
+        Pearson r between the responses and the outer folds' held-out
+        predictions, concatenated over runs, both z-scored within each run (so
+        ``r`` is the run-length-weighted mean of ``fold_r``). Without the
+        per-run scaling, folds whose inner CV chose a small lambda (large
+        predictions) would weigh more, which biases r on pure noise below the
+        fixed-lambda null (measured: mean r -0.04 against -0.006).
     r2 : ndarray, shape (n_layers, n_units)
-        ``1 - SSE / SST`` of the same concatenated predictions.
+        ``1 - SSE / SST`` of the concatenated predictions as fitted (not
+        rescaled), against the responses z-scored per run.
     fold_r : ndarray, shape (n_layers, n_folds, n_units)
         Pearson r within each held-out run (fold ``k`` holds out run ``k``).
     alphas : ndarray, shape (n_layers, n_folds, n_units)
@@ -913,7 +944,7 @@ def fit_layer_profiles(
         Phase-randomised refits for the null (0: no p-values).
     seed : int
         Seed of the random phases.
-    solver : {'auto', 'svd', 'primal', 'kernel'}
+    solver : {'auto', 'eigh', 'primal', 'kernel'}
         See the module docstring.
     device : {'auto', 'cpu', 'cuda'}
         Where himalaya runs ('auto': the GPU when torch sees one).
@@ -967,7 +998,7 @@ def fit_layer_profiles(
         splits = inner_splits(slices, test_run)
         check_inner_splits(splits, slices[test_run])
         local = [(np.searchsorted(train_idx, a), np.searchsorted(train_idx, b)) for a, b in splits]
-        folds.append((test_run, train_idx, local))
+        folds.append((test_run, local, y_all[train_idx]))
 
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -984,8 +1015,9 @@ def fit_layer_profiles(
                 )
             blocks = _on_grid(series, responses, rectify, f"features[{layer!r}]")
             prediction = np.zeros_like(y_all)
+            standardised = np.zeros_like(y_all)  # each fold's prediction z-scored in its run
             fold_scores = []  # per fold: z-scored PCA scores of every run
-            for test_run, train_idx, local in folds:
+            for test_run, local, y_train in folds:
                 train_runs = [i for i in range(n_runs) if i != test_run]
                 projection = _fit_projection([blocks[i] for i in train_runs], n_components)
                 n_pcs[li, test_run] = projection.n_out
@@ -993,23 +1025,22 @@ def fit_layer_profiles(
                 fold_scores.append(scores)
                 design = [_expand(s, delays, hrf) for s in scores]
                 x_train = np.concatenate([design[i] for i in train_runs])
-                best, pred = solve.cv(
-                    x_train, y_all[train_idx], design[test_run], alpha_grid, local
-                )
+                best, pred = solve.cv(x_train, y_train, design[test_run], alpha_grid, local)
                 chosen[li, test_run] = alpha_grid[best]
                 prediction[slices[test_run]] = pred
+                standardised[slices[test_run]] = _zscore(pred)
                 fold_r[li, test_run] = _pearson(y_runs[test_run], pred)
-            r[li], r2[li] = _pearson(y_all, prediction), _r2(y_all, prediction)
+            r[li], r2[li] = _pearson(y_all, standardised), _r2(y_all, prediction)
             for k in range(n_permutations):
                 null_prediction = np.zeros_like(y_all)
-                for (test_run, train_idx, _), scores in zip(folds, fold_scores, strict=True):
+                for (test_run, _, y_train), scores in zip(folds, fold_scores, strict=True):
                     shuffled = [
                         _expand(_phase_randomise(s, phases[k][run]), delays, hrf)
                         for run, s in enumerate(scores)
                     ]
                     x_train = np.concatenate([shuffled[i] for i in range(n_runs) if i != test_run])
-                    null_prediction[slices[test_run]] = solve.predict(
-                        x_train, y_all[train_idx], shuffled[test_run], chosen[li, test_run]
+                    null_prediction[slices[test_run]] = _zscore(
+                        solve.predict(x_train, y_train, shuffled[test_run], chosen[li, test_run])
                     )
                 null_r = np.nan_to_num(_pearson(y_all, null_prediction), nan=-np.inf)
                 exceed[li] += null_r >= r[li]
@@ -1221,7 +1252,7 @@ def variance_partition(
                 design = [_expand(_zscore(projection(b)), delays, hrf) for b in blocks]
                 designs[name] = (np.concatenate([design[i] for i in train_runs]), design[test_run])
                 x_train, x_test = designs[name]
-                _, pred = _svd_cv(x_train, y_all[train_idx], x_test, alpha_grid, local)
+                _, pred = _eigh_cv(x_train, y_all[train_idx], x_test, alpha_grid, local)
                 predictions[name][slices[test_run]] = pred
             model = BandedRidgeCV(
                 groups="input",
