@@ -11,7 +11,7 @@ import torch
 import transformers as T
 
 from frisson.audio import audio_from_array
-from frisson.encoders import get_encoder
+from frisson.encoders import describe_encoder, get_encoder
 from frisson.encoders._weights import WeightsNotCachedError
 from frisson.encoders.hf import HFEncoder, _published_config
 from frisson.errors import DataError, ParameterError
@@ -391,8 +391,14 @@ def test_config_without_weights_describes_layers_but_cannot_encode(tmp_path):
     assert [layer.name for layer in info] == ["hidden0", "hidden1", "hidden2"]
     assert (info[0].rate_hz, info[0].start_s, info[0].n_features) == (50.0, 199.5 / 16000, 16)
     assert encoder.weights_status()[0] is False
+    described = describe_encoder("hf:" + str(folder))
+    assert (described.input_rate_hz, described.default_layer) == (16000.0, "hidden1")
+    assert described.weights_available is False and len(described.layers) == 3
     with pytest.raises(WeightsNotCachedError, match="frisson fetch hf:"):
         encoder.encode(audio_from_array(_noise(1.0, 16000), 16000))
+    (folder / "preprocessor_config.json").unlink()
+    with pytest.raises(DataError, match=r"no preprocessor_config\.json; save the model's feature"):
+        HFEncoder(str(folder)).layer_info()
 
 
 def test_unknown_model_type_lists_supported_families(tmp_path):

@@ -164,6 +164,11 @@ def _repo_file(repo_id: str, filename: str) -> Path | None:
 
 def _read_json(repo_id: str, filename: str, fetch_name: str) -> dict[str, Any]:
     path = _repo_file(repo_id, filename)
+    if path is None and _is_local(repo_id) and filename != "config.json":
+        raise DataError(
+            f"{repo_id}: the model folder has no {filename}; save the model's feature extractor "
+            "there too (feature_extractor.save_pretrained(folder))."
+        )
     if path is None:
         raise WeightsNotCachedError(
             not_cached_message(
