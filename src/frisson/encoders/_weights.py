@@ -30,6 +30,7 @@ __all__ = [
     "frisson_home",
     "hf_cache_dir",
     "hf_is_cached",
+    "is_local_model",
     "load_hf",
 ]
 
@@ -68,7 +69,8 @@ def hf_cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def _is_local(repo_id: str | os.PathLike) -> bool:
+def is_local_model(repo_id: str | os.PathLike) -> bool:
+    """Whether ``repo_id`` is an existing local folder (a model saved by ``save_pretrained``)."""
     return Path(repo_id).expanduser().is_dir()
 
 
@@ -81,7 +83,7 @@ def hf_is_cached(repo_id: str) -> bool:
     False
 
     """
-    if _is_local(repo_id):
+    if is_local_model(repo_id):
         return (Path(repo_id).expanduser() / "config.json").is_file()
     from huggingface_hub import try_to_load_from_cache
 
@@ -118,7 +120,7 @@ def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any
         If the repository is not in the Hugging Face cache and is not a local folder.
 
     """
-    if _is_local(repo_id):
+    if is_local_model(repo_id):
         source, where = str(Path(repo_id).expanduser()), {}
     else:
         if not hf_is_cached(repo_id):
@@ -135,8 +137,16 @@ def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any
         ) from None
 
 
-def fetch_hf(repo_id: str) -> Path:
+def fetch_hf(repo_id: str, *, ignore_patterns: list[str] | None = None) -> Path:
     """Download a hub repository's files into the Hugging Face cache (needs internet).
+
+    Parameters
+    ----------
+    repo_id : str
+        Hub id, e.g. ``"descript/dac_44khz"``.
+    ignore_patterns : list of str, optional
+        Files not to download (e.g. ``["*.pt"]`` for a repository that also ships
+        the original training checkpoint).
 
     Returns
     -------
@@ -147,7 +157,10 @@ def fetch_hf(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, cache_dir=hf_cache_dir()))
+        folder = snapshot_download(
+            repo_id, cache_dir=hf_cache_dir(), ignore_patterns=ignore_patterns
+        )
+        return Path(folder)
     except Exception as error:  # network, auth, unknown repo: one clear message
         raise DataError(
             f"Could not download {repo_id!r} from the Hugging Face Hub ({error}). "

@@ -107,9 +107,9 @@ from frisson.encoders._base import Embedding, resolve_layers
 from frisson.encoders._registry import LayerInfo
 from frisson.encoders._weights import (
     WeightsNotCachedError,
-    _is_local,
     fetch_hf,
     hf_cache_dir,
+    is_local_model,
     load_hf,
     not_cached_message,
 )
@@ -153,7 +153,7 @@ _AST_SHIFT_SAMPLES = 160
 # ----------------------------------------------------------------------- repository files
 def _repo_file(repo_id: str, filename: str) -> Path | None:
     """A file of a local model folder or of a cached hub repository (None if absent)."""
-    if _is_local(repo_id):
+    if is_local_model(repo_id):
         path = Path(repo_id).expanduser() / filename
         return path if path.is_file() else None
     from huggingface_hub import try_to_load_from_cache
@@ -164,7 +164,7 @@ def _repo_file(repo_id: str, filename: str) -> Path | None:
 
 def _read_json(repo_id: str, filename: str, fetch_name: str) -> dict[str, Any]:
     path = _repo_file(repo_id, filename)
-    if path is None and _is_local(repo_id) and filename != "config.json":
+    if path is None and is_local_model(repo_id) and filename != "config.json":
         raise DataError(
             f"{repo_id}: the model folder has no {filename}; save the model's feature extractor "
             "there too (feature_extractor.save_pretrained(folder))."
@@ -627,7 +627,7 @@ class HFEncoder:
 
     def _revision(self) -> str:
         path = _repo_file(self.repo_id, "config.json")
-        if _is_local(self.repo_id) or path is None:
+        if is_local_model(self.repo_id) or path is None:
             return f"local:{Path(self.repo_id).expanduser().resolve()}"
         return path.parent.name  # the hub snapshot's commit
 
@@ -670,9 +670,10 @@ class HFEncoder:
 
     def fetch(self) -> str:
         """Download the repository into the Hugging Face cache (needs internet); where it is."""
-        if _is_local(self.repo_id):
+        if is_local_model(self.repo_id):
             return str(Path(self.repo_id).expanduser())
-        return str(fetch_hf(self.repo_id))
+        # MERT's repositories also ship the fairseq training checkpoint; it is never read.
+        return str(fetch_hf(self.repo_id, ignore_patterns=["*.pt"]))
 
     # --------------------------------------------------------------------- loading
     def _load(self) -> None:
