@@ -455,7 +455,7 @@ def standardised_layer(layer: TimeSeries, *, rectify: bool = False) -> TimeSerie
     Examples
     --------
     >>> layer = TimeSeries(np.c_[np.arange(4.0), np.ones(4)], rate_hz=2.0)
-    >>> standardised_layer(layer).values.round(3).tolist()[0]
+    >>> standardised_layer(layer).values.astype(float).round(3).tolist()[0]
     [-1.342, 0.0]
 
     """
@@ -647,21 +647,24 @@ def _ratings_targets(study, config: EncodeConfig, runs: list):
             raise DataError(
                 f"{study.root}: no ratings channel found; set channels = [...] in [encode]."
             )
-        columns: dict[str, np.ndarray] = {}
+        means: dict[str, np.ndarray] = {}
         for name in names:
             stacked = np.vstack([t[name] for t in trials])
             counts = np.isfinite(stacked).sum(axis=0)
-            mean = np.divide(
+            means[name] = np.divide(
                 np.nansum(stacked, axis=0),
                 counts,
                 out=np.full(counts.shape, np.nan),
                 where=counts > 0,
             )
-            columns.update(_with_derivative(name, mean, rate))
-        segment = _finite_segment(columns, rate)
+        segment = _finite_segment(means, rate)
         if segment is None:
             logger.warning("ratings: %s has under 3 s of ratings; left out", stimulus)
             continue
+        columns: dict[str, np.ndarray] = {}
+        for index, name in enumerate(names):
+            columns.update(_with_derivative(name, segment.values[:, index], rate))
+        segment = segment.replace(np.column_stack(list(columns.values())), names=list(columns))
         responses.append(segment)
         placements.append([(0.0, stimulus)])
     logger.info("ratings: group mean of %d stimuli, channels %s", len(responses), names)

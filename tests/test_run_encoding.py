@@ -1,0 +1,200 @@
+"""`frisson encode` end to end on simulated studies: planted layers, FDR, outputs, cache."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from frisson.cli import main
+from frisson.encoders import register_encoder
+from frisson.errors import DataError
+from frisson.run_encoding import EncodeConfig, _ratings_targets, run_encoding
+from frisson.simulate import (
+    FmriParams,
+    StudyParams,
+    SyntheticLayersEncoder,
+    simulate_fmri_study,
+    simulate_study,
+    synth_piece,
+)
+from frisson.study import read_study
+
+register_encoder(
+    "synthetic-layers", SyntheticLayersEncoder, description="test layers", overwrite=True
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():  # module scope: also around the module-scoped fits below
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def stimuli(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stimuli")
+    for i in range(5):
+        synth_piece(n_sections=3, section_s=(9.0, 11.0), rate_hz=8000, seed=70 + i).write(
+            folder / f"piece-{i + 1}.wav"
+        )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def encoded(stimuli, tmp_path_factory):
+    """A 2-participant simulated fMRI study run through `frisson encode` once."""
+    root = tmp_path_factory.mktemp("encode")
+    # 35 % responsive: BH then passes voxels at p ~ 1 / 101 only, so noise-only voxels
+    # pass in about 1 % of cases (the FDR bound is on discoveries, not on null voxels).
+    params = FmriParams(n_participants=2, volume_shape=(6, 8, 4), responsive_fraction=0.35, snr=1.0)
+    sim = simulate_fmri_study(
+        stimuli, root / "study", params=params, encoder="synthetic-layers", seed=11
+    )
+    toml = root / "study.toml"
+    toml.write_text(
+        "[encode]\n"
+        'study = "study"\n'
+        'output = "results"\n'
+        'encoder = "synthetic-layers"\n'
+        'target = "bold"\n'
+        'mask = "study/derivatives/atlas/brain_mask.nii.gz"\n'
+        "n_permutations = 100\n"
+        "seed = 2\n"
+    )
+    result = CliRunner().invoke(main, ["encode", str(toml), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return sim, toml, root / "results", result.output
+
+
+def _best_with_truth(sim, results):
+    best = pd.read_csv(results / "best_layers.tsv", sep="\t")
+    return best.merge(sim.voxels, on="unit")
+
+
+def test_planted_layers_are_recovered(encoded):
+    sim, _, results, output = encoded
+    table = _best_with_truth(sim, results)
+    assert set(table["participant"]) == {"sub-01", "sub-02"}
+    assert len(table) == 2 * sim.mask.sum()
+    responsive = table[table["responsive"]]
+    distance = (responsive["best_layer_index"] - responsive["layer_index"]).abs()
+    assert (distance <= 1).mean() >= 0.8
+    assert (distance == 0).mean() >= 0.8
+    # Responsive voxels are found; noise-only voxels pass FDR in <= 5 % of cases.
+    assert responsive["significant"].mean() >= 0.8
+    assert table.loc[~table["responsive"], "significant"].mean() <= 0.05
+    assert "sub-01:" in output and "with q < 0.05" in output
+
+
+def test_outputs_tables_maps_and_figures(encoded):
+    sim, _, results, _ = encoded
+    for name in (
+        "profiles.tsv",
+        "layer_summary.tsv",
+        "layer_profiles.png",
+        "best_layers.png",
+        "sub-01_best_layer.png",
+        "group_best_layer.png",
+        "settings.json",
+    ):
+        assert (results / name).stat().st_size > 0, name
+    profiles = pd.read_csv(results / "profiles.tsv", sep="\t")
+    assert len(profiles) == 2 * 4 * sim.mask.sum()
+    assert set(profiles["layer"]) == {"layer1", "layer2", "layer3", "layer4"}
+    assert profiles.groupby(["participant", "unit"])["best"].sum().eq(1).all()
+    best = pd.read_csv(results / "best_layers.tsv", sep="\t")
+    sub1 = best[best["participant"] == "sub-01"]
+    image = nib.load(results / "sub-01_best_layer.nii.gz")
+    np.testing.assert_allclose(image.affine, nib.load(next(sim.root.rglob("*_bold.nii.gz"))).affine)
+    volume = np.asarray(image.dataobj)
+    ijk = sub1["unit"].str.split("_", expand=True).astype(int).to_numpy()
+    np.testing.assert_array_equal(volume[tuple(ijk.T)], sub1["best_layer_index"] + 1)
+    assert (volume[~sim.mask] == 0).all()
+    max_r = np.asarray(nib.load(results / "sub-01_max_r.nii.gz").dataobj)
+    np.testing.assert_allclose(max_r[tuple(ijk.T)], sub1["r"], rtol=1e-5, atol=1e-6)
+    # The group map: best layer of the mean Fisher-z profile, as planted.
+    group = np.asarray(nib.load(results / "group_best_layer.nii.gz").dataobj)
+    responsive = sim.responsive
+    assert np.mean(group[responsive] - 1 == sim.planted_layer[responsive]) >= 0.8
+
+
+def test_rerun_uses_the_cache(encoded, monkeypatch):
+    _, toml, results, _ = encoded
+    before = (results / "best_layers.tsv").read_text()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr("frisson.models.encoding.fit_layer_profiles", fail)
+    monkeypatch.setattr(SyntheticLayersEncoder, "encode", fail)
+    result = CliRunner().invoke(main, ["encode", str(toml), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (results / "best_layers.tsv").read_text() == before
+    # A changed setting is a new cache key: the fit runs again (and here fails).
+    changed = toml.with_name("changed.toml")
+    changed.write_text(toml.read_text().replace("seed = 2", "seed = 3"))
+    result = CliRunner().invoke(main, ["encode", str(changed), "--no-progress"])
+    assert result.exit_code != 0 and isinstance(result.exception, AssertionError)
+
+
+def test_configuration_errors_name_the_file_and_fix(tmp_path):
+    toml = tmp_path / "study.toml"
+    toml.write_text('[encode]\nstudy = "s"\noutput = "o"\nlayer = "cnn3"\n')
+    with pytest.raises(DataError, match=r"study\.toml: unknown key\(s\) \['layer'\].*layers"):
+        EncodeConfig.from_toml(toml)
+    toml.write_text('[encode]\nstudy = "s"\noutput = "o"\ntarget = "eeg"\n')
+    with pytest.raises(DataError, match=r"target='eeg' is not valid.*'bold', 'ratings'"):
+        EncodeConfig.from_toml(toml)
+    result = CliRunner().invoke(main, ["encode", str(toml)])
+    assert result.exit_code == 1 and "target='eeg'" in result.output
+
+
+@pytest.fixture(scope="module")
+def chills_study(stimuli, tmp_path_factory):
+    """A physiology + ratings study (no BOLD): 3 participants, 4 stimuli, physiology at 10 Hz."""
+    params = StudyParams(
+        n_participants=3, physio_rate_hz=10.0, dropout_probability=0.0, motion_per_min=0.0
+    )
+    root = tmp_path_factory.mktemp("chills") / "study"
+    simulate_study(sorted(stimuli.glob("*.wav"))[:4], root, params=params, seed=4)
+    return root
+
+
+def test_bold_target_without_bold_says_what_to_do(chills_study, tmp_path):
+    config = EncodeConfig(study=chills_study, output=tmp_path / "out", target="bold")
+    with pytest.raises(DataError, match=r"no run with a \*_bold.*target = 'ratings'"):
+        run_encoding(config, progress_bar=False)
+
+
+def test_ratings_target_fits_the_group_mean(chills_study, tmp_path):
+    config = EncodeConfig(
+        study=chills_study,
+        output=tmp_path / "out",
+        target="ratings",
+        encoder="synthetic-layers",
+        n_permutations=5,
+    )
+    study = read_study(config.study)
+    responses, placements = _ratings_targets(study, config, study.runs)
+    assert len(responses) == 4 and all(p[0][0] == 0.0 for p in placements)
+    assert responses[0].names == ("emotionality", "emotionality_absderiv")
+    # Against a hand computation: the NaN-aware mean over participants of each trial's ratings
+    # (a trial's first grid sample can precede its first rating).
+    first = placements[0][0][1]
+    trials = list(study.trials(stimulus=first))
+    assert len(trials) == 3
+    times = responses[0].times_s
+    by_hand = np.nanmean(
+        [t.responses["emotionality"].sample_at(times, width_s=0.2)[:, 0] for t in trials], axis=0
+    )
+    np.testing.assert_allclose(responses[0].values[:, 0], by_hand, rtol=1e-6, atol=1e-9)
+    derivative = np.abs(np.gradient(by_hand)) * 5.0
+    np.testing.assert_allclose(responses[0].values[:, 1], derivative, rtol=1e-6, atol=1e-9)
+    results = run_encoding(config, progress_bar=False)
+    assert list(results.profiles) == ["group"]
+    profile = results.profiles["group"]
+    assert profile.units == ("emotionality", "emotionality_absderiv")
+    assert profile.fold_r.shape == (4, 4, 2)  # 4 layers, leave-one-stimulus-out over 4
