@@ -366,6 +366,8 @@ def test_settings_are_checked():
         vg.VggishEncoder(postprocess="yes")
     with pytest.raises(ParameterError, match="no layer"):
         vg.VggishEncoder().encode(_noise(2.0), layers=["conv5"])
+    with pytest.raises(ParameterError, match="layers is empty"):
+        vg.VggishEncoder().encode(_noise(2.0), layers=[])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")

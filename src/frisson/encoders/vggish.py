@@ -84,6 +84,11 @@ port rounds instead), kept as float32 values 0..255, the format of the released
 AudioSet embeddings. The default, ``postprocess=False``, keeps the whitened
 values unquantised (no clipping, full resolution for regression).
 
+Speed: 3 minutes of audio (373 patches at the 0.48 s hop) took 14.5 s of CPU
+time for ``embedding`` alone and 27.6 s for all 24 layers (2.9 GB), i.e. 12.4
+and 6.5 s of audio per CPU-second (torch 2.13, 2 threads, x86). Wall-clock on a
+shared 2-core machine (load 8.6): 35 s and 69 s, 5x and 2.6x real time.
+
 Weights
 -------
 ``frisson fetch vggish`` downloads the port's state dict and PCA parameters once
@@ -774,6 +779,8 @@ class VggishEncoder:
         from tqdm.auto import tqdm
 
         names = resolve_layers(self, layers)
+        if not names:
+            raise ParameterError("layers is empty; name at least one layer, or None for all 24.")
         params = self._params()
         resampled = audio.resample(SAMPLE_RATE_HZ)
         if resampled.samples.size < PATCH_SAMPLES:
