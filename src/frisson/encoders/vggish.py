@@ -38,34 +38,36 @@ tensor flattened in that order (channel fastest), with channels named
 ``t{time:02d}_f{band:02d}_c{channel:03d}``. Row ``t`` of a map with ``T`` time
 steps covers frames ``[96 t / T, 96 (t + 1) / T)`` of its patch.
 
-==============  ========================  ===========  ===========  ===================
-layer           what (TF op / port index)  per patch    width        MB per min (0.48 s)
-==============  ========================  ===========  ===========  ===================
-input           log-mel patch              96 x 64      6 144        3.1
-conv1           conv1 pre-act (features.0) 96x64x64     393 216      196.6
-conv1_relu      conv1/Relu (features.1)    96x64x64     393 216      196.6
-pool1           pool1 (features.2)         48x32x64     98 304       49.2
-conv2           conv2 (features.3)         48x32x128    196 608      98.3
-conv2_relu      conv2/Relu (features.4)    48x32x128    196 608      98.3
-pool2           pool2 (features.5)         24x16x128    49 152       24.6
-conv3_1         conv3/conv3_1 (6)          24x16x256    98 304       49.2
-conv3_1_relu    conv3_1/Relu (7)           24x16x256    98 304       49.2
-conv3_2         conv3/conv3_2 (8)          24x16x256    98 304       49.2
-conv3_2_relu    conv3_2/Relu (9)           24x16x256    98 304       49.2
-pool3           pool3 (features.10)        12x8x256     24 576       12.3
-conv4_1         conv4/conv4_1 (11)         12x8x512     49 152       24.6
-conv4_1_relu    conv4_1/Relu (12)          12x8x512     49 152       24.6
-conv4_2         conv4/conv4_2 (13)         12x8x512     49 152       24.6
-conv4_2_relu    conv4_2/Relu (14)          12x8x512     49 152       24.6
-pool4           pool4 (features.15)        6x4x512      12 288       6.1
-fc1_1           fc1/fc1_1 (embeddings.0)   4096         4 096        2.0
-fc1_1_relu      fc1_1/Relu (embeddings.1)  4096         4 096        2.0
-fc1_2           fc1/fc1_2 (embeddings.2)   4096         4 096        2.0
-fc1_2_relu      fc1_2/Relu (embeddings.3)  4096         4 096        2.0
-fc2             fc2 (embeddings.4)         128          128          0.06
-fc2_relu        fc2/Relu (embeddings.5)    128          128          0.06
-embedding       vggish_postprocess (PCA)   128          128          0.06
-==============  ========================  ===========  ===========  ===================
+============  ===========================  =========  =======  ======
+layer         TF op (port module)          per patch  width    MB/min
+============  ===========================  =========  =======  ======
+input         log-mel patch                96x64      6 144    3.1
+conv1         conv1 (features.0)           96x64x64   393 216  196.6
+conv1_relu    conv1/Relu (features.1)      96x64x64   393 216  196.6
+pool1         pool1 (features.2)           48x32x64   98 304   49.2
+conv2         conv2 (features.3)           48x32x128  196 608  98.3
+conv2_relu    conv2/Relu (features.4)      48x32x128  196 608  98.3
+pool2         pool2 (features.5)           24x16x128  49 152   24.6
+conv3_1       conv3/conv3_1 (features.6)   24x16x256  98 304   49.2
+conv3_1_relu  conv3_1/Relu (features.7)    24x16x256  98 304   49.2
+conv3_2       conv3/conv3_2 (features.8)   24x16x256  98 304   49.2
+conv3_2_relu  conv3_2/Relu (features.9)    24x16x256  98 304   49.2
+pool3         pool3 (features.10)          12x8x256   24 576   12.3
+conv4_1       conv4/conv4_1 (features.11)  12x8x512   49 152   24.6
+conv4_1_relu  conv4_1/Relu (features.12)   12x8x512   49 152   24.6
+conv4_2       conv4/conv4_2 (features.13)  12x8x512   49 152   24.6
+conv4_2_relu  conv4_2/Relu (features.14)   12x8x512   49 152   24.6
+pool4         pool4 (features.15)          6x4x512    12 288   6.1
+fc1_1         fc1/fc1_1 (embeddings.0)     4096       4 096    2.0
+fc1_1_relu    fc1_1/Relu (embeddings.1)    4096       4 096    2.0
+fc1_2         fc1/fc1_2 (embeddings.2)     4096       4 096    2.0
+fc1_2_relu    fc1_2/Relu (embeddings.3)    4096       4 096    2.0
+fc2           fc2 (embeddings.4)           128        128      0.06
+fc2_relu      fc2/Relu (embeddings.5)      128        128      0.06
+embedding     vggish_postprocess PCA       128        128      0.06
+============  ===========================  =========  =======  ======
+
+MB/min: float32 megabytes per minute of audio at the default 0.48 s hop (125 rows).
 
 That is 24 layers; all of them take 7.9 MB per patch, about 990 MB per minute
 of audio at the default 0.48 s hop (half that at 0.96 s), in float32. ``encode``
@@ -211,9 +213,9 @@ def _build_layers() -> tuple[_Layer, ...]:
     return tuple(layers)
 
 
-#: The 24 layers, input side first.
-LAYERS: tuple[str, ...] = tuple(layer.name for layer in _build_layers())
 _LAYERS: dict[str, _Layer] = {layer.name: layer for layer in _build_layers()}
+#: The 24 layers, input side first.
+LAYERS: tuple[str, ...] = tuple(_LAYERS)
 
 
 def _channel_names(name: str) -> tuple[str, ...]:
