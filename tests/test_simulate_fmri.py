@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from frisson.errors import DataError
+from frisson.models.encoding import canonical_hrf
 from frisson.simulate import (
     FmriParams,
     SyntheticLayersEncoder,
-    canonical_hrf,
     simulate_fmri_study,
     synth_piece,
 )

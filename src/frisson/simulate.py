@@ -27,7 +27,6 @@ __all__ = [
     "SimulatedFmri",
     "SynthPiece",
     "SyntheticLayersEncoder",
-    "canonical_hrf",
     "simulate_fmri_study",
     "stimulus_features_on_grid",
     "synth_piece",
@@ -865,27 +864,6 @@ class SyntheticLayersEncoder:
         return Embedding(self.name, self.config(), audio.sha256, out)
 
 
-def canonical_hrf(rate_hz: float, *, duration_s: float = 32.0) -> np.ndarray:
-    """SPM's canonical haemodynamic response, sampled at ``rate_hz`` from 0 s, summing to 1.
-
-    ``h(t) = g(t; 6) - g(t; 16) / 6`` with ``g(t; a)`` the gamma density of
-    shape ``a`` and scale 1 s: a peak at 5 s and an undershoot near 15 s.
-
-    Examples
-    --------
-    >>> h = canonical_hrf(1.0)
-    >>> int(np.argmax(h)), round(float(h.sum()), 6)
-    (5, 1.0)
-
-    """
-    from scipy.stats import gamma
-
-    rate_hz = check_positive("rate_hz", rate_hz)
-    t = np.arange(int(np.floor(duration_s * rate_hz)) + 1) / rate_hz
-    h = gamma.pdf(t, 6) - gamma.pdf(t, 16) / 6
-    return h / h.sum()
-
-
 @dataclass(frozen=True)
 class FmriParams:
     """Settings of :func:`simulate_fmri_study` (all recorded in the ground truth).
@@ -997,7 +975,8 @@ def simulate_fmri_study(
     ``responsive_fraction`` of them respond. A responsive voxel's BOLD is a
     fixed random projection of its layer's features (resampled to the TR
     grid by area averaging, z-scored per stimulus, zero in the silence
-    around it), convolved with :func:`canonical_hrf`, scaled to variance
+    around it), convolved with SPM's canonical HRF
+    (:func:`frisson.models.encoding.canonical_hrf`, at the TR), scaled to variance
     ``snr`` per participant, plus AR(1) noise of unit variance; the sum is
     ``percent_signal`` percent of the voxel's baseline intensity per unit.
     Other brain voxels are noise only; voxels outside the brain are 0.
@@ -1048,6 +1027,7 @@ def simulate_fmri_study(
     from frisson._logging import progress_enabled
     from frisson.audio import load_audio
     from frisson.encoders import get_encoder
+    from frisson.models.encoding import canonical_hrf
     from frisson.study import write_events
 
     params = params or FmriParams()
@@ -1213,7 +1193,7 @@ def simulate_fmri_study(
                 "params": {k: getattr(params, k) for k in params.__dataclass_fields__},
                 "encoder": {"name": enc.name, "config": enc.config()},
                 "layers": list(layers),
-                "hrf": "SPM canonical (gamma 6 - gamma 16 / 6), sampled at the TR",
+                "hrf": "SPM canonical (frisson.models.encoding.canonical_hrf at the TR)",
                 "stimuli": {name: {"duration_s": durations[name]} for name in names},
             },
             indent=2,
