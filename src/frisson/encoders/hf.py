@@ -47,15 +47,86 @@ for: ``start_s + j / rate_hz``.
   convolutions (the second with stride 2) give 50 Hz rows, row ``j`` centred on
   mel frame ``2 j``: at ``j / 50`` s from 0.
 
-Rows whose stamp lies past the end of the audio (Whisper's and AST's zero
+* **CLAP** (``ClapModel``: ``laion/clap-htsat-unfused``,
+  ``laion/clap-htsat-fused``, ``laion/larger_clap_music``; audio tower only) -
+  see *CLAP's audio tower* below: one layer per HTSAT stage, each a time series
+  at its own rate, and the projected audio embedding.
+
+Rows whose stamp lies past the end of the audio (Whisper's, AST's and CLAP's
 padding) are dropped, so every layer ends within the audio.
+
+CLAP's audio tower
+------------------
+frisson loads the audio tower and its projection (``ClapAudioModelWithProjection``
+reads a ``ClapModel`` checkpoint; the text tower is never loaded) and
+``ClapFeatureExtractor``. Audio is resampled to the extractor's rate (48 kHz) and
+cut into windows of its ``max_length_s`` (10 s: ``W = 480000`` samples). The
+extractor makes log-mel frames every ``hop_length`` samples (480: 10 ms) with a
+centred STFT, ``N = W // hop_length + 1`` frames (1001, frame ``k`` centred on
+sample ``480 k``). HTSAT then
+
+1. interpolates time to ``spec_width = spec_size * f`` frames (1024; bicubic,
+   ``align_corners=True``), with ``f = spec_size // num_mel_bins`` (4), so image
+   frame ``u`` is centred on mel frame ``u (N - 1) / (spec_width - 1)`` (a local
+   4-tap mix of the mel frames around it): sample ``u * 480000 / 1023`` for the
+   published models;
+2. folds the (1024 time x 64 mel) image into ``spec_size x spec_size`` (256 x
+   256): ``reshape_mel2img`` cuts time into ``f`` chunks of ``spec_size`` frames
+   (2.56 s) and stacks them along the frequency axis, so image row
+   ``64 q + m`` is mel band ``m`` of chunk ``q`` and column ``c`` is frame
+   ``256 q + c``;
+3. cuts 4 x 4 patches (``patch_stride``; non-overlapping) into a 64 x 64 token
+   grid, which each Swin stage keeps and patch merging halves in both axes
+   (32, 16, 8).
+
+A token of a stage working at ``P`` image frames per column (4, 4, 8, 16, 32)
+lies in chunk ``q = row // (rows / f)`` and covers image frames
+``256 q + P col`` to ``+ P - 1``. frisson undoes the fold: it splits each
+stage's grid into its ``f`` chunks, averages each chunk's frequency rows (as AST's
+frequency patches are averaged; the fold puts every token in exactly one chunk,
+so no token mixes times) and lays the chunks end to end, so row ``j`` covers image
+frames ``P j`` to ``P j + P - 1`` and is stamped at their centre:
+``(P j + (P - 1) / 2) (N - 1) / (spec_width - 1) hop_length / rate`` s, i.e.
+``rate_hz = 1023 / (10 P)`` (25.575 Hz for ``P = 4``, 3.196875 Hz for ``P = 32``),
+row 0 at ``(P - 1) / 2 * 10 / 1023`` s. ``spec_width / P`` rows per window.
+
+Layers: ``hidden0`` is the patch embedding (after its layer norm, 96 wide);
+``hidden{k}`` is the output of Swin stage ``k`` *before* its patch merging, at the
+resolution the stage worked on (``output_hidden_states_before_downsampling``:
+``P = 4, 8, 16, 32``; 96, 192, 384, 768 wide; the last before the final layer
+norm); ``embedding`` is the projected audio embedding of each window,
+L2-normalised as ``ClapModel.get_audio_features`` returns it (512 wide). What is
+approximate: the stamps give the centre of each token's own patch, but its
+receptive field is wider - the bicubic interpolation and the 1024-sample STFT
+frames reach about 25 ms either side, shifted Swin windows mix neighbouring
+tokens, and attention mixes the chunks (times 2.56 s apart) where a Swin window
+spans a chunk border, and the whole window in the last stage (8 x 8 tokens, one
+Swin window).
+
+Deterministic preprocessing: a window never holds more than ``max_length_s`` of
+audio, so neither random path of the extractor runs (``rand_trunc``'s random
+crop, ``fusion``'s random chunks). The extractor's ``truncation`` setting
+(``fusion`` by default) then only picks the mel filter bank (HTK for
+``fusion``, Slaney for ``rand_trunc``) and stacks 4 identical copies (fusion),
+of which frisson passes the first, the global mel. ``is_longer`` is false, as
+LAION's CLAP marks clips of at most 10 s (the extractor would mark a lone clip
+"longer", which turns on the fused models' local branch), so the fused models
+run their global branch only. numpy's global random state is restored
+after the extractor. Windows shorter than 10 s (audio shorter than one window,
+or the end of the last) are filled by the extractor's ``padding``
+(``repeatpad``: audio shorter than 5 s is repeated, then zeros), as the model
+was trained.
 
 Long audio: windows
 -------------------
 Audio is encoded in windows of ``window_s`` (default: the model's input length,
-10.24 s for AST, 30 s for Whisper, 30 s for wav2vec2-style models) that start
-every ``window_hop_s`` (default three quarters of a window), on the layer's row
-grid, the last window ending with the audio. Each row is taken from the window
+10.24 s for AST, 30 s for Whisper, 10 s for CLAP, 30 s for wav2vec2-style
+models) that start every ``window_hop_s`` (default three quarters of a window),
+on the layer's row grid, the last window ending with the audio (CLAP: on its
+coarsest layer's grid, which every finer layer's grid contains; its row times
+are not whole samples, so a window starts on the nearest sample, within half a
+sample, 10 us, of the grid; the last window ends with the coarse row that holds
+the finest layer's last row). Each row is taken from the window
 whose centre is nearest, so it has at least an eighth of a window of context
 either side (except at the ends of the audio) and memory stays bounded by one
 window. Transformers attend over their whole input, so a windowed encoding is not
@@ -68,7 +139,11 @@ trained model differs more); with window-wide normalisation (``do_normalize``
 and group norm, as wav2vec2-base and MERT-95M) every layer differs by 2.5 % of
 its SD (RMS; 1 % with 4-s windows), correlations per channel >= 0.999.
 Models were trained on inputs of one length (MERT: 5-s clips; AST: 10.24 s;
-Whisper: 30 s); ``window_s=5`` runs MERT on what it was trained on.
+Whisper: 30 s; CLAP: 10 s); ``window_s=5`` runs MERT on what it was trained on.
+CLAP's ``embedding`` has one row per window on the window hop grid, stamped at
+the window's centre (``window_hop_s`` apart, the first at 5 s); the last window,
+which ends with the audio off that grid, adds none, and audio shorter than one
+window gives one row at the centre of the audio.
 
 MERT without remote code
 ------------------------
@@ -95,6 +170,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +192,7 @@ from frisson.encoders._weights import (
 from frisson.errors import AudioError, DataError, ParameterError
 from frisson.timeseries import TimeSeries
 
-__all__ = ["SUPPORTED_FAMILIES", "HFEncoder"]
+__all__ = ["CLAP_EMBEDDING_LAYER", "SUPPORTED_FAMILIES", "HFEncoder"]
 
 #: model_type values (config.json) of each supported family.
 SUPPORTED_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -132,8 +208,11 @@ SUPPORTED_FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     "ast": ("audio-spectrogram-transformer",),
     "whisper": ("whisper",),
+    "clap": ("clap", "clap_audio_model"),
 }
 _MERT_TYPES = ("mert_model",)
+#: Name of CLAP's projected audio embedding layer (one row per window).
+CLAP_EMBEDDING_LAYER = "embedding"
 #: Default window of the conv (waveform) family, in seconds.
 CONV_WINDOW_S = 30.0
 #: Default hop between windows, as a fraction of the window.
@@ -211,12 +290,14 @@ class _Grid:
     ``s + j * hop + centre``. ``receptive`` is the samples one row needs (conv
     family; 0 for padded families, whose rows count while their centre lies in the
     audio). ``window_rows`` rows come from one native window of
-    ``window_samples`` samples.
+    ``window_samples`` samples. ``hop`` is a whole number of samples except for
+    CLAP, whose rows follow its interpolated frames (a :class:`~fractions.Fraction`,
+    so rates and stamps are exact to float rounding).
     """
 
     rate_hz: float
-    hop: int
-    centre: float
+    hop: int | Fraction
+    centre: float | Fraction
     receptive: int
     window_rows: int
     window_samples: int
@@ -229,11 +310,16 @@ class _Grid:
 
     @property
     def rate_out_hz(self) -> float:
-        return self.rate_hz / self.hop
+        return float(Fraction(self.rate_hz) / self.hop)
 
     @property
     def start_s(self) -> float:
-        return self.centre / self.rate_hz
+        return float(Fraction(self.centre) / Fraction(self.rate_hz))
+
+    @property
+    def min_samples(self) -> int:
+        """Samples the first row needs: its receptive field, or its centre."""
+        return self.receptive or math.floor(self.centre) + 1
 
 
 def _conv_geometry(config: dict[str, Any]) -> tuple[int, int]:
@@ -257,6 +343,48 @@ def _window_starts(n_rows: int, window_rows: int, hop_rows: int) -> list[int]:
     if n_rows <= window_rows:
         return [0]
     return [*range(0, n_rows - window_rows, hop_rows), n_rows - window_rows]
+
+
+# ------------------------------------------------------------------------------ CLAP
+def _pair(value: Any) -> tuple[int, int]:
+    """A HTSAT size given as one int or as (height, width)."""
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def _clap_audio_config(config: dict[str, Any]):
+    """The ``ClapAudioConfig`` (defaults filled in) of a ``clap`` or ``clap_audio_model`` config."""
+    from transformers import ClapAudioConfig, ClapConfig
+
+    if config.get("model_type") == "clap":
+        return ClapConfig.from_dict(config).audio_config  # projection_dim set from the top level
+    return ClapAudioConfig.from_dict(config)
+
+
+def _clap_has_projection(config: dict[str, Any]) -> bool:
+    """Whether a CLAP checkpoint holds the audio projection (ClapModel, ...WithProjection)."""
+    architectures = config.get("architectures") or []
+    return config.get("model_type") == "clap" or "ClapAudioModelWithProjection" in architectures
+
+
+def _unfold_clap(tokens: np.ndarray, fold: int) -> np.ndarray:
+    """HTSAT tokens ``(channels, height, width)`` as ``(fold * width, channels)`` time rows.
+
+    The height holds ``fold`` time chunks of ``height / fold`` frequency rows each
+    (``reshape_mel2img``); each chunk's rows are averaged and the chunks laid end
+    to end in time.
+
+    Examples
+    --------
+    >>> tokens = np.arange(8.0).reshape(1, 4, 2)  # 1 channel, 2 chunks x 2 rows, 2 columns
+    >>> _unfold_clap(tokens, 2)[:, 0]  # chunk 0: mean of rows 0-1; chunk 1: rows 2-3
+    array([1., 2., 5., 6.])
+
+    """
+    channels, height, width = tokens.shape
+    chunks = tokens.reshape(channels, fold, height // fold, width).mean(axis=2)
+    return chunks.reshape(channels, fold * width).T
 
 
 # ------------------------------------------------------------------------------ MERT
@@ -438,8 +566,18 @@ class _Spec:
     model_type: str
     mert: bool
     n_blocks: int
-    n_features: int
+    #: Columns of hidden0 ... hidden{n_blocks}.
+    widths: tuple[int, ...]
+    #: The grid windows start on: the coarsest layer's (CLAP) or every layer's.
     grid: _Grid
+    #: The row grid of hidden0 ... hidden{n_blocks}.
+    layer_grids: tuple[_Grid, ...]
+    #: CLAP: time chunks folded onto the frequency axis (``spec_size // num_mel_bins``).
+    fold: int = 1
+    #: CLAP: width of the projected audio embedding (0: the checkpoint has none).
+    embedding_width: int = 0
+    #: Further settings that change the output, for config().
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
 class HFEncoder:
@@ -528,6 +666,9 @@ class HFEncoder:
         preprocessor = _read_json(self.repo_id, "preprocessor_config.json", self.name)
         rate_hz = float(preprocessor["sampling_rate"])
         mert = _is_mert(config)
+        model_type = "mert_model" if mert else str(config["model_type"])
+        if family == "clap":
+            return self._clap_spec(config, preprocessor, rate_hz)
         if family == "conv":
             grid = self._conv_grid(config, rate_hz)
             n_blocks, width = config["num_hidden_layers"], config["hidden_size"]
@@ -537,8 +678,9 @@ class HFEncoder:
         else:
             grid = self._whisper_grid(config, preprocessor, rate_hz)
             n_blocks, width = config["encoder_layers"], config["d_model"]
-        model_type = "mert_model" if mert else str(config["model_type"])
-        return _Spec(family, model_type, mert, int(n_blocks), int(width), grid)
+        n_layers = int(n_blocks) + 1
+        widths = (int(width),) * n_layers
+        return _Spec(family, model_type, mert, int(n_blocks), widths, grid, (grid,) * n_layers)
 
     def _conv_grid(self, config: dict[str, Any], rate_hz: float) -> _Grid:
         hop, receptive = _conv_geometry(config)
@@ -602,6 +744,80 @@ class HFEncoder:
         self._fixed_window(n_samples / rate_hz, "Whisper")
         return _Grid(rate_hz, 2 * hop_mel, 0.0, 0, rows, n_samples)
 
+    def _clap_spec(self, config: dict[str, Any], pre: dict[str, Any], rate_hz: float) -> _Spec:
+        """HTSAT's geometry: one row grid per stage, undoing the fold (module docstring)."""
+        audio = _clap_audio_config(config)
+        fold = audio.spec_size // audio.num_mel_bins
+        image_frames = audio.spec_size * fold  # spec_width: time frames after interpolation
+        stride_f, stride_t = _pair(audio.patch_stride)
+        n_stages = len(audio.depths)
+        coarsest = 2 ** (n_stages - 1)
+        if _pair(audio.patch_size) != (stride_f, stride_t):
+            raise ParameterError(
+                f"{self.name}: HTSAT patches of {audio.patch_size} every {audio.patch_stride} "
+                "overlap; frisson unfolds non-overlapping patches only (as in the published "
+                "CLAP models)."
+            )
+        if (
+            fold < 1
+            or (audio.spec_size // fold) % (stride_f * coarsest)
+            or audio.spec_size % (stride_t * coarsest)
+        ):
+            raise ParameterError(
+                f"{self.name}: spec_size={audio.spec_size}, num_mel_bins={audio.num_mel_bins}, "
+                f"patch_stride={audio.patch_stride} and {n_stages} stages put tokens across the "
+                "folded time chunks; frisson cannot give this HTSAT geometry a time axis."
+            )
+        hop_length = int(pre["hop_length"])
+        window_samples = float(pre["max_length_s"]) * rate_hz
+        mel_frames = int(window_samples) // hop_length + 1
+        if int(pre.get("feature_size", audio.num_mel_bins)) != audio.num_mel_bins or not (
+            window_samples.is_integer() and mel_frames <= image_frames
+        ):
+            raise DataError(
+                f"{self.name}: preprocessor_config.json (feature_size, max_length_s, hop_length) "
+                f"does not fit config.json ({audio.num_mel_bins} mel bands, at most "
+                f"{image_frames} frames); re-save the feature extractor with the model."
+            )
+        self._fixed_window(window_samples / rate_hz, "CLAP")
+        # Image frame u is centred on mel frame u (N - 1) / (spec_width - 1) (align_corners).
+        stretch = Fraction(mel_frames - 1, image_frames - 1) if mel_frames < image_frames else 1
+        frames = (stride_t, *(stride_t * 2**stage for stage in range(n_stages)))
+        grids = tuple(
+            _Grid(
+                rate_hz,
+                frames_per_row * hop_length * stretch,
+                Fraction(frames_per_row - 1, 2) * hop_length * stretch,
+                0,
+                image_frames // frames_per_row,
+                int(window_samples),
+            )
+            for frames_per_row in frames
+        )
+        embed = audio.patch_embeds_hidden_size
+        widths = (embed, *(embed * 2**stage for stage in range(n_stages)))
+        projection = _clap_has_projection(config)
+        settings = (
+            ("frequency_tokens", "mean"),
+            ("hidden_states", "stage outputs before patch merging"),
+            ("truncation", str(pre.get("truncation", "fusion"))),
+            ("padding", str(pre.get("padding", "repeatpad"))),
+            ("is_longer", False),
+            ("embedding", "L2-normalised audio projection" if projection else None),
+        )
+        return _Spec(
+            "clap",
+            str(config["model_type"]),
+            False,
+            n_stages,
+            widths,
+            grids[-1],
+            grids,
+            fold=fold,
+            embedding_width=int(audio.projection_dim) if projection else 0,
+            settings=settings,
+        )
+
     @property
     def input_rate_hz(self) -> float:
         """The feature extractor's sampling rate (audio is resampled to it)."""
@@ -609,8 +825,12 @@ class HFEncoder:
 
     @property
     def layers(self) -> tuple[str, ...]:
-        """``hidden0`` (embedding output) to ``hidden{num_hidden_layers}``."""
-        return tuple(f"hidden{k}" for k in range(self._spec.n_blocks + 1))
+        """``hidden0`` (embedding output) to ``hidden{num_hidden_layers}`` (CLAP: stages).
+
+        CLAP checkpoints with the audio projection add ``embedding`` last.
+        """
+        hidden = tuple(f"hidden{k}" for k in range(self._spec.n_blocks + 1))
+        return (*hidden, CLAP_EMBEDDING_LAYER) if self._spec.embedding_width else hidden
 
     @property
     def default_layer(self) -> str:
@@ -646,18 +866,35 @@ class HFEncoder:
         }
         if spec.family == "ast":
             out["frequency_patches"] = "mean"
+        out.update(spec.settings)
         return out
+
+    def _embedding_grid(self) -> tuple[float, float]:
+        """Rate and first stamp (s) of CLAP's ``embedding``: one row per window hop."""
+        grid = self._spec.grid
+        rate = Fraction(grid.rate_hz)
+        centre = grid.centre + Fraction(grid.window_rows - 1, 2) * grid.hop  # samples
+        return float(rate / (self._window_hop_rows * grid.hop)), float(centre / rate)
 
     def layer_info(self) -> list[LayerInfo]:
         """Rate, start, width and meaning of every layer (reads config.json; no weights)."""
         spec = self._spec
-        grid = spec.grid
         out = []
-        for k, name in enumerate(self.layers):
+        for k, grid in enumerate(spec.layer_grids):
             what = "embedding output" if k == 0 else f"transformer block {k} output"
             if spec.family == "ast":
                 what += ", mean over frequency patches"
-            out.append(LayerInfo(name, grid.rate_out_hz, grid.start_s, spec.n_features, what))
+            if spec.family == "clap":
+                what = "patch embedding" if k == 0 else f"Swin stage {k} output"
+                what += ", mean over each time chunk's frequency tokens"
+            width = spec.widths[k]
+            out.append(LayerInfo(f"hidden{k}", grid.rate_out_hz, grid.start_s, width, what))
+        if spec.embedding_width:
+            rate_hz, start_s = self._embedding_grid()
+            what = "projected audio embedding (L2-normalised), one row per window at its centre"
+            out.append(
+                LayerInfo(CLAP_EMBEDDING_LAYER, rate_hz, start_s, spec.embedding_width, what)
+            )
         return out
 
     def weights_status(self) -> tuple[bool, str]:
@@ -698,12 +935,22 @@ class HFEncoder:
                 )
                 model = _load_mert(self.repo_id, config, self.name)
             else:
-                from transformers import AutoFeatureExtractor, AutoModel, WhisperModel
+                from transformers import (
+                    AutoFeatureExtractor,
+                    AutoModel,
+                    ClapAudioModel,
+                    ClapAudioModelWithProjection,
+                    WhisperModel,
+                )
 
                 feature_extractor = load_hf(
                     AutoFeatureExtractor, self.repo_id, fetch_name=self.name
                 )
-                loader = WhisperModel if spec.family == "whisper" else AutoModel
+                loader = {"whisper": WhisperModel, "clap": ClapAudioModel}.get(
+                    spec.family, AutoModel
+                )
+                if spec.embedding_width:  # reads a ClapModel checkpoint without its text tower
+                    loader = ClapAudioModelWithProjection
                 model, info = load_hf(
                     loader, self.repo_id, fetch_name=self.name, output_loading_info=True
                 )
@@ -715,9 +962,10 @@ class HFEncoder:
                     )
                 if info.get("unexpected_keys"):
                     logger.debug(
-                        "%s: unused checkpoint weights %s",
+                        "%s: %d unused checkpoint weights (CLAP: the text tower) %s",
                         self.name,
-                        sorted(info["unexpected_keys"]),
+                        len(info["unexpected_keys"]),
+                        sorted(info["unexpected_keys"])[:20],
                     )
                 if spec.family == "whisper":
                     model = model.get_encoder()
@@ -734,6 +982,8 @@ class HFEncoder:
 
         spec = self._spec
         rate = round(spec.grid.rate_hz)
+        if spec.family == "clap":
+            return self._clap_forward(samples, rate)
         inputs = self._feature_extractor(samples, sampling_rate=rate, return_tensors="pt")
         key = "input_features" if spec.family == "whisper" else "input_values"
         tensor = inputs[key].to(self._model.device, torch.float32)
@@ -750,6 +1000,42 @@ class HFEncoder:
             if spec.family == "ast":
                 values = self._ast_time_series(values)
             out.append(values)
+        return out
+
+    def _clap_forward(self, samples: np.ndarray, rate: int) -> list[np.ndarray]:
+        """CLAP: the stages' unfolded time series and the window's embedding (one row)."""
+        import torch
+
+        spec = self._spec
+        # "fusion" draws from numpy's legacy global generator: leave it as it was
+        state = np.random.get_state()  # noqa: NPY002
+        try:
+            inputs = self._feature_extractor(samples, sampling_rate=rate, return_tensors="pt")
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
+        device = self._model.device
+        mel = inputs["input_features"][:, :1].to(device, torch.float32)  # the global mel
+        is_longer = torch.zeros((1, 1), dtype=torch.bool, device=device)
+        tower = self._model.audio_model if spec.embedding_width else self._model
+        with torch.inference_mode():
+            output = tower(
+                mel,
+                is_longer=is_longer,
+                output_hidden_states=True,
+                output_hidden_states_before_downsampling=True,
+            )
+            if spec.embedding_width:
+                projected = self._model.audio_projection(output.pooler_output)
+                embedding = torch.nn.functional.normalize(projected, dim=-1)
+        states = output.hidden_states
+        if len(states) != spec.n_blocks + 1:
+            raise DataError(
+                f"{self.name}: the audio tower returned {len(states)} hidden states, expected "
+                f"{spec.n_blocks + 1} (patch embedding and one per stage)."
+            )
+        out = [_unfold_clap(state[0].float().cpu().numpy(), spec.fold) for state in states]
+        if spec.embedding_width:
+            out.append(embedding.float().cpu().numpy())
         return out
 
     def _ast_time_series(self, tokens: np.ndarray) -> np.ndarray:
@@ -779,18 +1065,31 @@ class HFEncoder:
         self._load()
         audio = audio.resample(grid.rate_hz)
         samples = audio.samples
-        n_rows = grid.n_rows(samples.size)
-        if n_rows < 1:
-            raise AudioError(
-                f"{audio.source}: lasts {audio.duration_s:.4f} s, shorter than one frame of "
-                f"{self.name} ({grid.receptive / grid.rate_hz:.4f} s)."
-            )
-        starts = _window_starts(n_rows, grid.window_rows, self._window_hop_rows)
+        n_rows = [layer_grid.n_rows(samples.size) for layer_grid in spec.layer_grids]
         wanted = [self.layers.index(name) for name in names]
-        outputs = {k: np.empty((n_rows, spec.n_features), np.float32) for k in wanted}
-        best = np.full(n_rows, np.inf)
+        hidden = [k for k in wanted if k <= spec.n_blocks]
+        for k in (0, *hidden):  # hidden0 has the finest grid
+            if n_rows[k] < 1:
+                layer_grid = spec.layer_grids[k]
+                raise AudioError(
+                    f"{audio.source}: lasts {audio.duration_s:.4f} s, shorter than the first "
+                    f"frame of {self.name} hidden{k} "
+                    f"({layer_grid.min_samples / layer_grid.rate_hz:.4f} s)."
+                )
+        # rows of each layer per row of the window grid (CLAP's finer stages: 2, 4, ...)
+        factors = [layer_grid.window_rows // grid.window_rows for layer_grid in spec.layer_grids]
+        covered = max(-(-n // factor) for n, factor in zip(n_rows, factors, strict=True))
+        hop_rows = self._window_hop_rows
+        starts = _window_starts(covered, grid.window_rows, hop_rows)
+        outputs = {k: np.empty((n_rows[k], spec.widths[k]), np.float32) for k in hidden}
+        best = {k: np.full(n_rows[k], np.inf) for k in hidden}
+        embeddings = []
         logger.debug(
-            "%s: %d rows in %d windows of %d rows", self.name, n_rows, len(starts), grid.window_rows
+            "%s: %s rows in %d windows of %d rows",
+            self.name,
+            "/".join(map(str, n_rows)),
+            len(starts),
+            grid.window_rows,
         )
         from tqdm.auto import tqdm
 
@@ -802,28 +1101,47 @@ class HFEncoder:
         )
         with _torch_threads(self.n_threads):
             for start in bar:
-                first = start * grid.hop
+                first = round(start * grid.hop)  # CLAP: within half a sample of its grid
                 states = self._forward(samples[first : first + grid.window_samples])
-                count = min(grid.window_rows, n_rows - start)
-                rows = np.arange(start, start + count)
-                distance = np.abs(rows - (start + (grid.window_rows - 1) / 2))
-                take = distance < best[rows]
-                best[rows[take]] = distance[take]
-                for k in wanted:
+                for k in hidden:
+                    window_rows = spec.layer_grids[k].window_rows
+                    first_row = start * factors[k]
+                    count = min(window_rows, n_rows[k] - first_row)
+                    if count < 1:
+                        continue
                     if states[k].shape[0] < count:
                         raise DataError(
                             f"{self.name}: a window gave {states[k].shape[0]} rows, "
                             f"expected {count}."
                         )
+                    rows = np.arange(first_row, first_row + count)
+                    distance = np.abs(rows - (first_row + (window_rows - 1) / 2))
+                    take = distance < best[k][rows]
+                    best[k][rows[take]] = distance[take]
                     outputs[k][rows[take]] = states[k][:count][take]
+                if spec.embedding_width and start % hop_rows == 0:
+                    embeddings.append(states[-1][0])
         bar.close()
-        channel_names = [f"dim{i:04d}" for i in range(spec.n_features)]
         series = {
             self.layers[k]: TimeSeries(
-                outputs[k], grid.rate_out_hz, start_s=grid.start_s, names=channel_names
+                outputs[k],
+                spec.layer_grids[k].rate_out_hz,
+                start_s=spec.layer_grids[k].start_s,
+                names=[f"dim{i:04d}" for i in range(spec.widths[k])],
             )
-            for k in wanted
+            for k in hidden
         }
+        if CLAP_EMBEDDING_LAYER in names:
+            rate_hz, start_s = self._embedding_grid()
+            if len(starts) == 1:  # one window, maybe padded: the centre of the audio in it
+                start_s = min(start_s, samples.size / 2 / grid.rate_hz)
+            series[CLAP_EMBEDDING_LAYER] = TimeSeries(
+                np.stack(embeddings),
+                rate_hz,
+                start_s=start_s,
+                names=[f"dim{i:04d}" for i in range(spec.embedding_width)],
+            )
+        series = {name: series[name] for name in names}
         return Embedding(self.name, self.config(), audio.sha256, series)
 
 
@@ -845,15 +1163,19 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
-    """Hide transformers' load reports (frisson checks missing keys itself); restore after."""
+    """Hide transformers' load reports and bars (frisson checks missing keys); restore after."""
     from transformers.utils import logging as hf_logging
 
     before = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 # ------------------------------------------------------------------ benchmark support
