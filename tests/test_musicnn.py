@@ -212,10 +212,15 @@ def test_cli_lists_encoders_with_rates_widths_and_weights():
     for name in ("musicnn-mtt", "vgg-msd", "vgg-mtt", "mel"):
         assert f"\n{name}:" in out or out.startswith(f"{name}:")
     assert "weights: offline, musicnn==0.1.0 wheel (MSD_musicnn); default layer: cnn3" in out
-    rows = {line.split()[0]: line.split()[1:4] for line in out.splitlines() if line[:2] == "  "}
-    assert rows["taggram"] == ["0.4883", "1.488", "50"]  # the last listed: vgg-mtt's
-    assert rows["pool1"] == ["31.25", "0.024", "6144"]
-    assert rows["cnn3"] == ["62.5", "0.000", "64"]
+    blocks = {}  # encoder name -> {layer: [rate, start, width]}
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            current = blocks.setdefault(line.split(":")[0].split(" ")[0], {})
+        elif line[:2] == "  ":
+            current[line.split()[0]] = line.split()[1:4]
+    assert blocks["vgg-mtt"]["taggram"] == ["0.4883", "1.488", "50"]
+    assert blocks["vgg-mtt"]["pool1"] == ["31.25", "0.024", "6144"]
+    assert blocks["musicnn-msd"]["cnn3"] == ["62.5", "0.000", "64"]
     assert "weights: none needed" in out  # mel
     brief = CliRunner().invoke(main, ["encoders", "--brief"]).output
     assert "rate (Hz)" not in brief and "vgg-mtt:" in brief

@@ -147,7 +147,7 @@ _REGISTRY: dict[str, _Entry] = {
     ),
     "vggish": _Entry(
         "frisson.encoders.vggish:VggishEncoder",
-        "VGGish (AudioSet), all 24 layers, 0.96 s patches; download with frisson fetch",
+        "VGGish (AudioSet), 24 layers, 0.96 s patches every 0.48 s; download with frisson fetch",
         {},
     ),
 }
