@@ -424,3 +424,233 @@ def test_published_configs_have_the_real_architecture():
     assert (base.model_type, base.hidden_size, base.feat_extract_norm) == ("wav2vec2", 768, "group")
     with pytest.raises(ParameterError, match="known: m-a-p/MERT-v1-95M"):
         _published_config("openai/whisper-base")
+
+
+# --------------------------------------------------------------------------------- CLAP
+# HTSAT in miniature: 64 x 64 image = 4 time chunks x 16 mel bands, 4 x 4 patches, 3 stages
+# (token grids 16, 8, 4), 2-s windows at 48 kHz: 201 mel frames stretched to 256.
+CLAP_AUDIO = dict(
+    spec_size=64,
+    num_mel_bins=16,
+    patch_embeds_hidden_size=8,
+    depths=[1, 1, 1],
+    num_attention_heads=[2, 2, 2],
+    hidden_size=32,
+    window_size=4,
+)
+CLAP_TEXT = dict(
+    vocab_size=50,
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=16,
+    max_position_embeddings=40,
+)
+CLAP_FRAME_SAMPLES = 480 * 200 / 255  # one interpolated frame: 200 mel hops over 255 frames
+
+
+def _save_clap(folder, *, fused: bool, seed: int):
+    torch.manual_seed(seed)
+    audio = dict(CLAP_AUDIO, enable_fusion=fused, fusion_type="aff_2d" if fused else None)
+    config = T.ClapConfig(text_config=CLAP_TEXT, audio_config=audio, projection_dim=8)
+    model = T.ClapModel(config).eval()
+    with torch.no_grad():  # move everything off its initial values (zero biases, unit norms)
+        for parameter in model.audio_model.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+        norm = model.audio_model.audio_encoder.batch_norm
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+    model.save_pretrained(folder)
+    truncation = "fusion" if fused else "rand_trunc"  # HTK or Slaney mel filters
+    T.ClapFeatureExtractor(feature_size=16, max_length_s=2, truncation=truncation).save_pretrained(
+        folder
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clap_dir(tmp_path_factory):
+    return _save_clap(tmp_path_factory.mktemp("clap"), fused=False, seed=20)
+
+
+@pytest.fixture(scope="module")
+def fused_clap_dir(tmp_path_factory):
+    return _save_clap(tmp_path_factory.mktemp("clap_fused"), fused=True, seed=21)
+
+
+def _clap_reference(folder, samples, **extractor_settings):
+    """The audio tower run directly: hidden states (C, H, W) and the normalised embedding."""
+    features = T.ClapFeatureExtractor.from_pretrained(folder)(
+        samples, sampling_rate=48000, return_tensors="pt", **extractor_settings
+    )["input_features"]  # (1, 1 or 4 copies ("fusion"), 201 frames, 16 bands)
+    model = T.ClapModel.from_pretrained(folder).eval()
+    is_longer = torch.tensor([[False]])
+    with torch.inference_mode():
+        out = model.audio_model(
+            features,
+            is_longer=is_longer,
+            output_hidden_states=True,
+            output_hidden_states_before_downsampling=True,
+        )
+        embedding = model.get_audio_features(features, is_longer=is_longer).pooler_output
+    return features, model, [state[0] for state in out.hidden_states], embedding[0].numpy()
+
+
+def _unfold_by_index(state, n_rows, fold=4):
+    """Row r = column r % W of chunk r // W, averaged over that chunk's frequency rows."""
+    _, height, width = state.shape
+    per_chunk = height // fold
+    rows = []
+    for r in range(n_rows):
+        chunk, column = divmod(r, width)
+        rows.append(state[:, chunk * per_chunk : (chunk + 1) * per_chunk, column].mean(-1))
+    return torch.stack(rows).numpy()
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_clap_stages_unfold_to_time_series_matching_the_tower(clap_dir, fused_clap_dir, fused):
+    folder = fused_clap_dir if fused else clap_dir
+    encoder = get_encoder("hf:" + str(folder))
+    assert encoder.layers == ("hidden0", "hidden1", "hidden2", "hidden3", "embedding")
+    assert encoder.input_rate_hz == 48000.0 and encoder.default_layer == "hidden1"
+    samples = _noise(1.7, 48000, seed=22)  # one window, zero-padded to 2 s
+    embedding = encoder.encode(audio_from_array(samples, 48000))
+    features, model, states, reference_embedding = _clap_reference(folder, samples)
+    info = {layer.name: layer for layer in encoder.layer_info()}
+    # frames per row P = 4 (patch stride), 4 (stage 1), 8, 16 (merging halves time)
+    for k, (frames, width) in enumerate([(4, 8), (4, 8), (8, 16), (16, 32)]):
+        series = embedding[f"hidden{k}"]
+        stamps = (frames * np.arange(256 // frames) + (frames - 1) / 2) * CLAP_FRAME_SAMPLES
+        n_rows = int(np.sum(stamps <= samples.size))  # rows centred within the audio
+        assert series.rate_hz == pytest.approx(48000 / (frames * CLAP_FRAME_SAMPLES), rel=1e-13)
+        assert series.rate_hz == {4: 31.875, 8: 15.9375, 16: 7.96875}[frames]
+        np.testing.assert_allclose(series.times_s, stamps[:n_rows] / 48000, rtol=1e-12)
+        assert series.values.shape == (n_rows, width)
+        expected = _unfold_by_index(states[k], n_rows)
+        np.testing.assert_allclose(series.values, expected, atol=2e-5, rtol=0)
+        layer = info[f"hidden{k}"]
+        assert (layer.rate_hz, layer.start_s, layer.n_features) == (
+            series.rate_hz,
+            series.start_s,
+            width,
+        )
+    # hidden0 from the unfolded spectrogram: normalise each band, stretch 201 -> 256
+    # frames, 4 x 4 patches (4 frames x 4 bands) per row, project, layer-norm, mean over bands.
+    encoder_module = model.audio_model.audio_encoder
+    norm = encoder_module.batch_norm
+    with torch.inference_mode():
+        mel = (features[0, 0] - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps)
+        mel = mel * norm.weight + norm.bias
+        image = torch.nn.functional.interpolate(
+            mel[None, None], (256, 16), mode="bicubic", align_corners=True
+        )[0, 0]
+        patches = image.reshape(64, 4, 4, 4)  # (row, frame in row, band group, band in group)
+        conv = encoder_module.patch_embed.proj
+        tokens = torch.einsum("rtgb,cbt->rgc", patches, conv.weight[:, 0]) + conv.bias
+        tokens = encoder_module.patch_embed.norm(tokens)
+        expected0 = tokens.mean(1).numpy()
+    n0 = embedding["hidden0"].n_times
+    np.testing.assert_allclose(embedding["hidden0"].values, expected0[:n0], atol=2e-5, rtol=0)
+    # the projected embedding: one row, at the centre of the 1.7 s of audio in the window
+    projected = embedding["embedding"]
+    assert projected.values.shape == (1, 8) and projected.start_s == pytest.approx(0.85)
+    np.testing.assert_allclose(projected.values[0], reference_embedding, atol=1e-6)
+    assert np.linalg.norm(projected.values[0]) == pytest.approx(1.0, abs=1e-6)
+    config = encoder.config()
+    assert config["family"] == "clap" and config["is_longer"] is False
+    assert config["truncation"] == ("fusion" if fused else "rand_trunc")
+
+
+def test_clap_windows_stitch_stage_rows_and_embeddings_on_the_hop_grid(clap_dir):
+    """5.5 s in 2-s windows starting every 12 of the 16 coarsest rows, the last ending the audio."""
+    encoder = get_encoder("hf:" + str(clap_dir))
+    samples = _noise(5.5, 48000, seed=23)
+    embedding = encoder.encode(audio_from_array(samples, 48000), layers=["hidden3", "embedding"])
+    coarse_hop = 16 * CLAP_FRAME_SAMPLES  # samples per hidden3 row
+    n_rows0 = int((samples.size - 1.5 * CLAP_FRAME_SAMPLES) // (4 * CLAP_FRAME_SAMPLES)) + 1
+    covered = -(-n_rows0 // 4)  # coarse rows holding every hidden0 row
+    starts = [*range(0, covered - 16, 12), covered - 16]
+    assert starts == [0, 12, 24, 28]
+    runs = {s: _clap_reference(clap_dir, samples[round(s * coarse_hop) :][:96000]) for s in starts}
+    series = embedding["hidden3"]
+    assert series.n_times == int((samples.size - 7.5 * CLAP_FRAME_SAMPLES) // coarse_hop) + 1
+    for row in range(series.n_times):
+        # from the window whose centre (coarse row s + 7.5) is nearest; the first on a tie
+        owner = min((s for s in starts if s <= row < s + 16), key=lambda s: abs(row - s - 7.5))
+        expected = _unfold_by_index(runs[owner][2][3], 16)[row - owner]
+        np.testing.assert_allclose(series.values[row], expected, atol=2e-5, rtol=0)
+    projected = embedding["embedding"]  # windows on the 12-row hop grid: not the last (28)
+    assert projected.start_s == pytest.approx(1.0) and projected.n_times == 3
+    assert projected.rate_hz == pytest.approx(48000 / (12 * coarse_hop), rel=1e-13)
+    np.testing.assert_allclose(projected.values, [runs[s][3] for s in (0, 12, 24)], atol=1e-6)
+
+
+def test_clap_click_moves_the_patch_row_stamped_nearest(clap_dir):
+    encoder = get_encoder("hf:" + str(clap_dir))
+    clicks = np.array([0.6113, 2.3401, 4.4707])  # in the first, second and last window
+    found, base = _argmax_change_times(encoder, _noise(5.0, 48000, seed=24), 48000, clicks)
+    assert base.rate_hz == 31.875
+    assert np.all(np.abs(found - clicks) <= 1 / base.rate_hz), (found, clicks)
+
+
+def test_clap_short_audio_is_repeat_padded_and_embedded_at_its_centre(fused_clap_dir):
+    samples = _noise(0.7, 48000, seed=25)  # shorter than half a window: repeated, then zeros
+    encoder = get_encoder("hf:" + str(fused_clap_dir))
+    embedding = encoder.encode(audio_from_array(samples, 48000, min_duration_s=0.5))
+    _, _, states, reference = _clap_reference(fused_clap_dir, samples)
+    n_rows = int(np.floor((samples.size - 7.5 * CLAP_FRAME_SAMPLES) / (16 * CLAP_FRAME_SAMPLES)))
+    np.testing.assert_allclose(
+        embedding["hidden3"].values, _unfold_by_index(states[3], n_rows + 1), atol=2e-5, rtol=0
+    )
+    assert embedding["embedding"].start_s == pytest.approx(0.35)  # the centre of the audio
+    np.testing.assert_allclose(embedding["embedding"].values[0], reference, atol=1e-6)
+    zero_padded = _clap_reference(fused_clap_dir, samples, padding="pad")[3]
+    assert np.abs(zero_padded - reference).max() > 1e-2  # so the padding above mattered
+
+
+def test_clap_from_the_hub_cache_layout(clap_dir, tmp_path, monkeypatch):
+    """models--owner--name/{blobs, snapshots/<commit>, refs/main}, as huggingface_hub writes it."""
+    import hashlib
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--frisson-test--tiny-clap"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for path in clap_dir.iterdir():
+        data = path.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (repo / "snapshots" / commit / path.name).symlink_to(f"../../blobs/{blob.name}")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    encoder = get_encoder("hf:frisson-test/tiny-clap")
+    assert encoder.name == "hf:frisson-test/tiny-clap"
+    assert encoder.config()["revision"] == commit
+    cached, where = encoder.weights_status()
+    assert cached and commit in where
+    audio = audio_from_array(_noise(1.5, 48000, seed=26), 48000)
+    from_cache = encoder.encode(audio, layers=["hidden2", "embedding"])
+    from_folder = get_encoder("hf:" + str(clap_dir)).encode(audio, layers=["hidden2", "embedding"])
+    for name in ("hidden2", "embedding"):
+        np.testing.assert_array_equal(from_cache[name].values, from_folder[name].values)
+    assert from_folder.config["revision"] == f"local:{clap_dir.resolve()}"
+
+
+def test_clap_geometry_it_cannot_unfold_and_other_windows_are_refused(tmp_path):
+    extractor = T.ClapFeatureExtractor(feature_size=16, max_length_s=2)
+    overlapping = tmp_path / "overlapping"
+    audio = dict(CLAP_AUDIO, patch_size=6)
+    T.ClapConfig(text_config=CLAP_TEXT, audio_config=audio).save_pretrained(overlapping)
+    extractor.save_pretrained(overlapping)
+    with pytest.raises(ParameterError, match="non-overlapping patches only"):
+        HFEncoder(str(overlapping)).layer_info()
+    fine = tmp_path / "fine"
+    T.ClapConfig(text_config=CLAP_TEXT, audio_config=CLAP_AUDIO).save_pretrained(fine)
+    extractor.save_pretrained(fine)
+    assert len(HFEncoder(str(fine)).layer_info()) == 5
+    with pytest.raises(ParameterError, match=r"CLAP takes 2-s inputs only"):
+        HFEncoder(str(fine), window_s=5.0).layer_info()
+    T.ClapFeatureExtractor(feature_size=16, max_length_s=3).save_pretrained(fine)
+    with pytest.raises(DataError, match="at most 256 frames"):  # 301 mel frames > 256
+        HFEncoder(str(fine)).layer_info()

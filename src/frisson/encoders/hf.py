@@ -109,10 +109,11 @@ crop, ``fusion``'s random chunks). The extractor's ``truncation`` setting
 (``fusion`` by default) then only picks the mel filter bank (HTK for
 ``fusion``, Slaney for ``rand_trunc``) and stacks 4 identical copies (fusion),
 of which frisson passes the first, the global mel. ``is_longer`` is false, as
-LAION's CLAP marks clips of at most 10 s (the extractor would mark a lone clip
-"longer", which turns on the fused models' local branch), so the fused models
-run their global branch only. numpy's global random state is restored
-after the extractor. Windows shorter than 10 s (audio shorter than one window,
+LAION's CLAP marks clips of at most 10 s (the extractor marks one clip of each
+batch "longer" when none is - a lone clip always - which would turn on the fused
+models' local branch), so the fused models run their global branch only; that
+pick among one clip draws no random number, so encoding leaves numpy's global
+random state alone. Windows shorter than 10 s (audio shorter than one window,
 or the end of the last) are filled by the extractor's ``padding``
 (``repeatpad``: audio shorter than 5 s is repeated, then zeros), as the model
 was trained.
@@ -1007,12 +1008,7 @@ class HFEncoder:
         import torch
 
         spec = self._spec
-        # "fusion" draws from numpy's legacy global generator: leave it as it was
-        state = np.random.get_state()  # noqa: NPY002
-        try:
-            inputs = self._feature_extractor(samples, sampling_rate=rate, return_tensors="pt")
-        finally:
-            np.random.set_state(state)  # noqa: NPY002
+        inputs = self._feature_extractor(samples, sampling_rate=rate, return_tensors="pt")
         device = self._model.device
         mel = inputs["input_features"][:, :1].to(device, torch.float32)  # the global mel
         is_longer = torch.zeros((1, 1), dtype=torch.bool, device=device)
