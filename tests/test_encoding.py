@@ -42,7 +42,7 @@ def _planted(
     n_channels=8,
     n_responsive=200,
     n_null=100,
-    noise_sd=1.0,
+    noise_sd=2.5,
     seed=0,
 ):
     """Layer features (smooth AR, neighbouring layers share some signal) and BOLD-like units.
@@ -60,7 +60,7 @@ def _planted(
         base = [_ar(rng, n_times, n_channels) for _ in range(n_layers)]
         layers = []
         for i in range(n_layers):
-            mixed = base[i] + 0.3 * sum(base[j] for j in (i - 1, i + 1) if 0 <= j < n_layers)
+            mixed = base[i] + 0.5 * sum(base[j] for j in (i - 1, i + 1) if 0 <= j < n_layers)
             layers.append(mixed)
             features[f"layer{i}"].append(TimeSeries(mixed, rate_hz=1.0))
         signal = np.stack(

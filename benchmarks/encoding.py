@@ -1,0 +1,253 @@
+"""Speed of the layer-wise encoding fit (frisson.models.encoding) against scikit-learn.
+
+Two parts, both on 2 BLAS threads by default:
+
+1. ``solvers``: one outer fold of nested leave-one-run-out ridge (7 inner folds,
+   17 alphas) for few and many targets x a primal-shaped (n_features <
+   n_samples) and a kernel-shaped design, with each solver: frisson's numpy
+   ``eigh`` (one eigendecomposition shared by the alpha grid), himalaya's
+   ``RidgeCV`` (primal) and ``KernelRidgeCV`` (kernel). This is the measurement
+   behind ``solver="auto"`` on the CPU.
+2. ``layers``: :func:`fit_layer_profiles` (no permutations) on simulated BOLD,
+   per layer, against a plain scikit-learn loop on the same designs and folds
+   (``Ridge`` per alpha and inner fold, best alpha per target, refit with
+   ``Ridge(alpha=<one per target>)``; scikit-learn's ``RidgeCV`` cannot combine
+   ``alpha_per_target`` with a ``cv`` splitter). The null costs one refit per
+   outer fold and permutation with fixed lambdas, timed separately.
+
+    .venv/bin/python benchmarks/encoding.py            # 20 000 voxels x 24 layers x 8 x 300 TRs
+    .venv/bin/python benchmarks/encoding.py --voxels 2000 --layers 2   # a part; extrapolate
+    .venv/bin/python benchmarks/encoding.py --quick
+
+Writes ``benchmarks/results/encoding.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from _results import machine, write_results
+from frisson.models import encoding
+from frisson.models.encoding import fit_layer_profiles, layer_design
+from frisson.timeseries import TimeSeries
+
+ALPHAS = np.logspace(-1, 7, 17)
+
+
+def _timed(function, *args, **kwargs):
+    """Result, wall-clock seconds and CPU seconds (all threads) of one call.
+
+    Other work on a shared machine inflates the wall clock; the CPU time
+    counts only this process (threads summed).
+    """
+    cpu, start = time.process_time(), time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start, time.process_time() - cpu
+
+
+def bench_solvers(
+    n_runs: int, run_samples: int, shapes: dict, targets: dict, repeats: int = 1
+) -> list[dict]:
+    rng = np.random.default_rng(0)
+    n = (n_runs - 1) * run_samples  # the training runs of one outer fold
+    slices = encoding._run_slices([run_samples] * n_runs)
+    train_idx = np.concatenate(slices[1:])
+    splits = encoding.inner_splits(slices, 0)
+    local = [(np.searchsorted(train_idx, a), np.searchsorted(train_idx, b)) for a, b in splits]
+    rows = []
+    for shape_name, n_features in shapes.items():
+        x = rng.standard_normal((n, n_features))
+        x_test = rng.standard_normal((run_samples, n_features))
+        for target_name, n_targets in targets.items():
+            y = x[:, :50] @ rng.standard_normal((50, n_targets)) + 5 * rng.standard_normal(
+                (n, n_targets)
+            )
+            for solver in ("eigh", "primal", "kernel"):
+                with encoding._Solver(solver, "cpu") as solve:
+                    _, seconds, cpu = min(
+                        (_timed(solve.cv, x, y, x_test, ALPHAS, local) for _ in range(repeats)),
+                        key=lambda t: t[2],
+                    )
+                rows.append(
+                    {
+                        "shape": shape_name,
+                        "n_samples": n,
+                        "n_features": n_features,
+                        "targets": target_name,
+                        "n_targets": n_targets,
+                        "solver": solver,
+                        "seconds": round(seconds, 3),
+                        "cpu_seconds": round(cpu, 3),
+                    }
+                )
+                print(
+                    f"{shape_name:>7} {n}x{n_features:<5} {n_targets:>6} targets "
+                    f"{solver:>7}: {seconds:8.2f} s wall {cpu:8.2f} s CPU",
+                    flush=True,
+                )
+    return rows
+
+
+def _simulate(n_voxels: int, n_layers: int, n_runs: int, run_samples: int, widths, seed=0):
+    rng = np.random.default_rng(seed)
+    features, responses = {}, []
+    for layer in range(n_layers):
+        features[f"layer{layer:02d}"] = [
+            TimeSeries(rng.standard_normal((run_samples, widths[layer])), rate_hz=1.0)
+            for _ in range(n_runs)
+        ]
+    for run in range(n_runs):
+        first = features["layer00"][run].values[:, :10]
+        drive = first @ rng.standard_normal((first.shape[1], n_voxels))
+        drive = np.roll(drive, 4, axis=0)  # a 4-s lag, inside the 3-9 s delays
+        responses.append(
+            TimeSeries(drive / 5 + rng.standard_normal((run_samples, n_voxels)), rate_hz=1.0)
+        )
+    return features, responses
+
+
+def _sklearn_layer(designs: list[np.ndarray], y_runs: list[np.ndarray]) -> np.ndarray:
+    """Plain scikit-learn nested leave-one-run-out ridge; returns held-out predictions."""
+    from sklearn.linear_model import Ridge
+
+    n_runs = len(designs)
+    predictions = []
+    for test in range(n_runs):
+        train = [i for i in range(n_runs) if i != test]
+        sse = np.zeros((ALPHAS.size, y_runs[0].shape[1]))
+        for held in train:
+            fit = [i for i in train if i != held]
+            x_fit = np.concatenate([designs[i] for i in fit])
+            y_fit = np.concatenate([y_runs[i] for i in fit])
+            for a, alpha in enumerate(ALPHAS):
+                model = Ridge(alpha=alpha, fit_intercept=False).fit(x_fit, y_fit)
+                sse[a] += ((y_runs[held] - model.predict(designs[held])) ** 2).sum(axis=0)
+        best = ALPHAS[np.argmin(sse, axis=0)]
+        x_train = np.concatenate([designs[i] for i in train])
+        y_train = np.concatenate([y_runs[i] for i in train])
+        model = Ridge(alpha=best, fit_intercept=False).fit(x_train, y_train)
+        predictions.append(model.predict(designs[test]))
+    return np.concatenate(predictions)
+
+
+def bench_layers(
+    n_voxels: int, n_layers: int, n_runs: int, run_samples: int, widths, sklearn: bool
+) -> list[dict]:
+    features, responses = _simulate(n_voxels, n_layers, n_runs, run_samples, widths)
+    rows = []
+    for layer, series in features.items():
+        one = {layer: series}
+        width = series[0].n_channels
+        options = {"n_components": width, "progress_bar": False, "device": "cpu"}
+        profiles, seconds, cpu = _timed(
+            fit_layer_profiles, one, responses, n_permutations=0, **options
+        )
+        _, _, cpu_two = _timed(fit_layer_profiles, one, responses, n_permutations=2, **options)
+        n_delays = encoding.auto_delays_s(1.0).size
+        row = {
+            "layer": layer,
+            "pcs": width,
+            "design_columns": width * n_delays,
+            "n_train_samples": (n_runs - 1) * run_samples,
+            "voxels": n_voxels,
+            "frisson_seconds": round(seconds, 2),
+            "frisson_cpu_seconds": round(cpu, 2),
+            "null_cpu_seconds_per_permutation": round(max(cpu_two - cpu, 0.0) / 2, 2),
+            "frisson_median_r": round(float(np.median(profiles.r)), 4),
+        }
+        if sklearn:
+            # Same pipeline designs (PCA fitted on all runs here: the timing is the ridge).
+            designs = layer_design(series, responses, n_components=width)
+            y_runs = [encoding._zscore(r.values.astype(float)) for r in responses]
+            prediction, sk_seconds, sk_cpu = _timed(_sklearn_layer, designs, y_runs)
+            sk_r = encoding._pearson(np.concatenate(y_runs), prediction)
+            row["sklearn_median_r"] = round(float(np.median(sk_r)), 4)
+            row["sklearn_seconds"] = round(sk_seconds, 2)
+            row["sklearn_cpu_seconds"] = round(sk_cpu, 2)
+            row["speedup_cpu"] = round(sk_cpu / cpu, 1)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voxels", type=int, default=20000)
+    parser.add_argument("--layers", type=int, default=24)
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--run-samples", type=int, default=300, help="TRs per run (TR 1 s)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--many-targets", type=int, default=2000)
+    parser.add_argument("--skip-solvers", action="store_true")
+    parser.add_argument("--skip-layers", action="store_true")
+    parser.add_argument("--solver-runs", type=int, default=8, help="runs x --solver-run-samples")
+    parser.add_argument("--solver-run-samples", type=int, default=150)
+    parser.add_argument("--primal-pcs", type=int, default=50, help="x 7 delays, < samples")
+    parser.add_argument("--kernel-pcs", type=int, default=300, help="x 7 delays, > samples")
+    parser.add_argument("--repeats", type=int, default=1, help="solver timings: best of N")
+    parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a small size, seconds")
+    args = parser.parse_args()
+    if args.quick:
+        args.voxels, args.layers, args.runs, args.run_samples = 300, 2, 4, 100
+        args.many_targets = 300
+        args.solver_runs, args.solver_run_samples = 4, 100
+    # per-layer PCA widths from 100 to 500 (x 7 delays: 700-3500 design columns)
+    widths = np.linspace(100, 500, max(args.layers, 2)).astype(int)[: args.layers]
+    if args.quick:
+        widths = np.linspace(10, 60, args.layers).astype(int)
+    shapes = {"primal": args.primal_pcs * 7, "kernel": args.kernel_pcs * 7}
+    if args.quick:
+        shapes = {"primal": 70, "kernel": 420}
+    results = {}
+    with threadpool_limits(limits=args.threads):
+        if not args.skip_solvers:
+            print("-- solvers: one outer fold, 7 inner folds, 17 alphas")
+            results["solvers"] = bench_solvers(
+                args.solver_runs,
+                args.solver_run_samples,
+                shapes,
+                {"few": 10, "many": args.many_targets},
+                repeats=args.repeats,
+            )
+        if not args.skip_layers:
+            print(f"-- layers: {args.voxels} voxels, {args.runs} runs x {args.run_samples} TRs")
+            results["layers"] = bench_layers(
+                args.voxels, args.layers, args.runs, args.run_samples, widths, not args.no_sklearn
+            )
+    meta = machine(threads=args.threads) | {"config": vars(args) | {"widths": widths.tolist()}}
+    for part in list(results):
+        results[part] = {"meta": meta, "rows": results[part]}
+    if "layers" in results:
+        rows = results["layers"]["rows"]
+        wall = float(np.mean([r["frisson_seconds"] for r in rows]))
+        cpu = float(np.mean([r["frisson_cpu_seconds"] for r in rows]))
+        scale = 24 * 20000 / args.voxels
+        results["summary"] = {
+            "voxels": args.voxels,
+            "layers_run": args.layers,
+            "mean_seconds_per_layer": round(wall, 2),
+            "mean_cpu_seconds_per_layer": round(cpu, 2),
+            "extrapolated_hours_20000_voxels_24_layers_wall": round(wall * scale / 3600, 2),
+            "extrapolated_hours_20000_voxels_24_layers_cpu": round(cpu * scale / 3600, 2),
+            "note": "extrapolated linearly in voxels and layers (the alpha scoring, the dominant "
+            "cost, is linear in targets); the widths of the layers run set the mean",
+        }
+        print(results["summary"])
+    out = Path(__file__).parent / "results" / "encoding.json"
+    if out.exists():  # a part skipped this time keeps its last measurement (with its meta)
+        previous = json.loads(out.read_text())
+        for part in ("solvers", "layers", "summary"):
+            if part not in results and part in previous:
+                results[part] = previous[part]
+    write_results(out, meta, **results)
+
+
+if __name__ == "__main__":
+    main()
