@@ -23,23 +23,20 @@ changed (a step's cache key hashes its inputs' content and its settings):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import pickle
 import tomllib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
+from frisson._cache import StepCache, file_key
 from frisson._logging import logger, progress_enabled
 from frisson.errors import DataError, ParameterError
 
 __all__ = ["RunConfig", "StudyResults", "run_study"]
 
-T = TypeVar("T")
 ANALYSES = ("latent", "epochs", "isc", "cnn")
 
 
@@ -171,36 +168,6 @@ class RunConfig:
         return out
 
 
-# --------------------------------------------------------------------------- cache
-class _Cache:
-    """Pickled step results keyed by a hash of their inputs; atomic writes."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def key(*parts: Any) -> str:
-        digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
-        return digest.hexdigest()[:20]
-
-    def get(self, step: str, key: str, compute: Callable[[], T]) -> T:
-        path = self.folder / f"{step}-{key}.pkl"
-        if path.exists():
-            try:
-                with open(path, "rb") as handle:
-                    logger.debug("cache hit %s", path.name)
-                    return pickle.load(handle)
-            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-                logger.warning("cache entry %s unreadable; recomputing", path.name)
-        value = compute()
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-        return value
-
-
 @dataclass
 class StudyResults:
     """What :func:`run_study` computed (also written to the output folder).
@@ -297,7 +264,7 @@ def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyRe
             len(problems) - len(errors),
         )
     output = Path(config.output)
-    cache = _Cache(output / "cache")
+    cache = StepCache(output / "cache")
     results = StudyResults(config)
 
     stimuli = {
@@ -323,13 +290,7 @@ def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyRe
     return results
 
 
-def _file_key(path: Path) -> str:
-    from frisson.audio import file_sha256
-
-    return file_sha256(path)
-
-
-def _latent_step(cache: _Cache, config: RunConfig, path: Path):
+def _latent_step(cache: StepCache, config: RunConfig, path: Path):
     from frisson.pipeline import analyze_song
 
     settings = {
@@ -341,7 +302,7 @@ def _latent_step(cache: _Cache, config: RunConfig, path: Path):
         "n_surrogates": config.n_surrogates,
         "seed": config.seed,
     }
-    key = cache.key("latent", _file_key(path), settings)
+    key = cache.key("latent", file_key(path), settings)
     boundaries = path.with_name(f"{path.stem}_boundaries.tsv")
 
     def compute():
@@ -372,7 +333,9 @@ class _TrialResponses:
     target: Any  # filtered, normalised phasic skin conductance at response_rate_hz
 
 
-def _physiology_step(cache: _Cache, config: RunConfig, study, show: bool) -> list[_TrialResponses]:
+def _physiology_step(
+    cache: StepCache, config: RunConfig, study, show: bool
+) -> list[_TrialResponses]:
     from tqdm.auto import tqdm
 
     from frisson.physio.eda import normalize_trial, phasic_target
@@ -385,9 +348,7 @@ def _physiology_step(cache: _Cache, config: RunConfig, study, show: bool) -> lis
     for run in tqdm(study.runs, desc="physiology", disable=not show):
         if not run.physio:
             continue
-        key = cache.key(
-            "physio", [_file_key(p) for p in run.physio], _file_key(run.events), settings
-        )
+        key = cache.key("physio", [file_key(p) for p in run.physio], file_key(run.events), settings)
 
         def compute(run=run):
             rows = []
@@ -497,7 +458,7 @@ def _fingerprint(series_list) -> str:
     return digest.hexdigest()[:20]
 
 
-def _cnn_step(cache: _Cache, config: RunConfig, songs: dict, trials, show: bool):
+def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bool):
     """Train the CNN (and baselines) on training participants; score held-out ones per song."""
     from frisson.models import (
         ChillsCNN,

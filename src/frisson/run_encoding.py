@@ -52,11 +52,11 @@ from typing import Any
 
 import numpy as np
 
+from frisson._cache import StepCache, file_key
 from frisson._check import check_option, check_positive
 from frisson._io import atomic_write
 from frisson._logging import logger, progress_enabled
 from frisson.errors import DataError, ParameterError
-from frisson.run import _Cache, _file_key
 from frisson.timeseries import TimeSeries
 
 __all__ = ["EncodeConfig", "EncodingResults", "run_encoding"]
@@ -312,14 +312,14 @@ def run_encoding(config: EncodeConfig, *, progress_bar: bool | None = None) -> E
         )
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    cache = _Cache(output / "cache")
+    cache = StepCache(output / "cache")
     embeddings: dict[str, dict[str, TimeSeries]] = {}
     embedding_keys: dict[str, str] = {}
     for name in tqdm(stimuli, desc="embeddings", disable=not show):
         path = study.stimuli[name]
         if path.suffix.lower() not in _AUDIO:
             raise DataError(f"{path}: not an audio file ({', '.join(sorted(_AUDIO))}).")
-        key = cache.key("embedding", _file_key(path), encoder.name, encoder.config(), layers)
+        key = cache.key("embedding", file_key(path), encoder.name, encoder.config(), layers)
         embedding_keys[name] = key
         embeddings[name] = cache.get(
             "embedding", key, lambda path=path: _embed(encoder, path, layers)
@@ -337,9 +337,9 @@ def run_encoding(config: EncodeConfig, *, progress_bar: bool | None = None) -> E
         key = cache.key(
             "fit",
             label,
-            [[_file_key(p) for p in _run_files(run)] for run in fit_runs],
+            [[file_key(p) for p in _run_files(run)] for run in fit_runs],
             [embedding_keys[n] for n in stimuli],
-            [_file_key(p) for p in (config.mask, config.atlas, config.atlas_labels) if p],
+            [file_key(p) for p in (config.mask, config.atlas, config.atlas_labels) if p],
             settings,
         )
 
