@@ -163,9 +163,9 @@ def _entry(name: str) -> _Entry:
         return _REGISTRY[name]
     if name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
         repo_id = name[len(HF_PREFIX) :]
-        return _Entry(_HF_FACTORY, f"transformers model {repo_id} (hidden states)", {
-            "repo_id": repo_id
-        })
+        return _Entry(
+            _HF_FACTORY, f"transformers model {repo_id} (hidden states)", {"repo_id": repo_id}
+        )
     raise ParameterError(
         f"Unknown encoder {name!r}; available: {', '.join(sorted(_REGISTRY))}, "
         "or hf:<repo-id> for any transformers audio model."
