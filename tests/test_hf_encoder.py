@@ -422,6 +422,10 @@ def test_published_configs_have_the_real_architecture():
     assert int(np.prod(mert.conv_stride)) == 320  # 75 Hz at 24 kHz
     base = _published_config("facebook/wav2vec2-base")
     assert (base.model_type, base.hidden_size, base.feat_extract_norm) == ("wav2vec2", 768, "group")
+    clap = _published_config("laion/clap-htsat-unfused")  # HTSAT-tiny: 96 * 2**3 = 768 wide
+    audio = clap.audio_config
+    assert (audio.spec_size, audio.num_mel_bins, audio.patch_embeds_hidden_size) == (256, 64, 96)
+    assert (list(audio.depths), audio.hidden_size, clap.projection_dim) == ([2, 2, 6, 2], 768, 512)
     with pytest.raises(ParameterError, match="known: m-a-p/MERT-v1-95M"):
         _published_config("openai/whisper-base")
 

@@ -1179,14 +1179,20 @@ def _published_config(repo_id: str):
     """The real-size architecture of a published model, built offline (for benchmarks).
 
     ``"m-a-p/MERT-v1-95M"`` gives the ``HubertConfig`` frisson runs MERT with;
-    ``"facebook/wav2vec2-base"`` gives its ``Wav2Vec2Config``. Random weights of
-    these time the real architecture without downloading it.
+    ``"facebook/wav2vec2-base"`` gives its ``Wav2Vec2Config``;
+    ``"laion/clap-htsat-unfused"`` gives its ``ClapConfig`` (``ClapAudioConfig``'s
+    defaults are that model's HTSAT-tiny audio tower, ``ClapTextConfig``'s its
+    RoBERTa-base text tower, which frisson never loads). Random weights of these
+    time the real architecture without downloading it.
 
     Examples
     --------
     >>> config = _published_config("m-a-p/MERT-v1-95M")
     >>> config.model_type, config.hidden_size, config.num_hidden_layers
     ('hubert', 768, 12)
+    >>> audio = _published_config("laion/clap-htsat-unfused").audio_config
+    >>> audio.depths, audio.patch_embeds_hidden_size, audio.enable_fusion
+    ([2, 2, 6, 2], 96, False)
 
     """
     if repo_id == "m-a-p/MERT-v1-95M":
@@ -1205,15 +1211,30 @@ def _published_config(repo_id: str):
             num_conv_pos_embeddings=128,
             num_conv_pos_embedding_groups=16,
         )
+    if repo_id == "laion/clap-htsat-unfused":
+        from transformers import ClapAudioConfig, ClapConfig, ClapTextConfig
+
+        return ClapConfig(
+            text_config=ClapTextConfig().to_dict(),
+            audio_config=ClapAudioConfig(enable_fusion=False).to_dict(),
+            projection_dim=512,
+        )
     raise ParameterError(
-        f"No published config for {repo_id!r}; known: m-a-p/MERT-v1-95M, facebook/wav2vec2-base."
+        f"No published config for {repo_id!r}; known: m-a-p/MERT-v1-95M, facebook/wav2vec2-base, "
+        "laion/clap-htsat-unfused."
     )
 
 
 def _published_feature_extractor(repo_id: str):
-    """The feature extractor of :func:`_published_config`'s models (24 kHz MERT, 16 kHz)."""
-    from transformers import Wav2Vec2FeatureExtractor
+    """The feature extractor of :func:`_published_config`'s models (24 kHz MERT, 16 kHz).
 
+    CLAP's is ``ClapFeatureExtractor``'s defaults (48 kHz, 64 mel bands, 10-ms hop,
+    10-s windows), enough to time it.
+    """
+    from transformers import ClapFeatureExtractor, Wav2Vec2FeatureExtractor
+
+    if repo_id == "laion/clap-htsat-unfused":
+        return ClapFeatureExtractor()
     rate = {"m-a-p/MERT-v1-95M": 24000, "facebook/wav2vec2-base": 16000}.get(repo_id)
     if rate is None:
         raise ParameterError(f"No published feature extractor for {repo_id!r}.")
