@@ -16,6 +16,8 @@ and ``hidden{k}`` the output of block ``k``, up to ``hidden{num_hidden_layers}``
 state for wav2vec2-style post-norm models and Whisper; for AST and pre-norm
 ("stable layer norm") wav2vec2-style models it is the block output before the
 final layer norm. The default layer is the middle one, ``hidden{L // 2}``.
+CLAP differs: one layer per HTSAT stage, each as wide and as fast as its stage,
+and the projected ``embedding`` (see *CLAP's audio tower*).
 
 Model families and their time axes
 ----------------------------------
@@ -97,11 +99,11 @@ resolution the stage worked on (``output_hidden_states_before_downsampling``:
 norm); ``embedding`` is the projected audio embedding of each window,
 L2-normalised as ``ClapModel.get_audio_features`` returns it (512 wide). What is
 approximate: the stamps give the centre of each token's own patch, but its
-receptive field is wider - the bicubic interpolation and the 1024-sample STFT
-frames reach about 25 ms either side, shifted Swin windows mix neighbouring
-tokens, and attention mixes the chunks (times 2.56 s apart) where a Swin window
-spans a chunk border, and the whole window in the last stage (8 x 8 tokens, one
-Swin window).
+receptive field is wider - the bicubic interpolation (two mel frames either side)
+and the 1024-sample STFT frames reach about 30 ms beyond a patch, shifted Swin
+windows mix neighbouring tokens, and attention mixes the chunks (times 2.56 s
+apart) where a Swin window spans a chunk border, and the whole window in the
+last stage (8 x 8 tokens, one Swin window).
 
 Deterministic preprocessing: a window never holds more than ``max_length_s`` of
 audio, so neither random path of the extractor runs (``rand_trunc``'s random
@@ -115,8 +117,8 @@ models' local branch), so the fused models run their global branch only; that
 pick among one clip draws no random number, so encoding leaves numpy's global
 random state alone. Windows shorter than 10 s (audio shorter than one window,
 or the end of the last) are filled by the extractor's ``padding``
-(``repeatpad``: audio shorter than 5 s is repeated, then zeros), as the model
-was trained.
+(``repeatpad``: audio is repeated as many whole times as fit, so only audio
+shorter than 5 s, then zeros), as LAION's CLAP fills clips.
 
 Long audio: windows
 -------------------
@@ -588,16 +590,18 @@ class HFEncoder:
     ----------
     repo_id : str
         Hugging Face Hub id (``"m-a-p/MERT-v1-95M"``, ``"facebook/wav2vec2-base"``,
-        ``"MIT/ast-finetuned-audioset-10-10-0.4593"``, ``"openai/whisper-base"``),
-        fetched once with ``frisson fetch hf:<repo-id>``, or a local folder written
-        with ``save_pretrained`` (model and feature extractor).
+        ``"MIT/ast-finetuned-audioset-10-10-0.4593"``, ``"openai/whisper-base"``,
+        ``"laion/clap-htsat-unfused"``), fetched once with
+        ``frisson fetch hf:<repo-id>``, or a local folder written with
+        ``save_pretrained`` (model and feature extractor).
     window_s : float, optional
         Seconds of audio per forward pass (default: the model's input length;
-        30 s for wav2vec2-style models). AST and Whisper take only their input
-        length (10.24 s, 30 s).
+        30 s for wav2vec2-style models). AST, Whisper and CLAP take only their
+        input length (10.24 s, 30 s, ``max_length_s``: 10 s).
     window_hop_s : float, optional
         Seconds between window starts, at most ``window_s`` (default 3/4 of the
-        window), rounded to whole rows.
+        window), rounded to whole rows (CLAP: of its coarsest layer, 0.313 s; also
+        the spacing of its ``embedding`` rows).
     device : str
         Torch device to run on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
     n_threads : int, optional
@@ -608,7 +612,7 @@ class HFEncoder:
     Notes
     -----
     See the module docstring for the layers, their time axes per family, the
-    windowing and MERT. Nothing is downloaded while encoding: weights that are not
+    windowing, MERT and CLAP. Nothing is downloaded while encoding: weights that are not
     cached raise :class:`~frisson.encoders._weights.WeightsNotCachedError`
     naming ``frisson fetch hf:<repo-id>``. Outputs are float32; the device changes
     them only by float rounding and is not part of :meth:`config`.
