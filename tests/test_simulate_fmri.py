@@ -195,3 +195,23 @@ def test_atlas_roi_means_match_a_hand_computation(tmp_path):
     np.testing.assert_allclose(masked.values[:, 1], data[3, 2, 1], rtol=1e-6)
     with pytest.raises(DataError, match="atlas has shape"):
         load_bold(path, atlas=np.ones((4, 3, 3), dtype=int))
+
+
+def test_simulate_fmri_command_writes_a_study_and_a_ready_encode_toml(stimuli, tmp_path):
+    from click.testing import CliRunner
+
+    from frisson.cli import main
+    from frisson.run_encoding import EncodeConfig
+
+    out = tmp_path / "fmri" / "study"
+    args = ["simulate-fmri", "--stimuli", str(stimuli), "--out", str(out)]
+    args += ["--encoder", "synthetic-layers", "--participants", "1", "--shape", "4,4,3"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    config = EncodeConfig.from_toml(tmp_path / "fmri" / "encode.toml")
+    assert config.study == out.resolve() and config.target == "bold"
+    assert config.layers == ("layer1", "layer2", "layer3", "layer4")
+    assert config.mask.is_file()
+    assert not [p for p in read_study(out).validate() if p.severity == "error"]
+    bad = CliRunner().invoke(main, [*args[:5], "--shape", "4,4"])
+    assert bad.exit_code == 1 and "--shape must be three integers" in bad.output

@@ -467,6 +467,103 @@ def simulate(
     )
 
 
+@main.command("simulate-fmri", context_settings=CONTEXT)
+@click.option(
+    "--stimuli",
+    "stimuli_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of stimulus audio files (one run per stimulus).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Study folder to create (an encode.toml is written beside it).",
+)
+@click.option("--participants", "n_participants", default=4, show_default=True)
+@click.option(
+    "--encoder",
+    default="musicnn-msd",
+    show_default=True,
+    help="Encoder whose layers drive the voxels (synthetic-layers: random layers, no audio model).",
+)
+@click.option(
+    "--layers", default=None, help="Comma-separated layers that drive voxels [default: all]."
+)
+@click.option("--shape", default="8,8,5", show_default=True, help="Volume shape in voxels, i,j,k.")
+@click.option("--snr", default=0.5, show_default=True, help="Signal to noise variance ratio.")
+@click.option(
+    "--responsive-fraction", default=0.5, show_default=True, help="Share of voxels that respond."
+)
+@click.option("--tr", "tr_s", default=1.0, show_default=True, help="Repetition time (s).")
+@click.option("--seed", default=0, show_default=True, help="Seed of every random draw.")
+def simulate_fmri(
+    stimuli_dir: Path,
+    out_dir: Path,
+    n_participants: int,
+    encoder: str,
+    layers: str | None,
+    shape: str,
+    snr: float,
+    responsive_fraction: float,
+    tr_s: float,
+    seed: int,
+) -> None:
+    """Simulate BOLD runs whose voxels follow known encoder layers (for tests and power).
+
+    Each brain voxel is driven by one planted layer (a gradient along j)
+    through the canonical HRF plus AR(1) noise; the truth goes to
+    OUT/derivatives/ground_truth/. Also writes OUT.parent/encode.toml, ready
+    for `frisson encode`, whose best layers can be checked against the truth.
+
+    Example: frisson simulate-fmri --stimuli demo/stimuli --out fmri/study && frisson encode
+    fmri/encode.toml
+    """
+    from frisson.errors import FrissonError
+    from frisson.simulate import FmriParams, simulate_fmri_study
+
+    try:
+        volume_shape = tuple(int(n) for n in shape.split(","))
+        if len(volume_shape) != 3:
+            raise ValueError
+    except ValueError:
+        abort(f"--shape must be three integers like 8,8,5, got {shape!r}.")
+    chosen = tuple(name.strip() for name in layers.split(",")) if layers else None
+    params = FmriParams(
+        n_participants=n_participants,
+        volume_shape=volume_shape,
+        tr_s=tr_s,
+        snr=snr,
+        responsive_fraction=responsive_fraction,
+        layers=chosen,
+    )
+    try:
+        result = simulate_fmri_study(
+            stimuli_dir, out_dir, params=params, encoder=encoder, seed=seed
+        )
+    except FrissonError as error:
+        abort(str(error))
+    toml = out_dir.parent / "encode.toml"
+    layer_list = ", ".join(f'"{name}"' for name in result.layers)
+    toml.write_text(
+        "[encode]\n"
+        f'study = "{out_dir.name}"\n'
+        f'output = "{out_dir.name}_encoding"\n'
+        'target = "bold"\n'
+        f'encoder = "{encoder}"\n'
+        f"layers = [{layer_list}]\n"
+        f'mask = "{out_dir.name}/derivatives/atlas/brain_mask.nii.gz"\n'
+    )
+    n_responsive = int(result.responsive.sum())
+    click.echo(
+        f"wrote {out_dir}/: {n_participants} participants, {int(result.mask.sum())} brain voxels "
+        f"({n_responsive} responsive) driven by {len(result.layers)} layers of {encoder}; "
+        f"run `frisson encode {toml}`"
+    )
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument(
     "config_path", metavar="STUDY_TOML", type=click.Path(dir_okay=False, path_type=Path)

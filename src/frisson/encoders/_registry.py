@@ -145,6 +145,11 @@ _REGISTRY: dict[str, _Entry] = {
         "Meta EnCodec, 48 kHz (150 frames/s); download with frisson fetch",
         {"repo_id": "facebook/encodec_48khz"},
     ),
+    "synthetic-layers": _Entry(
+        "frisson.simulate:SyntheticLayersEncoder",
+        "smooth random layers with known structure (simulations and power analyses; not hearing)",
+        {},
+    ),
     "vggish": _Entry(
         "frisson.encoders.vggish:VggishEncoder",
         "VGGish (AudioSet), 24 layers, 0.96 s patches every 0.48 s; download with frisson fetch",
