@@ -102,9 +102,9 @@ def _simulate(n_voxels: int, n_layers: int, n_runs: int, run_samples: int, width
             TimeSeries(rng.standard_normal((run_samples, widths[layer])), rate_hz=1.0)
             for _ in range(n_runs)
         ]
+    weights = rng.standard_normal((min(10, widths[0]), n_voxels))  # the same in every run
     for run in range(n_runs):
-        first = features["layer00"][run].values[:, :10]
-        drive = first @ rng.standard_normal((first.shape[1], n_voxels))
+        drive = features["layer00"][run].values[:, : weights.shape[0]] @ weights
         drive = np.roll(drive, 4, axis=0)  # a 4-s lag, inside the 3-9 s delays
         responses.append(
             TimeSeries(drive / 5 + rng.standard_normal((run_samples, n_voxels)), rate_hz=1.0)
@@ -161,6 +161,7 @@ def bench_layers(
             "null_cpu_seconds_per_permutation": round(max(cpu_two - cpu, 0.0) / 2, 2),
             "frisson_median_r": round(float(np.median(profiles.r)), 4),
         }
+        print(row, flush=True)
         if sklearn:
             # Same pipeline designs (PCA fitted on all runs here: the timing is the ridge).
             designs = layer_design(series, responses, n_components=width)
