@@ -274,6 +274,7 @@ def test_higher_noise_gets_a_larger_lambda():
 
 # -------------------------------------------------------------------------- solvers
 @pytest.mark.parametrize("shape", [(150, 20), (60, 200)])  # primal-shaped, kernel-shaped
+@pytest.mark.filterwarnings("ignore:Solving ridge is slower:UserWarning")  # primal on purpose
 def test_solvers_agree(shape):
     rng = np.random.default_rng(6)
     n, p = shape

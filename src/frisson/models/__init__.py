@@ -13,6 +13,11 @@
   p, and the mismatched-song control, in one :class:`Evaluation` table;
   predictions for held-out songs (cross-fitting over song folds).
 - ``synthetic``: planted data with a known answer.
+- ``encoding``: layer-wise encoding models (the emotion-encoding study):
+  :func:`fit_layer_profiles` (delays per run, PCA per layer, nested
+  leave-one-run-out ridge, phase-randomised null, FDR) into
+  :class:`LayerProfiles`; :func:`noise_ceiling`; :func:`variance_partition`
+  (banded ridge).
 
 Models take :class:`~frisson.timeseries.TimeSeries` (values with their time
 base), never file paths. torch is imported only when a network is built.
@@ -41,6 +46,14 @@ a small planted study stands in for both:
 
 from frisson.models.baselines import DelayedRidge
 from frisson.models.cnn import ChillsCNN, WindowLayout, stitch_windows, window_layout
+from frisson.models.encoding import (
+    LayerProfiles,
+    delay_features,
+    fit_layer_profiles,
+    layer_design,
+    noise_ceiling,
+    variance_partition,
+)
 from frisson.models.evaluate import (
     Evaluation,
     SongScore,
@@ -64,14 +77,19 @@ __all__ = [
     "ChillsCNN",
     "DelayedRidge",
     "Evaluation",
+    "LayerProfiles",
     "ParticipantSplit",
     "PlantedStudy",
     "SongFold",
     "SongScore",
     "WindowLayout",
     "build_pairs",
+    "delay_features",
     "evaluate_models",
+    "fit_layer_profiles",
+    "layer_design",
     "mismatched_song_control",
+    "noise_ceiling",
     "participant_folds",
     "planted_study",
     "predict_held_out_songs",
@@ -81,5 +99,6 @@ __all__ = [
     "song_folds",
     "split_participants",
     "stitch_windows",
+    "variance_partition",
     "window_layout",
 ]
