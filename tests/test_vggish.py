@@ -181,8 +181,13 @@ def test_other_rates_are_resampled_to_16_khz_first():
     expected = _reference_log_mel(audio.resample(16000).samples)
     np.testing.assert_allclose(frames.values, expected, atol=1e-5, rtol=0)
     band = np.argmax(frames.values.mean(axis=0))  # 1 kHz lies in the band whose peak is nearest
-    centres_hz = 700 * (np.exp(np.linspace(1127 * np.log(1 + 125 / 700),
-                                           1127 * np.log(1 + 7500 / 700), 66)[1:-1] / 1127) - 1)
+    centres_hz = 700 * (
+        np.exp(
+            np.linspace(1127 * np.log(1 + 125 / 700), 1127 * np.log(1 + 7500 / 700), 66)[1:-1]
+            / 1127
+        )
+        - 1
+    )
     assert band == np.argmin(np.abs(centres_hz - 1000))
 
 
