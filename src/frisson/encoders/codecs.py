@@ -147,6 +147,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -464,7 +465,7 @@ class _StopForward(Exception):
 
 
 # ------------------------------------------------------------------------- the encoders
-class _CodecEncoder:
+class _CodecEncoder(ABC):
     """What DAC and EnCodec share: loading, description, chunk plans and stitching."""
 
     _family: str = ""
@@ -526,8 +527,9 @@ class _CodecEncoder:
         """Layer names in network order."""
         return tuple(spec.name for spec in self._specs())
 
+    @abstractmethod
     def _specs(self) -> tuple[_LayerSpec, ...]:
-        raise NotImplementedError
+        """The layers of this family, with their geometry."""
 
     def layer_info(self) -> list[LayerInfo]:
         """Rate, start, width and meaning of every layer (published models: no files read)."""
@@ -703,8 +705,9 @@ class _CodecEncoder:
         series = self._series(specs, outputs, loaded.rate_hz)
         return Embedding(self.name, self.config(), audio.sha256, series)
 
+    @abstractmethod
     def _run(self, loaded, signal, n_frames, specs, outputs) -> None:
-        raise NotImplementedError
+        """Run the network over ``signal`` (chunked), filling ``outputs`` per layer."""
 
 
 class DacEncoder(_CodecEncoder):
