@@ -246,6 +246,7 @@ def _inside(out: Path) -> None:
         assert np.array_equal(np.log10(10000 * mel_f16 + 1), audio_rep)
         assert audio_rep.dtype == np.float32, audio_rep.dtype  # numpy 1.x: float32 arithmetic
         store["mel_f16"] = mel_f16
+        store["resampled_16k"] = audio.astype("<f4")  # tests compare it with a tolerance
         store["resampled_16k_sha256"] = np.array(signal_sha256(audio))
         store["logmel_sha256"] = np.array(signal_sha256(audio_rep))
         meta = {
