@@ -278,3 +278,88 @@ def test_musicnn_layers_round_trip_and_missing_layers_are_added(songs, tmp_path)
         np.testing.assert_array_equal(back[layer].values, direct[layer].values)
         assert back[layer].names == direct[layer].names
         assert back[layer].start_s == direct[layer].start_s
+
+
+# ------------------------------------------------------------------ integrity (issue 12)
+def _chunks(layer_folder):
+    return sorted(p for p in (layer_folder / "c").rglob("*") if p.is_file())
+
+
+def _flip_byte(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda chunk: chunk.unlink(), _flip_byte, lambda chunk: chunk.write_bytes(b"")],
+    ids=["chunk-deleted", "chunk-byte-flipped", "chunk-emptied"],
+)
+def test_a_damaged_chunk_is_detected_and_embed_recomputes_it(songs, tmp_path, damage):
+    import hashlib
+
+    _, paths = songs
+    target = tmp_path / "store"
+    assert len(embed(paths[0], store=target, encoder="mel").computed) == 1
+    store = EmbeddingStore(target)
+    encoder = get_encoder("mel")
+    audio = load_audio(paths[0])
+    truth = encoder.encode(audio)["logmel"].values
+    layer_folder = store.entry_path(audio.sha256, "mel", encoder.config()) / "logmel"
+    attrs = json.loads((layer_folder / "zarr.json").read_text())["attributes"]
+    assert attrs["sha256"] == hashlib.sha256(truth.astype("<f4").tobytes()).hexdigest()
+    (chunk,) = _chunks(layer_folder)
+    damage(chunk)
+    with pytest.raises(DataError, match=r"logmel.*(damaged|cannot be read).*frisson embed FILE"):
+        store.get(audio.sha256, encoder)
+    assert list(store.damaged_layers(audio.sha256, encoder)) == ["logmel"]
+    report = embed(paths[0], store=target, encoder="mel")
+    assert len(report.computed) == 1 and not report.skipped  # never "already stored"
+    np.testing.assert_array_equal(store.get(audio.sha256, encoder)["logmel"].values, truth)
+    assert store.damaged_layers(audio.sha256, encoder) == {}
+    assert len(embed(paths[0], store=target, encoder="mel").skipped) == 1
+    assert not (target / ".tmp").exists()
+
+
+def test_only_the_damaged_layer_is_reported_and_discarded(songs, tmp_path):
+    _, paths = songs
+    target = tmp_path / "store"
+    encoder = get_encoder("mel")
+    audio = load_audio(paths[1])
+    store = EmbeddingStore(target)
+    two = encoder.encode(audio)
+    store.put(two)
+    # a second layer, copied under another name, so the entry has two
+    from frisson.encoders._base import Embedding
+
+    extra = Embedding("mel", two.config, two.source_sha256, {"copy": two["logmel"]})
+    store.put(extra)
+    entry = store.entry_path(audio.sha256, "mel", encoder.config())
+    _flip_byte(_chunks(entry / "copy")[0])
+    assert list(store.damaged_layers(audio.sha256, encoder)) == ["copy"]
+    store.discard(audio.sha256, encoder, layers=["copy"])
+    assert store.stored_layers(audio.sha256, encoder) == ("logmel",)
+    np.testing.assert_array_equal(
+        store.get(audio.sha256, encoder)["logmel"].values, two["logmel"].values
+    )
+
+
+def test_damaged_entry_metadata_is_reported_and_the_entry_recomputed(songs, tmp_path):
+    _, paths = songs
+    target = tmp_path / "store"
+    embed(paths[0], store=target, encoder="mel")
+    store = EmbeddingStore(target)
+    encoder = get_encoder("mel")
+    audio = load_audio(paths[0])
+    marker = store.entry_path(audio.sha256, "mel", encoder.config()) / "zarr.json"
+    marker.write_text('{"zarr_format": 3, "node_ty')
+    with pytest.raises(DataError, match=r"zarr.json: the entry's metadata is damaged"):
+        store.get(audio.sha256, encoder)
+    assert len(store.entries()) == 1  # listed, not a crash
+    report = embed(paths[0], store=target, encoder="mel")
+    assert len(report.computed) == 1 and report.ok
+    np.testing.assert_array_equal(
+        store.get(audio.sha256, encoder)["logmel"].values,
+        encoder.encode(audio)["logmel"].values,
+    )

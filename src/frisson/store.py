@@ -18,6 +18,14 @@ complete entry or none, never half an array (its leftovers in ``.tmp`` are
 removed the next time the store is opened on the same machine). Readers see an
 entry only once it is complete.
 
+Every layer carries the SHA-256 of its array (little-endian float32 bytes, C
+order) in its attributes (``sha256``), written with the array and checked on
+every read: a chunk file that was deleted or changed on disk (a bad copy, a
+full disk, a sync tool) is detected, :meth:`EmbeddingStore.get` raises a
+:class:`~frisson.errors.DataError` naming the layer and the fix, and
+:func:`embed` recomputes the damaged layer instead of counting it as stored
+(:meth:`EmbeddingStore.damaged_layers` lists them).
+
 :func:`embed` walks files and folders, skips what is stored, keeps going past a
 bad file and reports every failure at the end; ``frisson embed`` is its
 command line.
@@ -316,11 +324,12 @@ class EmbeddingStore:
         Raises
         ------
         DataError
-            If the key is not stored, or lacks a requested layer.
+            If the key is not stored, lacks a requested layer, or a layer is
+            damaged (unreadable, or its checksum does not match: a chunk file
+            was deleted or changed); the message names the layer's folder and
+            the command that recomputes it.
 
         """
-        import zarr
-
         name, config = self._resolve(encoder, config)
         path = self.entry_path(sha256, name, config)
         stored = self.stored_layers(sha256, name, config)
@@ -338,19 +347,136 @@ class EmbeddingStore:
                 f"add them with `frisson embed FILE --encoder {name} --layers "
                 f"{','.join(missing)} --store {self.root}`."
             )
-        group_attrs = zarr.open_group(path, mode="r").attrs.asdict()
-        series = {}
-        for layer in wanted:
-            array = zarr.open_array(path / layer, mode="r")
-            attrs = array.attrs.asdict()
-            series[layer] = TimeSeries(
-                np.asarray(array[...]),
-                attrs["rate_hz"],
-                start_s=attrs["start_s"],
-                names=attrs["names"],
-                units=attrs.get("units"),
-            )
+        group_attrs = self._group_attrs(path, name)
+        series = {layer: self._read_layer(path, layer, name) for layer in wanted}
         return Embedding(name, group_attrs["config"], sha256, series)
+
+    def _fix_hint(self, encoder: str) -> str:
+        return (
+            f"recompute it with `frisson embed FILE --encoder {encoder} --store {self.root}` "
+            "(damaged layers are replaced)"
+        )
+
+    def _group_attrs(self, path: Path, encoder: str) -> dict[str, Any]:
+        """The entry group's attributes, or a DataError when its ``zarr.json`` is damaged."""
+        try:
+            attrs = json.loads((path / "zarr.json").read_text())["attributes"]
+            attrs["config"]
+        except (OSError, KeyError, TypeError, ValueError) as error:
+            raise DataError(
+                f"{path / 'zarr.json'}: the entry's metadata is damaged ({type(error).__name__}: "
+                f"{error}); {self._fix_hint(encoder)}."
+            ) from None
+        return attrs
+
+    def _read_layer(self, path: Path, layer: str, encoder: str) -> TimeSeries:
+        """One stored layer, its checksum verified; DataError naming the layer when damaged."""
+        import zarr
+
+        where = path / layer
+        try:
+            array = zarr.open_array(where, mode="r")
+            attrs = array.attrs.asdict()
+            values = np.asarray(array[...])
+            rate_hz, start_s, names = attrs["rate_hz"], attrs["start_s"], attrs["names"]
+        except Exception as error:  # zarr/numcodecs raise many types for damaged files
+            raise DataError(
+                f"{where}: stored layer {layer!r} cannot be read ({type(error).__name__}: "
+                f"{error}); {self._fix_hint(encoder)}."
+            ) from None
+        expected = attrs.get("sha256")
+        if expected is None:
+            logger.debug("%s: no checksum (written by an older frisson); not verified", where)
+        elif _array_sha256(values) != expected:
+            raise DataError(
+                f"{where}: stored layer {layer!r} is damaged (its SHA-256 does not match the one "
+                f"written with it: a chunk file was deleted or changed); {self._fix_hint(encoder)}."
+            )
+        return TimeSeries(values, rate_hz, start_s=start_s, names=names, units=attrs.get("units"))
+
+    def damaged_layers(
+        self,
+        sha256: str,
+        encoder: Encoder | str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        layers: Sequence[str] | None = None,
+    ) -> dict[str, str]:
+        """Stored layers that fail their checks, with the reason (empty when all are sound).
+
+        Every requested layer that is stored is read and its checksum compared
+        (a deleted or changed chunk file is found); layers that are not stored
+        are not listed. When the entry's own metadata is damaged, every stored
+        layer is listed.
+
+        Parameters
+        ----------
+        sha256, encoder, config
+            The key, as for :meth:`get`.
+        layers : sequence of str, optional
+            Layers to check (default all stored).
+
+        Returns
+        -------
+        dict of str to str
+            Layer -> the error :meth:`get` would raise.
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile
+        >>> from frisson.audio import audio_from_array
+        >>> from frisson.encoders import get_encoder
+        >>> store = EmbeddingStore(tempfile.mkdtemp())
+        >>> encoder = get_encoder("mel", n_mels=8)
+        >>> audio = audio_from_array(np.random.default_rng(0).standard_normal(22050) * 0.1, 22050)
+        >>> _ = store.put(encoder.encode(audio))
+        >>> store.damaged_layers(audio.sha256, encoder)
+        {}
+
+        """
+        name, config = self._resolve(encoder, config)
+        path = self.entry_path(sha256, name, config)
+        stored = self.stored_layers(sha256, name, config)
+        wanted = [layer for layer in (stored if layers is None else layers) if layer in stored]
+        try:
+            self._group_attrs(path, name)
+        except DataError as error:
+            return {layer: str(error) for layer in stored}
+        damaged = {}
+        for layer in wanted:
+            try:
+                self._read_layer(path, layer, name)
+            except DataError as error:
+                damaged[layer] = str(error)
+        return damaged
+
+    def discard(
+        self,
+        sha256: str,
+        encoder: Encoder | str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        layers: Sequence[str] | None = None,
+    ) -> None:
+        """Remove stored layers (default: the whole entry), e.g. damaged ones before recomputing.
+
+        Each layer (or the entry) is first renamed into a private temporary
+        folder, so readers never see half a removal.
+        """
+        name, config = self._resolve(encoder, config)
+        path = self.entry_path(sha256, name, config)
+        targets = [path] if layers is None else [path / layer for layer in layers]
+        for target in targets:
+            if not target.exists():
+                continue
+            tmp = self._tmp_dir()
+            try:
+                target.rename(tmp / "gone")
+                logger.info("removed %s from the store", target)
+            except FileNotFoundError:
+                pass  # another process removed it meanwhile
+            finally:
+                self._done_with(tmp)
 
     def entries(self) -> list[StoreEntry]:
         """Every stored embedding (of every version), sorted by path."""
@@ -359,7 +485,11 @@ class EmbeddingStore:
             path = marker.parent
             if any(part.startswith(".") for part in path.relative_to(self.root).parts):
                 continue
-            attrs = json.loads(marker.read_text()).get("attributes", {})
+            try:
+                attrs = json.loads(marker.read_text()).get("attributes", {})
+            except (OSError, ValueError, AttributeError) as error:
+                logger.warning("%s: damaged entry metadata (%s); listed without it", marker, error)
+                attrs = {}
             layers = tuple(sorted(p.name for p in path.iterdir() if (p / "zarr.json").is_file()))
             out.append(
                 StoreEntry(
@@ -460,6 +590,11 @@ class EmbeddingStore:
         return f"EmbeddingStore({str(self.root)!r}, version={self.version!r})"
 
 
+def _array_sha256(values: np.ndarray) -> str:
+    """SHA-256 of an array's little-endian float32 bytes in C order (the layers' checksum)."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype="<f4").tobytes()).hexdigest()
+
+
 def _write_layer(group, name: str, series: TimeSeries) -> None:
     values = np.ascontiguousarray(series.values, dtype=np.float32)
     rows = max(1, min(values.shape[0], (1 << 22) // (4 * max(1, values.shape[1]))))
@@ -467,11 +602,13 @@ def _write_layer(group, name: str, series: TimeSeries) -> None:
         name,
         data=values,
         chunks=(rows, values.shape[1]),
+        config={"write_empty_chunks": True},  # every chunk on disk: a missing file is damage
         attributes={
             "rate_hz": float(series.rate_hz),
             "start_s": float(series.start_s),
             "names": list(series.names),
             "units": None if series.units is None else list(series.units),
+            "sha256": _array_sha256(values),
         },
     )
 
@@ -667,6 +804,14 @@ def embed(
     return report
 
 
+def _entry_metadata_ok(store: EmbeddingStore, sha256: str, enc: Encoder) -> bool:
+    try:
+        store._group_attrs(store.entry_path(sha256, enc.name, enc.config()), enc.name)
+    except DataError:
+        return False
+    return True
+
+
 def _embed_files(bar, enc, wanted, store, computed, skipped, failed) -> None:
     """The loop of :func:`embed`: one file at a time, failures recorded, never raised."""
     from frisson.audio import file_sha256, load_audio
@@ -676,6 +821,13 @@ def _embed_files(bar, enc, wanted, store, computed, skipped, failed) -> None:
         try:
             sha256 = file_sha256(path) if path.is_file() else ""
             stored = set(store.stored_layers(sha256, enc)) if sha256 else set()
+            damaged = store.damaged_layers(sha256, enc, layers=wanted) if stored else {}
+            if damaged:
+                for message in damaged.values():
+                    logger.warning("%s; recomputing it", message.split("; ")[0])
+                whole = set(damaged) == stored and not _entry_metadata_ok(store, sha256, enc)
+                store.discard(sha256, enc, layers=None if whole else list(damaged))
+                stored -= set(damaged)
             todo = [layer for layer in wanted if layer not in stored]
             if not todo:
                 skipped.append(path)
