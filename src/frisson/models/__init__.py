@@ -9,9 +9,12 @@
 - ``split``: participant splits (train / validation / test, or folds), song
   folds and training pairs.
 - ``evaluate``: per-song Pearson r against held-out participants with
-  autocorrelation-preserving p-values, median over songs, Fisher's combined
-  p, and the mismatched-song control, in one :class:`Evaluation` table;
-  predictions for held-out songs (cross-fitting over song folds).
+  one-sided autocorrelation-preserving p-values (r > 0), median over songs,
+  Fisher's combined p, and the mismatched-song control, in one
+  :class:`Evaluation` table whose rows say their scope: the headline holds
+  out participants *and* songs (cross-fitting over song folds,
+  :func:`evaluate_chills_models`); held-out participants on seen songs is
+  a memorisation ceiling.
 - ``synthetic``: planted data with a known answer.
 - ``encoding``: layer-wise encoding models (the emotion-encoding study):
   :func:`fit_layer_profiles` (delays per run, PCA per layer, nested
@@ -26,22 +29,22 @@ Typical use, with ``inputs = {song: embedding}`` (e.g. a smoothed encoder layer
 on stimulus time) and ``targets = {(participant, song): phasic target}``; here
 a small planted study stands in for both:
 
->>> from frisson.models import (ChillsCNN, DelayedRidge, build_pairs, evaluate_models,
-...                             planted_study, predict_songs, split_participants)
+>>> from frisson.models import (ChillsCNN, DelayedRidge, evaluate_chills_models,
+...                             planted_study, song_folds, split_participants)
 >>> study = planted_study(n_participants=8, n_songs=3, duration_s=60.0, rate_hz=10.0)
 >>> inputs, targets = study.inputs, study.targets
 >>> split = split_participants(study.participants, n_test=3, n_validation=1, seed=0)
->>> train = build_pairs(inputs, targets, split.train)
->>> valid = build_pairs(inputs, targets, split.validation)
->>> cnn = ChillsCNN(n_filters=4, epochs=20, seed=0, progress_bar=False).fit(train, valid)
->>> ridge = DelayedRidge().fit(train, valid)
->>> truths = {song: [targets[p, song] for p in split.test] for song in inputs}
->>> result = evaluate_models(
-...     {"cnn": predict_songs(cnn, inputs), "ridge": predict_songs(ridge, inputs)}, truths
-... )
+>>> folds = song_folds(study.songs)  # each song predicted by a model that never heard it
+>>> result = evaluate_chills_models(
+...     {"cnn": (ChillsCNN(n_filters=4, epochs=20, seed=0, progress_bar=False), inputs),
+...      "ridge": (DelayedRidge(), inputs)},
+...     targets, split, folds, n_surrogates=99)
 >>> result.models
 ('cnn', 'ridge', 'cnn | mismatched songs')
->>> table = result.to_frame()  # one row per model x song: r, p, r_participants, ...
+>>> result.scopes()
+('held-out participants and songs', 'held-out participants, seen songs')
+>>> table = result.summary()  # per model and scope: median r, Fisher p; `headline` row
+>>> frame = result.to_frame()  # one row per model x scope x song: r, p, r_participants, ...
 """
 
 from frisson.models.baselines import DelayedRidge
@@ -55,11 +58,17 @@ from frisson.models.encoding import (
     variance_partition,
 )
 from frisson.models.evaluate import (
+    HELD_OUT_SONGS,
+    SCOPES,
+    SEEN_SONGS,
     Evaluation,
     SongScore,
+    evaluate_chills_models,
     evaluate_models,
+    evaluate_scopes,
     mismatched_song_control,
     predict_held_out_songs,
+    predict_scopes,
     predict_songs,
     score_predictions,
 )
@@ -67,6 +76,7 @@ from frisson.models.split import (
     ParticipantSplit,
     SongFold,
     build_pairs,
+    held_out_truths,
     participant_folds,
     song_folds,
     split_participants,
@@ -74,6 +84,9 @@ from frisson.models.split import (
 from frisson.models.synthetic import PlantedStudy, planted_study, response_kernel
 
 __all__ = [
+    "HELD_OUT_SONGS",
+    "SCOPES",
+    "SEEN_SONGS",
     "ChillsCNN",
     "DelayedRidge",
     "Evaluation",
@@ -85,14 +98,18 @@ __all__ = [
     "WindowLayout",
     "build_pairs",
     "delay_features",
+    "evaluate_chills_models",
     "evaluate_models",
+    "evaluate_scopes",
     "fit_layer_profiles",
+    "held_out_truths",
     "layer_design",
     "mismatched_song_control",
     "noise_ceiling",
     "participant_folds",
     "planted_study",
     "predict_held_out_songs",
+    "predict_scopes",
     "predict_songs",
     "response_kernel",
     "score_predictions",

@@ -9,7 +9,10 @@ Test participants of a participant split heard the training songs, so a
 model can score well there by memorising each song's mean response from any
 input that tells the songs' moments apart. :func:`song_folds` splits the songs
 too, for predictions on music the model never saw
-(:func:`frisson.models.evaluate.predict_held_out_songs`).
+(:func:`frisson.models.evaluate.predict_held_out_songs`); the headline score
+holds out both (:func:`frisson.models.evaluate.evaluate_chills_models`).
+:func:`held_out_truths` collects the test participants' targets per song,
+the form the scoring functions take.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "ParticipantSplit",
     "SongFold",
     "build_pairs",
+    "held_out_truths",
     "participant_folds",
     "song_folds",
     "split_participants",
@@ -296,3 +300,56 @@ def build_pairs(
             "targets are keyed by (participant, song)."
         )
     return pairs
+
+
+def held_out_truths(
+    targets: Mapping[tuple[str, str], TimeSeries],
+    participants: Sequence[str],
+    *,
+    songs: Sequence[str] | None = None,
+) -> dict[str, list[TimeSeries]]:
+    """Per song, the target series of ``participants`` (e.g. ``split.test``), to score against.
+
+    Parameters
+    ----------
+    targets : mapping of (str, str) to TimeSeries
+        Per ``(participant, song)``, the target series; missing trials are skipped.
+    participants : sequence of str
+        Whose targets (the held-out participants).
+    songs : sequence of str, optional
+        Which songs, in this order (default: every song of ``targets``, in
+        order of first appearance).
+
+    Returns
+    -------
+    dict of str to list of TimeSeries
+        ``{song: [targets[p, song] for p in participants if present]}``.
+
+    Raises
+    ------
+    DataError
+        If a song has no target of any of ``participants``.
+
+    Examples
+    --------
+    >>> from frisson.models import planted_study
+    >>> study = planted_study(n_participants=3, n_songs=2, duration_s=20.0, rate_hz=10.0)
+    >>> {song: len(series) for song, series in held_out_truths(study.targets, ["p03"]).items()}
+    {'song-1': 1, 'song-2': 1}
+
+    """
+    if isinstance(participants, str):
+        raise ParameterError(
+            f"participants must be a list of labels, got the string {participants!r}."
+        )
+    songs = list(dict.fromkeys(s for _, s in targets)) if songs is None else list(songs)
+    truths = {
+        song: [targets[p, song] for p in participants if (p, song) in targets] for song in songs
+    }
+    empty = [song for song, series in truths.items() if not series]
+    if empty:
+        raise DataError(
+            f"No target of participants {list(participants)} for songs {empty}; targets are "
+            "keyed by (participant, song)."
+        )
+    return truths
