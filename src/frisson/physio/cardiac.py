@@ -28,9 +28,10 @@ Default detectors were chosen by measured accuracy, not by name
   corrected beats), and correction harms real R-peaks: on the annotated
   MIT-BIH Arrhythmia record 100 (``tests/data/mitdb``, 2273 beats, 33 atrial
   premature beats and one PVC) the uncorrected detector puts a beat within
-  50 ms of 2270 annotated beats, while Kubios correction moves 75 genuine
-  R-peaks by 56-183 ms (it treats premature beats as ectopic and shifts them
-  and their neighbours towards a regular rhythm), leaving 2198 within 50 ms.
+  50 ms of 2270 annotated beats, while Kubios correction moves 72 of those
+  genuine R-peaks by 53-203 ms (all 33 atrial premature beats and 39 normal
+  beats, 27 of them next to one: it takes premature beats for ectopic ones and
+  shifts them towards a regular rhythm), leaving 2198 of 2273 within 50 ms.
   So ECG is not corrected by default (``correct_artifacts=None`` resolves to
   False for ECG, True for PPG; :attr:`Beats.corrected` records which). The
   ``neurokit`` ECG detector agrees with ``kalidas2017`` (0.08 bpm MAE),
@@ -193,9 +194,10 @@ def find_beats(
         Correct missed, extra and ectopic beats with NeuroKit2's
         ``signal_fixpeaks`` (Kubios method, Lipponen & Tarvainen 2019).
         Default :data:`DEFAULT_CORRECT_ARTIFACTS`: True for PPG, False for ECG.
-        On ECG the correction moves genuine premature R-peaks by 56-183 ms
-        (75 of the 2273 annotated beats of MIT-BIH record 100; see the module
-        notes), so pass True only for a noisy ECG whose errors you have checked.
+        On ECG the correction moves genuine premature R-peaks and their
+        neighbours by 53-203 ms (72 of the 2273 annotated beats of MIT-BIH
+        record 100; see the module notes), so pass True only for a noisy ECG
+        whose detector errors you have checked.
         On PPG it may place a beat inside a lost segment; intervals still
         longer than ``max_ibi_s`` there keep :func:`heart_rate` NaN.
     chunk_s, overlap_s : float, optional
