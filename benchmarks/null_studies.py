@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from _results import machine, write_results
-from frisson.run import RunConfig, run_study
+from frisson.pipelines.chills import RunConfig, run_study
 from frisson.simulate import StudyParams, simulate_study, synth_piece
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from frisson.errors import AudioError, DataError
-from frisson.pipeline import analyze_song, read_boundaries, write_song_analysis
+from frisson.pipelines.song import analyze_song, read_boundaries
+from frisson.report.song import write_song_analysis
 from frisson.simulate import synth_piece
 
 

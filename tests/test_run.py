@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from frisson.run import RunConfig, run_study
+from frisson.pipelines.chills import RunConfig, run_study
+from frisson.report.study_report import write_study_report
 from frisson.simulate import StudyParams, simulate_study, synth_piece
 
 CNN = {"epochs": 40, "n_filters": 8, "patience": 10}
@@ -33,7 +34,9 @@ def _run(stimuli, root, effect_size, seed, song_folds):
         song_folds=song_folds,
         seed=seed,
     )
-    return run_study(config, progress_bar=False)
+    results = run_study(config, progress_bar=False)
+    results.files = write_study_report(results, config.output)
+    return results
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from frisson.cli import main
 from frisson.encoders import register_encoder
 from frisson.errors import DataError
-from frisson.run_encoding import EncodeConfig, _ratings_targets, run_encoding
+from frisson.pipelines.encoding import EncodeConfig, _ratings_targets, run_encoding
 from frisson.simulate import (
     FmriParams,
     StudyParams,

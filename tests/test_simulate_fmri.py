@@ -201,7 +201,7 @@ def test_simulate_fmri_command_writes_a_study_and_a_ready_encode_toml(stimuli, t
     from click.testing import CliRunner
 
     from frisson.cli import main
-    from frisson.run_encoding import EncodeConfig
+    from frisson.pipelines.encoding import EncodeConfig
 
     out = tmp_path / "fmri" / "study"
     args = ["simulate-fmri", "--stimuli", str(stimuli), "--out", str(out)]

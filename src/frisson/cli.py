@@ -126,7 +126,8 @@ def analyze(
     Example: frisson analyze song.ogg --out results/song   (or --encoder mel)
     """
     from frisson.errors import FrissonError
-    from frisson.pipeline import analyze_song, read_boundaries, write_song_analysis
+    from frisson.pipelines.song import analyze_song, read_boundaries
+    from frisson.report.song import write_song_analysis
 
     out_dir = out_dir or song.with_name(f"{song.stem}_frisson")
     try:
@@ -568,7 +569,12 @@ def simulate_fmri(
 @click.argument(
     "config_path", metavar="STUDY_TOML", type=click.Path(dir_okay=False, path_type=Path)
 )
-def run(config_path: Path) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into a non-empty output folder that frisson did not create.",
+)
+def run(config_path: Path, overwrite: bool) -> None:
     """Run the chills-study analyses configured in STUDY_TOML.
 
     Embedding -> latent trajectory -> physiology -> transition-locked epochs ->
@@ -578,11 +584,13 @@ def run(config_path: Path) -> None:
     and encoder = "musicnn-msd"; `frisson demo` writes a complete one.
     """
     from frisson.errors import FrissonError
-    from frisson.run import RunConfig, run_study
+    from frisson.pipelines.chills import RunConfig, run_study
+    from frisson.report.study_report import write_study_report
 
     try:
         config = RunConfig.from_toml(config_path)
-        results = run_study(config)
+        results = run_study(config, overwrite=overwrite)
+        results.files = write_study_report(results, config.output)
     except FrissonError as error:
         abort(str(error))
     click.echo(results.summary())
@@ -598,7 +606,12 @@ def run(config_path: Path) -> None:
     default=None,
     help="Progress bars on stderr [default: when stderr is a terminal].",
 )
-def encode(config_path: Path, progress: bool | None) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into a non-empty output folder that frisson did not create.",
+)
+def encode(config_path: Path, progress: bool | None, overwrite: bool) -> None:
     """Fit layer-wise encoding models configured in STUDY_TOML ([encode] table).
 
     Every encoder layer -> features on each run's timeline -> delayed ridge
@@ -608,11 +621,13 @@ def encode(config_path: Path, progress: bool | None) -> None:
     with study = "<BIDS folder>", output = "<folder>" and target = "bold".
     """
     from frisson.errors import FrissonError
-    from frisson.run_encoding import EncodeConfig, run_encoding
+    from frisson.pipelines.encoding import EncodeConfig, run_encoding
+    from frisson.report.encoding_report import write_encoding_report
 
     try:
         config = EncodeConfig.from_toml(config_path)
-        results = run_encoding(config, progress_bar=progress)
+        results = run_encoding(config, overwrite=overwrite, progress_bar=progress)
+        results.files = write_encoding_report(results, config.output)
     except FrissonError as error:
         abort(str(error))
     click.echo(results.summary())
@@ -646,7 +661,8 @@ def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
     OUT/results/report.html.
     """
     from frisson.errors import FrissonError
-    from frisson.run import RunConfig, run_study
+    from frisson.pipelines.chills import RunConfig, run_study
+    from frisson.report.study_report import write_study_report
     from frisson.simulate import StudyParams, simulate_study, write_demo_stimuli
 
     try:
@@ -668,6 +684,7 @@ def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
         )
         (out_dir / "study.toml").write_text(_config_toml(config))
         results = run_study(config)
+        results.files = write_study_report(results, config.output)
     except FrissonError as error:
         abort(str(error))
     click.echo(results.summary())

@@ -9,7 +9,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from frisson.pipeline import SongAnalysis
+    from frisson.pipelines.song import SongAnalysis
 
 __all__ = ["plot_latent"]
 
@@ -35,7 +35,7 @@ def plot_latent(result: SongAnalysis) -> Figure:
     Parameters
     ----------
     result : SongAnalysis
-        Output of :func:`frisson.pipeline.analyze_song`.
+        Output of :func:`frisson.pipelines.analyze_song`.
 
     Returns
     -------

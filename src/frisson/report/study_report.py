@@ -12,23 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from frisson._io import atomic_write
+from frisson.report._files import write_figure, write_table
 
 if TYPE_CHECKING:
-    from frisson.run import StudyResults
+    from frisson.pipelines.chills import StudyResults
 
 __all__ = ["write_study_report"]
-
-
-def _table(path: Path, frame) -> Path:
-    return atomic_write(path, lambda p: frame.to_csv(p, sep="\t", index=False, float_format="%.6g"))
-
-
-def _figure(path: Path, figure) -> Path:
-    import matplotlib.pyplot as plt
-
-    atomic_write(path, lambda p: figure.savefig(p, dpi=100, format="png"))
-    plt.close(figure)
-    return path
 
 
 def plot_epochs(result) -> object:
@@ -126,7 +115,7 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
     """
     import pandas as pd
 
-    from frisson.pipeline import write_song_analysis
+    from frisson.report.song import write_song_analysis
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +141,9 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
         ignore_index=True,
     )
     written.append(
-        _table(out / "transitions.tsv", transitions[["stimulus", "time_s", "strength", "method"]])
+        write_table(
+            out / "transitions.tsv", transitions[["stimulus", "time_s", "strength", "method"]]
+        )
     )
     sections: list[str] = []
     if results.epochs is not None:
@@ -168,9 +159,9 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
                 "cohens_dz": e.cohens_dz,
             }
         )
-        written.append(_table(out / "epochs_timecourse.tsv", course))
-        written.append(_table(out / "epochs_clusters.tsv", e.to_frame()))
-        path = _figure(out / "epochs.png", plot_epochs(e))
+        written.append(write_table(out / "epochs_timecourse.tsv", course))
+        written.append(write_table(out / "epochs_clusters.tsv", e.to_frame()))
+        path = write_figure(out / "epochs.png", plot_epochs(e))
         written.append(path)
         figures.insert(
             0,
@@ -199,8 +190,8 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
             )
             entry["transitions"] = results.songs[name].transitions["pc1_variance"].times_s
         table = pd.DataFrame(rows)
-        written.append(_table(out / "isc.tsv", table))
-        path = _figure(out / "isc.png", plot_isc(results.isc))
+        written.append(write_table(out / "isc.tsv", table))
+        path = write_figure(out / "isc.png", plot_isc(results.isc))
         written.append(path)
         figures.append(
             (
@@ -213,9 +204,9 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
         sections.append(_html_table("Inter-subject correlation per stimulus", table))
     if results.cnn is not None:
         table = results.cnn.to_frame()
-        written.append(_table(out / "cnn_evaluation.tsv", table))
+        written.append(write_table(out / "cnn_evaluation.tsv", table))
         summary = results.cnn.summary()
-        written.append(_table(out / "cnn_summary.tsv", summary))
+        written.append(write_table(out / "cnn_summary.tsv", summary))
         sections.insert(
             0,
             _html_table("CNN evaluation on held-out participants: per model", summary)
@@ -226,7 +217,7 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
             "predicted by models that never heard the song.</p>" + _html_table("Per song", table),
         )
         if results.predictions:
-            path = _figure(out / "predictions.png", plot_predictions(results.predictions))
+            path = write_figure(out / "predictions.png", plot_predictions(results.predictions))
             written.append(path)
             figures.append(
                 (

@@ -43,27 +43,25 @@ inputs' content and the settings, so a rerun recomputes only what changed):
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import os
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from frisson._cache import StepCache, file_key
 from frisson._check import check_option, check_positive
-from frisson._io import atomic_write
 from frisson._logging import logger, progress_enabled
 from frisson.errors import DataError, ParameterError
+from frisson.pipelines._cache import StepCache, file_key
+from frisson.pipelines._config import check_output_folder, read_config
 from frisson.timeseries import TimeSeries
 
 __all__ = ["EncodeConfig", "EncodingResults", "run_encoding"]
 
 TARGETS = ("bold", "ratings", "physio")
 _PHYSIO_KINDS = ("eda", "ppg", "ecg", "resp", "trigger")
-_AUDIO = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ class EncodeConfig:
     participants: tuple[str, ...] | None = None
     delays_s: tuple[float, ...] | str = "auto"
     alphas: tuple[float, ...] | None = None
-    n_components: float | int | None = 0.99
+    n_components: float | int | str | None = 0.99
     rectify: bool = False
     n_permutations: int = 100
     fdr_q: float = 0.05
@@ -158,44 +156,15 @@ class EncodeConfig:
         (True, 'ratings')
 
         """
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: configuration file not found.")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as error:
-            raise DataError(f"{path}: not valid TOML ({error}).") from None
-        if "encode" not in raw or set(raw) - {"encode", "encoder_params"}:
-            raise DataError(
-                f"{path}: expected an [encode] table (and optionally [encoder_params]); "
-                f"found {sorted(raw)}."
-            )
-        settings = dict(raw["encode"])
-        valid = {f.name for f in fields(cls)} - {"encoder_params"}
-        unknown = sorted(set(settings) - valid)
-        if unknown:
-            raise DataError(
-                f"{path}: unknown key(s) {unknown} in [encode]; valid: {sorted(valid)}."
-            )
-        for key in ("study", "output"):
-            if key not in settings:
-                raise DataError(f'{path}: [encode] needs {key} = "<folder>".')
-        for key in ("study", "output", "mask", "atlas", "atlas_labels"):
-            if key in settings:
-                settings[key] = (path.parent / settings[key]).resolve()
-        for key in ("layers", "channels", "participants", "alphas"):
-            if key in settings:
-                value = settings[key]
-                settings[key] = (value,) if isinstance(value, str) else tuple(value)
-        if isinstance(settings.get("delays_s"), list):
-            settings["delays_s"] = tuple(settings["delays_s"])
-        if settings.get("n_components") == "none":
-            settings["n_components"] = None
-        try:
-            config = cls(**settings, encoder_params=raw.get("encoder_params", {}))
-            config.check()
-        except ParameterError as error:
-            raise DataError(f"{path}: {error}") from None
+        config = read_config(
+            path,
+            cls,
+            table="encode",
+            sub_tables={"encoder_params": None},
+            path_keys=("study", "output", "mask", "atlas", "atlas_labels"),
+        )
+        if config.n_components == "none":
+            config = dataclasses.replace(config, n_components=None)
         return config
 
     def check(self) -> None:
@@ -235,6 +204,8 @@ class EncodingResults:
         Layers compared, network order.
     profiles : dict of str to LayerProfiles
         Per participant label (or ``"group"`` for ratings).
+    spaces : dict of str to dict or None
+        Per fit, the voxel grid (``shape``, ``affine``) of BOLD targets, for maps.
     files : list of Path
         Everything written.
 
@@ -243,6 +214,7 @@ class EncodingResults:
     config: EncodeConfig
     layers: tuple[str, ...] = ()
     profiles: dict[str, Any] = field(default_factory=dict)
+    spaces: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -267,13 +239,22 @@ class EncodingResults:
 
 
 # ------------------------------------------------------------------------------ steps
-def run_encoding(config: EncodeConfig, *, progress_bar: bool | None = None) -> EncodingResults:
-    """Fit layer profiles on a study and write tables, figures and maps.
+def run_encoding(
+    config: EncodeConfig, *, overwrite: bool = False, progress_bar: bool | None = None
+) -> EncodingResults:
+    """Fit layer profiles on a study; the caller writes the files.
+
+    ``frisson encode`` is ``write_encoding_report(run_encoding(config), config.output)``
+    (:func:`frisson.report.encoding_report.write_encoding_report`). Embeddings go
+    to the one embedding store, ``<output>/embeddings.zarr``; fits are cached in
+    ``<output>/cache``.
 
     Parameters
     ----------
     config : EncodeConfig
         What to run (see :meth:`EncodeConfig.from_toml`).
+    overwrite : bool
+        Write into an existing non-empty output folder that frisson did not create.
     progress_bar : bool, optional
         Progress bars (default: when stderr is a terminal).
 
@@ -292,6 +273,7 @@ def run_encoding(config: EncodeConfig, *, progress_bar: bool | None = None) -> E
 
     from frisson.encoders import get_encoder
     from frisson.encoders._base import resolve_layers
+    from frisson.store import AUDIO_SUFFIXES, EmbeddingStore
     from frisson.study import read_study
 
     config.check()
@@ -311,19 +293,17 @@ def run_encoding(config: EncodeConfig, *, progress_bar: bool | None = None) -> E
             "add the audio files or fix stim_file."
         )
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
+    check_output_folder(output, overwrite=overwrite)
     cache = StepCache(output / "cache")
+    store = EmbeddingStore(output / "embeddings.zarr")
     embeddings: dict[str, dict[str, TimeSeries]] = {}
     embedding_keys: dict[str, str] = {}
     for name in tqdm(stimuli, desc="embeddings", disable=not show):
         path = study.stimuli[name]
-        if path.suffix.lower() not in _AUDIO:
-            raise DataError(f"{path}: not an audio file ({', '.join(sorted(_AUDIO))}).")
-        key = cache.key("embedding", file_key(path), encoder.name, encoder.config(), layers)
-        embedding_keys[name] = key
-        embeddings[name] = cache.get(
-            "embedding", key, lambda path=path: _embed(encoder, path, layers)
-        )
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            raise DataError(f"{path}: not an audio file ({', '.join(AUDIO_SUFFIXES)}).")
+        embedding_keys[name] = cache.key(file_key(path), encoder.name, encoder.config(), layers)
+        embeddings[name] = _embed(encoder, path, layers, store)
 
     fits = _fit_plan(study, config, runs)
     results = EncodingResults(config, tuple(layers))
@@ -365,7 +345,7 @@ def run_encoding(config: EncodeConfig, *, progress_bar: bool | None = None) -> E
         spaces[label] = fitted["space"]
     if not results.profiles:
         raise DataError(f"{study.root}: no participant could be fitted (see the warnings).")
-    results.files = _write_outputs(results, spaces, output)
+    results.spaces = spaces
     return results
 
 
@@ -420,11 +400,17 @@ def _fit_plan(study, config: EncodeConfig, runs: list) -> dict[str, list]:
     return plan
 
 
-def _embed(encoder, path: Path, layers) -> dict[str, TimeSeries]:
+def _embed(encoder, path: Path, layers, store) -> dict[str, TimeSeries]:
+    """The layers of one stimulus, from the embedding store or encoded (and stored)."""
     from frisson.audio import load_audio
 
-    embedding = encoder.encode(load_audio(path), layers=list(layers))
-    return {name: embedding[name] for name in layers}
+    audio = load_audio(path)
+    if store.has(audio.sha256, encoder, layers=layers):
+        embedding = store.get(audio.sha256, encoder, layers=layers)
+    else:
+        embedding = encoder.encode(audio, layers=layers)
+        store.put(embedding, source=str(path), duration_s=audio.duration_s)
+    return {layer: embedding[layer] for layer in layers}
 
 
 def _fit(config: EncodeConfig, features, responses, show: bool):
@@ -690,204 +676,3 @@ def _physio_targets(study, config: EncodeConfig, runs: list):
                 responses.append(segment)
                 placements.append([(0.0, stimulus)])
     return responses, placements
-
-
-def _gzip_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
-    import nibabel as nib
-
-    image = nib.Nifti1Image(array, affine)
-    data = gzip.compress(image.to_bytes(), compresslevel=4)
-    return atomic_write(path, lambda p: Path(p).write_bytes(data))
-
-
-# ------------------------------------------------------------------------------ outputs
-def _table(path: Path, frame) -> Path:
-    return atomic_write(path, lambda p: frame.to_csv(p, sep="\t", index=False, float_format="%.6g"))
-
-
-def _figure(path: Path, figure) -> Path:
-    import matplotlib.pyplot as plt
-
-    atomic_write(path, lambda p: figure.savefig(p, dpi=100, format="png"))
-    plt.close(figure)
-    return path
-
-
-def _best_r(profile) -> np.ndarray:
-    units = np.arange(len(profile.units))
-    best = np.where(
-        profile.best_layer >= 0, profile.r[np.maximum(profile.best_layer, 0), units], np.nan
-    )
-    return best
-
-
-def _write_outputs(results: EncodingResults, spaces: dict[str, Any], output: Path) -> list[Path]:
-    import json
-
-    import pandas as pd
-
-    from frisson.report.encoding_figures import (
-        mean_ci,
-        plot_best_layers,
-        plot_layer_profiles,
-        plot_slice_mosaic,
-    )
-
-    config, layers = results.config, list(results.layers)
-    q = config.fdr_q
-    files: list[Path] = []
-    long, best_rows, summary_rows = [], [], []
-    for label, profile in results.profiles.items():
-        frame = profile.to_frame()
-        frame.insert(0, "participant", label)
-        long.append(frame)
-        best_rows.append(
-            pd.DataFrame(
-                {
-                    "participant": label,
-                    "unit": profile.units,
-                    "best_layer": profile.best_layer_names(),
-                    "best_layer_index": profile.best_layer,
-                    "r": _best_r(profile),
-                    "p": profile.p_best,
-                    "q": profile.q_best,
-                    "significant": profile.q_best < q,
-                }
-            )
-        )
-        mean, half = mean_ci(profile.r)
-        for index, layer in enumerate(layers):
-            summary_rows.append(
-                {
-                    "participant": label,
-                    "layer": layer,
-                    "mean_r": mean[index],
-                    "ci95_halfwidth": half[index],
-                    "units_q_below": int(np.sum(profile.q[index] < q)),
-                    "units_best": int(np.sum(profile.best_layer == index)),
-                    "units_best_significant": int(
-                        np.sum((profile.best_layer == index) & (profile.q_best < q))
-                    ),
-                }
-            )
-    files.append(_table(output / "profiles.tsv", pd.concat(long, ignore_index=True)))
-    files.append(_table(output / "best_layers.tsv", pd.concat(best_rows, ignore_index=True)))
-    files.append(_table(output / "layer_summary.tsv", pd.DataFrame(summary_rows)))
-
-    # Layer profiles: CIs across units (many units), across folds (few units), and
-    # across participants (several fits).
-    curves: dict[str, np.ndarray] = {}
-    for label, profile in list(results.profiles.items())[:8]:
-        if len(profile.units) <= 4:
-            for u, unit in enumerate(profile.units):
-                curves[f"{label} {unit} (folds)"] = profile.fold_r[:, :, u]
-        else:
-            significant = profile.q_best < q
-            chosen = significant if significant.sum() >= 2 else np.ones_like(significant)
-            what = f"q < {q:g}" if significant.sum() >= 2 else "all units"
-            curves[f"{label} ({what})"] = profile.r[:, chosen]
-    if len(results.profiles) > 1:
-        per_fit = np.column_stack([np.nanmean(p.r, axis=1) for p in results.profiles.values()])
-        curves["participants (mean over units)"] = per_fit
-    files.append(
-        _figure(
-            output / "layer_profiles.png",
-            plot_layer_profiles(curves, layers, title=f"{config.encoder}: layer profiles"),
-        )
-    )
-    best = np.concatenate([p.best_layer for p in results.profiles.values()])
-    significant = np.concatenate([p.q_best < q for p in results.profiles.values()])
-    files.append(
-        _figure(
-            output / "best_layers.png",
-            plot_best_layers(
-                best, layers, significant=significant, title=f"best layer (q < {q:g})"
-            ),
-        )
-    )
-    files += _write_maps(results, spaces, output, plot_slice_mosaic)
-    settings = output / "settings.json"
-    atomic_write(
-        settings,
-        lambda p: Path(p).write_text(
-            json.dumps({**config.to_dict(), "layers": layers}, indent=2, default=str)
-        ),
-    )
-    files.append(settings)
-    return files
-
-
-def _write_maps(results: EncodingResults, spaces: dict[str, Any], output: Path, mosaic):
-    """Best-layer and max-r NIfTIs and mosaics per participant, and for the group."""
-    from frisson.study import voxel_ijk
-
-    layers = list(results.layers)
-    q = results.config.fdr_q
-    files: list[Path] = []
-    voxel_fits = {k: v for k, v in results.profiles.items() if spaces.get(k) is not None}
-    if not voxel_fits:
-        return files
-
-    def write(prefix: str, shape, affine, ijk, best_index, best_r, significant) -> None:
-        best_map = np.zeros(shape, dtype=np.int16)
-        r_map = np.zeros(shape, dtype=np.float32)
-        shown = -np.ones(shape, dtype=int)
-        i, j, k = ijk.T
-        best_map[i, j, k] = best_index + 1
-        r_map[i, j, k] = np.nan_to_num(best_r)
-        shown[i, j, k] = np.where(significant, best_index, -1)
-        files.append(_gzip_nifti(output / f"{prefix}_best_layer.nii.gz", best_map, affine))
-        files.append(_gzip_nifti(output / f"{prefix}_max_r.nii.gz", r_map, affine))
-        title = f"{prefix}: best layer of voxels with q < {q:g} ({int(significant.sum())})"
-        files.append(
-            _figure(output / f"{prefix}_best_layer.png", mosaic(shown, layers=layers, title=title))
-        )
-
-    for label, profile in voxel_fits.items():
-        space = spaces[label]
-        write(
-            label,
-            space["shape"],
-            space["affine"],
-            voxel_ijk(profile.units),
-            profile.best_layer,
-            _best_r(profile),
-            profile.q_best < q,
-        )
-    first = next(iter(voxel_fits))
-    same_grid = all(
-        spaces[k]["shape"] == spaces[first]["shape"]
-        and np.allclose(spaces[k]["affine"], spaces[first]["affine"])
-        for k in voxel_fits
-    )
-    if len(voxel_fits) > 1 and same_grid:
-        common = sorted(set.intersection(*(set(p.units) for p in voxel_fits.values())))
-        if common:
-            z = np.mean(
-                [
-                    np.arctanh(np.clip(p.r[:, [p.units.index(u) for u in common]], -0.999, 0.999))
-                    for p in voxel_fits.values()
-                ],
-                axis=0,
-            )
-            group_r = np.tanh(z)
-            finite = np.isfinite(group_r)
-            best_index = np.where(
-                finite.any(axis=0), np.argmax(np.where(finite, group_r, -np.inf), axis=0), -1
-            )
-            best_r = group_r[np.maximum(best_index, 0), np.arange(len(common))]
-            # A voxel counts in the group map when its best layer is significant in most fits.
-            votes = np.mean(
-                [(p.q_best < q)[[p.units.index(u) for u in common]] for p in voxel_fits.values()],
-                axis=0,
-            )
-            write(
-                "group",
-                spaces[first]["shape"],
-                spaces[first]["affine"],
-                voxel_ijk(common),
-                best_index,
-                best_r,
-                votes > 0.5,
-            )
-    return files

@@ -1,7 +1,8 @@
-"""End-to-end analyses that combine the library's layers (audio, encoders, features, latent).
+"""The song pipeline: the chills study's latent-trajectory analysis of one song.
 
-:func:`analyze_song` runs the chills study's latent-trajectory analysis on one
-song; :func:`write_song_analysis` saves its tables and figure.
+:func:`analyze_song` combines the library's layers (audio, encoders, features,
+latent) and returns a :class:`SongAnalysis`; it writes nothing.
+:func:`frisson.report.write_song_analysis` saves its tables and figure.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from frisson import latent
 from frisson._check import check_positive
-from frisson._io import atomic_write
 from frisson._logging import logger
 from frisson.audio import Audio, load_audio
 from frisson.encoders import DEFAULT_ENCODER, get_encoder
@@ -24,7 +24,10 @@ from frisson.errors import DataError
 from frisson.features import compute_features
 from frisson.timeseries import TimeSeries
 
-__all__ = ["SongAnalysis", "analyze_song", "read_boundaries", "write_song_analysis"]
+if TYPE_CHECKING:
+    from frisson.store import EmbeddingStore
+
+__all__ = ["SongAnalysis", "analyze_song", "read_boundaries"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def analyze_song(
     lag_range_s: tuple[float, float] = (-2.0, 2.0),
     n_surrogates: int = 1000,
     reference_boundaries_s: Sequence[float] | None = None,
+    store: EmbeddingStore | None = None,
     seed: int = 0,
 ) -> SongAnalysis:
     """Latent-trajectory analysis of one song, as in the chills study.
@@ -158,6 +162,10 @@ def analyze_song(
         Surrogates per correlation test.
     reference_boundaries_s : sequence of float, optional
         Known section boundaries; when given, transitions are scored against them.
+    store : EmbeddingStore, optional
+        The embedding store: the layer is read from it when stored (keyed by the
+        audio's SHA-256 and the encoder's configuration) and written to it
+        otherwise, so changing an analysis setting never re-encodes the audio.
     seed : int
         Seed of clustering and surrogates.
 
@@ -190,8 +198,7 @@ def analyze_song(
             f"{min_duration_s:.2f} s for this analysis (the longest transition window plus "
             "edge_s at both ends); use a longer excerpt or smaller windows."
         )
-    logger.info("encoding %s with %s (layer %s)", audio.source, encoder, layer)
-    embedding = enc.encode(audio, layers=[layer])
+    embedding = _encode(enc, audio, layer, store)
     try:
         smoothed = latent.sliding_mean(
             embedding[layer], window_frames=window_frames, hop_frames=hop_frames
@@ -265,6 +272,17 @@ def analyze_song(
     )
 
 
+def _encode(enc, audio: Audio, layer: str, store: EmbeddingStore | None):
+    if store is not None and store.has(audio.sha256, enc, layers=[layer]):
+        logger.info("reading %s %s of %s from the store", enc.name, layer, audio.source)
+        return store.get(audio.sha256, enc, layers=[layer])
+    logger.info("encoding %s with %s (layer %s)", audio.source, enc.name, layer)
+    embedding = enc.encode(audio, layers=[layer])
+    if store is not None:
+        store.put(embedding, source=str(audio.source), duration_s=audio.duration_s)
+    return embedding
+
+
 def _display_spectrogram(audio: Audio) -> TimeSeries:
     from frisson.encoders.mel import MelEncoder
 
@@ -303,64 +321,3 @@ def read_boundaries(path: str | os.PathLike) -> np.ndarray:
     if not np.isfinite(times).all():
         raise DataError(f"{path}: 'time_s' holds values that are not numbers.")
     return np.sort(times)
-
-
-def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the tables and the figure of one song's analysis.
-
-    Files: ``pcs.tsv`` (time_s, PC1..PCk, cluster), ``transitions.tsv``
-    (time_s, strength, method), ``feature_correlations.tsv`` (pc, feature,
-    lag_s, r, p), ``latent.png``, and ``boundary_scores.tsv`` when reference
-    boundaries were given. Each file is written to a temporary name and
-    renamed, so an interrupted run never leaves a half-written file.
-
-    Returns
-    -------
-    list of Path
-        The files written.
-
-    """
-    import pandas as pd
-
-    from frisson.report import plot_latent
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    pcs = result.pca.pcs.to_frame()
-    pcs["cluster"] = result.clusters.labels.values[:, 0]
-    transitions = pd.concat([t.to_frame() for t in result.transitions.values()], ignore_index=True)
-    tables = {
-        "pcs.tsv": pcs,
-        "transitions.tsv": transitions,
-        "feature_correlations.tsv": result.correlations.to_frame(),
-    }
-    if result.boundary_scores:
-        tables["boundary_scores.tsv"] = pd.DataFrame(
-            [
-                {
-                    "method": method,
-                    "window_s": s.window_s,
-                    "precision": s.precision,
-                    "recall": s.recall,
-                    "f_measure": s.f_measure,
-                }
-                for method, scores in result.boundary_scores.items()
-                for s in scores
-            ]
-        )
-    written = []
-    for name, table in tables.items():
-        written.append(
-            atomic_write(
-                out / name,
-                lambda p, t=table: t.to_csv(p, sep="\t", index=False, float_format="%.10g"),
-            )
-        )
-    figure = plot_latent(result)
-    written.append(
-        atomic_write(out / "latent.png", lambda p: figure.savefig(p, dpi=110, format="png"))
-    )
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    return written

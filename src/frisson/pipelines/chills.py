@@ -23,21 +23,34 @@ changed (a step's cache key hashes its inputs' content and its settings):
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from frisson._cache import StepCache, file_key
+from frisson._check import check_int, check_positive
 from frisson._logging import logger, progress_enabled
+from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
+from frisson.pipelines._cache import StepCache, file_key
+from frisson.pipelines._config import check_output_folder, read_config
 
 __all__ = ["RunConfig", "StudyResults", "run_study"]
 
 ANALYSES = ("latent", "epochs", "isc", "cnn")
+
+
+@cache
+def cnn_param_names() -> tuple[str, ...]:
+    """The settings a ``[cnn]`` table may hold: :class:`~frisson.models.ChillsCNN`'s parameters."""
+    from frisson.models.cnn import ChillsCNN
+
+    names = inspect.signature(ChillsCNN.__init__).parameters
+    return tuple(n for n in names if n not in ("self", "progress_bar"))
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,13 @@ class RunConfig:
         still share the songs with training, so a model can score there by
         memorising each song's average response; held-out songs show what
         generalises from the music.
+    onset_exclude_s : float
+        Transitions and control moments within this many seconds of a song's
+        onset are left out of the epoch test (the orienting response to the
+        music starting and the fastest habituation happen there).
+    max_missing_fraction : float
+        A trial with more than this fraction of its skin conductance missing
+        (NaN) is left out, and reported; shorter gaps are interpolated.
     seed : int
         Seed of every random step.
 
@@ -89,7 +109,7 @@ class RunConfig:
 
     study: Path
     output: Path
-    encoder: str = "musicnn-msd"
+    encoder: str = DEFAULT_ENCODER
     layer: str | None = None
     encoder_params: dict[str, Any] = field(default_factory=dict)
     analyses: tuple[str, ...] = ANALYSES
@@ -105,6 +125,8 @@ class RunConfig:
     cnn: dict[str, Any] = field(default_factory=dict)
     n_test: int = 10
     song_folds: int = 4
+    onset_exclude_s: float = 10.0
+    max_missing_fraction: float = 0.2
     seed: int = 0
 
     @classmethod
@@ -112,8 +134,9 @@ class RunConfig:
         r"""Read a run configuration; relative paths are relative to the TOML file.
 
         The file has a flat ``[run]`` table whose keys are this class's fields
-        (plus optional ``[encoder_params]`` and ``[cnn]`` tables). Unknown keys
-        are refused, naming the file and the valid keys.
+        (plus optional ``[encoder_params]`` and ``[cnn]`` tables). Every key is
+        checked before any work starts: unknown keys, wrong types and invalid
+        values are refused, naming the file, the key and the valid choices.
 
         Examples
         --------
@@ -124,42 +147,38 @@ class RunConfig:
         True
 
         """
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: configuration file not found.")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as error:
-            raise DataError(f"{path}: not valid TOML ({error}).") from None
-        unknown_tables = set(raw) - {"run", "encoder_params", "cnn"}
-        if unknown_tables or "run" not in raw:
-            raise DataError(
-                f"{path}: expected a [run] table (and optionally [encoder_params], [cnn]); "
-                f"found {sorted(raw)}."
-            )
-        settings = dict(raw["run"])
-        valid = {f.name for f in fields(cls)} - {"encoder_params", "cnn"}
-        unknown = sorted(set(settings) - valid)
-        if unknown:
-            raise DataError(f"{path}: unknown key(s) {unknown} in [run]; valid: {sorted(valid)}.")
-        for key in ("study", "output"):
-            if key not in settings:
-                raise DataError(f'{path}: [run] needs {key} = "<folder>".')
-            settings[key] = (path.parent / settings[key]).resolve()
-        for key in ("epoch_window_s", "analyses"):
-            if key in settings:
-                settings[key] = tuple(settings[key])
-        config = cls(
-            **settings, encoder_params=raw.get("encoder_params", {}), cnn=raw.get("cnn", {})
+        return read_config(
+            path, cls, table="run", sub_tables={"encoder_params": None, "cnn": cnn_param_names()}
         )
-        config.check()
-        return config
 
     def check(self) -> None:
-        """Refuse unknown analyses early, naming the valid ones."""
+        """Refuse settings that cannot work, naming the setting, the value and the fix."""
         unknown = [a for a in self.analyses if a not in ANALYSES]
         if unknown:
             raise ParameterError(f"analyses {unknown} are unknown; choose from {list(ANALYSES)}.")
+        window = self.epoch_window_s
+        if len(window) != 2 or not window[0] < 0 < window[1]:
+            raise ParameterError(
+                f"epoch_window_s = {list(window)} must be [tmin, tmax] with tmin < 0 < tmax "
+                "(the baseline is t < 0), e.g. [-2.0, 8.0]."
+            )
+        for name in ("window_frames", "hop_frames", "n_permutations", "n_surrogates", "n_test"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("song_folds", self.song_folds, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        for name in ("response_rate_hz", "isc_window_s", "isc_hop_s"):
+            check_positive(name, getattr(self, name))
+        check_positive("onset_exclude_s", self.onset_exclude_s, allow_zero=True)
+        check_positive("max_missing_fraction", self.max_missing_fraction, allow_zero=True)
+        if self.max_missing_fraction >= 1:
+            raise ParameterError(
+                f"max_missing_fraction = {self.max_missing_fraction} must be below 1."
+            )
+        unknown_cnn = sorted(set(self.cnn) - set(cnn_param_names()))
+        if unknown_cnn:
+            raise ParameterError(
+                f"[cnn] key(s) {unknown_cnn} unknown; valid: {sorted(cnn_param_names())}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (paths as strings)."""
@@ -185,6 +204,9 @@ class StudyResults:
         The CNN evaluation (with baselines).
     predictions : dict
         Per (participant, stimulus): (predicted, true) TimeSeries of test participants.
+    left_out : list of dict
+        Trials or runs left out of the analyses: ``participant``, ``stimulus``,
+        ``file`` and ``reason`` (the report lists them).
     files : list of Path
         Everything written.
 
@@ -197,6 +219,7 @@ class StudyResults:
     isc: dict[str, dict[str, Any]] = field(default_factory=dict)
     cnn: Any = None
     predictions: dict[tuple[str, str], Any] = field(default_factory=dict)
+    left_out: list[dict[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -229,13 +252,22 @@ class StudyResults:
 
 
 # --------------------------------------------------------------------------- steps
-def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyResults:
-    """Run the configured analyses on a study and write tables, figures and the report.
+def run_study(
+    config: RunConfig, *, overwrite: bool = False, progress_bar: bool | None = None
+) -> StudyResults:
+    """Run the configured analyses on a study; the report is written by the caller.
+
+    ``frisson run`` is ``write_study_report(run_study(config), config.output)``
+    (:func:`frisson.report.study_report.write_study_report`). The output folder
+    holds the step cache; embeddings go to the one embedding store,
+    ``<output>/embeddings.zarr``.
 
     Parameters
     ----------
     config : RunConfig
         What to run (see :meth:`RunConfig.from_toml`).
+    overwrite : bool
+        Write into an existing non-empty output folder that frisson did not create.
     progress_bar : bool, optional
         Progress bars (default: when stderr is a terminal).
 
@@ -246,11 +278,37 @@ def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyRe
     """
     from tqdm.auto import tqdm
 
+    from frisson.store import AUDIO_SUFFIXES, EmbeddingStore
     from frisson.study import read_study
 
     config.check()
     show = progress_enabled(progress_bar)
     study = read_study(config.study)
+    _log_problems(study)
+    output = Path(config.output)
+    check_output_folder(output, overwrite=overwrite)
+    cache = StepCache(output / "cache")
+    store = EmbeddingStore(output / "embeddings.zarr")
+    results = StudyResults(config)
+
+    stimuli = {
+        name: path for name, path in study.stimuli.items() if path.suffix.lower() in AUDIO_SUFFIXES
+    }
+    for name in tqdm(stimuli, desc="latent", disable=not show):
+        results.songs[name] = _latent_step(cache, store, config, stimuli[name])
+
+    trials, results.left_out = _physiology_step(cache, config, study, show)
+
+    if "epochs" in config.analyses:
+        results.epochs, results.epoch_counts = _epochs_step(config, results.songs, trials)
+    if "isc" in config.analyses:
+        results.isc = _isc_step(config, results.songs, trials)
+    if "cnn" in config.analyses:
+        results.cnn, results.predictions = _cnn_step(cache, config, results.songs, trials, show)
+    return results
+
+
+def _log_problems(study) -> None:
     problems = study.validate()
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
@@ -263,35 +321,10 @@ def run_study(config: RunConfig, *, progress_bar: bool | None = None) -> StudyRe
             len(errors),
             len(problems) - len(errors),
         )
-    output = Path(config.output)
-    cache = StepCache(output / "cache")
-    results = StudyResults(config)
-
-    stimuli = {
-        name: path
-        for name, path in study.stimuli.items()
-        if path.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3", ".opus"}
-    }
-    for name in tqdm(stimuli, desc="latent", disable=not show):
-        results.songs[name] = _latent_step(cache, config, stimuli[name])
-
-    trials = _physiology_step(cache, config, study, show)
-
-    if "epochs" in config.analyses:
-        results.epochs, results.epoch_counts = _epochs_step(config, results.songs, trials)
-    if "isc" in config.analyses:
-        results.isc = _isc_step(config, results.songs, trials)
-    if "cnn" in config.analyses:
-        results.cnn, results.predictions = _cnn_step(cache, config, results.songs, trials, show)
-
-    from frisson.report.study_report import write_study_report
-
-    results.files = write_study_report(results, output)
-    return results
 
 
-def _latent_step(cache: StepCache, config: RunConfig, path: Path):
-    from frisson.pipeline import analyze_song
+def _latent_step(cache: StepCache, store, config: RunConfig, path: Path):
+    from frisson.pipelines.song import analyze_song, read_boundaries
 
     settings = {
         "encoder": config.encoder,
@@ -302,12 +335,15 @@ def _latent_step(cache: StepCache, config: RunConfig, path: Path):
         "n_surrogates": config.n_surrogates,
         "seed": config.seed,
     }
-    key = cache.key("latent", file_key(path), settings)
     boundaries = path.with_name(f"{path.stem}_boundaries.tsv")
+    key = cache.key(
+        "latent",
+        file_key(path),
+        file_key(boundaries) if boundaries.is_file() else None,
+        settings,
+    )
 
     def compute():
-        from frisson.pipeline import read_boundaries
-
         reference = read_boundaries(boundaries) if boundaries.is_file() else None
         return analyze_song(
             path,
@@ -318,6 +354,7 @@ def _latent_step(cache: StepCache, config: RunConfig, path: Path):
             hop_frames=config.hop_frames,
             n_surrogates=config.n_surrogates,
             reference_boundaries_s=reference,
+            store=store,
             seed=config.seed,
         )
 
@@ -335,53 +372,79 @@ class _TrialResponses:
 
 def _physiology_step(
     cache: StepCache, config: RunConfig, study, show: bool
-) -> list[_TrialResponses]:
+) -> tuple[list[_TrialResponses], list[dict[str, str]]]:
     from tqdm.auto import tqdm
-
-    from frisson.physio.eda import normalize_trial, phasic_target
 
     settings = {
         "rate": config.response_rate_hz,
         "decomposition": config.decomposition,
+        "max_missing_fraction": config.max_missing_fraction,
     }
     out: list[_TrialResponses] = []
+    left_out: list[dict[str, str]] = []
     for run in tqdm(study.runs, desc="physiology", disable=not show):
         if not run.physio:
             continue
-        key = cache.key("physio", [file_key(p) for p in run.physio], file_key(run.events), settings)
-
-        def compute(run=run):
-            rows = []
-            for trial in study.trials(participant=run.participant, on_error="skip"):
-                if trial.run != run.label or "eda" not in trial.responses:
-                    continue
-                eda = trial.responses["eda"]
-                if np.isnan(eda.values).mean() > 0.2:
-                    logger.warning(
-                        "%s %s: over 20 %% of skin conductance missing; trial left out",
-                        trial.participant,
-                        trial.stimulus,
-                    )
-                    continue
-                eda = eda.interpolate_nan()
-                normalised = normalize_trial(eda).resample(config.response_rate_hz)
-                target = phasic_target(
-                    eda, rate_hz=config.response_rate_hz, method=config.decomposition
-                )
-                rows.append(
-                    _TrialResponses(
-                        trial.participant, trial.stimulus, trial.duration_s, normalised, target
-                    )
-                )
-            return rows
-
+        sidecars = [p.with_name(p.name.replace(".tsv.gz", ".json")) for p in run.physio]
+        key = cache.key(
+            "physio",
+            [file_key(p) for p in run.physio],
+            [file_key(p) if p.is_file() else None for p in sidecars],
+            file_key(run.events),
+            settings,
+        )
         try:
-            out.extend(cache.get("physio", key, compute))
+            entry = cache.get("physio", key, lambda run=run: _run_responses(config, study, run))
         except DataError as error:
             logger.warning("skipping %s: %s", run.label, error)
+            left_out.append(
+                {
+                    "participant": run.participant,
+                    "stimulus": "",
+                    "file": str(run.events),
+                    "reason": str(error),
+                }
+            )
+            continue
+        out.extend(entry["trials"])
+        left_out.extend(entry["left_out"])
     if not out:
         raise DataError(f"{study.root}: no usable skin conductance in any trial.")
-    return out
+    return out, left_out
+
+
+def _run_responses(config: RunConfig, study, run) -> dict[str, list]:
+    """One run's trials: normalised skin conductance and the CNN target, or why left out."""
+    from frisson.physio.eda import normalize_trial, phasic_target
+
+    rows, left_out = [], []
+    for trial in study.trials(participant=run.participant, on_error="skip"):
+        if trial.run != run.label or "eda" not in trial.responses:
+            continue
+        eda = trial.responses["eda"]
+        missing = float(np.isnan(eda.values).mean())
+        if missing > config.max_missing_fraction:
+            reason = (
+                f"{100 * missing:.0f} % of skin conductance missing "
+                f"(max_missing_fraction = {config.max_missing_fraction:g})"
+            )
+            logger.warning("%s %s: %s; trial left out", trial.participant, trial.stimulus, reason)
+            left_out.append(
+                {
+                    "participant": trial.participant,
+                    "stimulus": trial.stimulus,
+                    "file": str(run.physio[0]),
+                    "reason": reason,
+                }
+            )
+            continue
+        eda = eda.interpolate_nan()
+        normalised = normalize_trial(eda).resample(config.response_rate_hz)
+        target = phasic_target(eda, rate_hz=config.response_rate_hz, method=config.decomposition)
+        rows.append(
+            _TrialResponses(trial.participant, trial.stimulus, trial.duration_s, normalised, target)
+        )
+    return {"trials": rows, "left_out": left_out}
 
 
 def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
