@@ -97,3 +97,62 @@ def test_bad_files_raise_clear_errors_naming_the_file(tmp_path, kind, message):
 def test_folder_is_refused(tmp_path):
     with pytest.raises(AudioError, match="is a folder"):
         load_audio(tmp_path)
+
+
+# -------------------------------------------------------------- hostile files (issue 12)
+def test_truncated_wav_warns_naming_the_file_and_uses_the_samples_present(tmp_path, caplog):
+    import logging
+
+    full = _tone(seconds=6.0)
+    path = tmp_path / "cut.wav"
+    sf.write(path, full, RATE, subtype="PCM_16")
+    raw = path.read_bytes()
+    kept = 3 * RATE  # keep the 44-byte header and the first 3 s of 16-bit samples
+    path.write_bytes(raw[: 44 + 2 * kept])
+    with caplog.at_level(logging.WARNING, logger="frisson"):
+        audio = load_audio(path)
+    assert audio.samples.size == kept and audio.duration_s == 3.0
+    expected = sf.read(tmp_path / "cut.wav", dtype="float32")[0]
+    np.testing.assert_array_equal(audio.samples, expected)
+    np.testing.assert_allclose(audio.samples, full[:kept], atol=1 / 2**15)
+    (record,) = caplog.records
+    assert str(path) in record.getMessage()
+    assert "header promises 132300 samples (6.00 s) but the file holds 66150 (3.00 s)" in (
+        record.getMessage()
+    )
+
+
+def test_complete_files_do_not_warn(tmp_path, caplog):
+    import logging
+
+    for fmt in ("WAV", "FLAC", "MP3"):
+        path = tmp_path / f"whole.{fmt.lower()}"
+        sf.write(path, _tone(seconds=1.5), RATE, format=fmt)
+        with caplog.at_level(logging.WARNING, logger="frisson"):
+            load_audio(path)
+    assert caplog.records == []
+
+
+def test_truncated_mp3_warns_and_keeps_what_decodes(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "cut.mp3"
+    sf.write(path, _tone(seconds=6.0), RATE, format="MP3")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING, logger="frisson"):
+        audio = load_audio(path)
+    assert 2.5 < audio.duration_s < 3.5
+    assert "cut.mp3: the header promises 132300 samples (6.00 s)" in caplog.text
+
+
+def test_random_bytes_named_mp3_give_one_clear_line(tmp_path, capfd):
+    path = tmp_path / "song.mp3"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: cannot decode audio (its content is not in a format")
+    assert "not really MP3" in message and "ffmpeg -i song.mp3 song.wav" in message
+    assert "does not exist" not in message  # libsndfile's misleading words are not passed on
+    assert "Note:" not in capfd.readouterr().err  # mpg123's stderr chatter goes to the debug log

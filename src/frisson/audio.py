@@ -10,8 +10,10 @@ file and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +121,13 @@ def load_audio(
         infinite samples, is silent (peak below -90 dBFS) or is shorter than
         ``min_duration_s``.
 
+    Notes
+    -----
+    A file that holds fewer samples than its header promises (a WAV whose
+    ``data`` chunk size exceeds the bytes present, an MP3 cut short) is
+    analysed with the samples present, and a warning naming the file is
+    logged; libsndfile alone would drop the difference silently.
+
     Examples
     --------
     >>> import numpy as np, soundfile as sf, tempfile, pathlib
@@ -130,8 +139,6 @@ def load_audio(
     (16000.0, 2.0)
 
     """
-    import soundfile as sf
-
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: file not found; check the path.")
@@ -139,17 +146,123 @@ def load_audio(
         raise AudioError(f"{path}: is a folder, not an audio file.")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes); re-export or re-copy it.")
-    try:
-        data, native_rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioError(
-            f"{path}: cannot decode audio ({error}). frisson reads WAV, FLAC, OGG, Opus and MP3; "
-            "if the file plays elsewhere, convert it, e.g. `ffmpeg -i in.m4a out.wav`."
-        ) from None
+    data, native_rate = _decode(path)
     samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     logger.debug("loaded %s: %d samples x %d channels at %d Hz", path, *data.shape, native_rate)
     audio = _checked(samples, float(native_rate), str(path), file_sha256(path), min_duration_s)
     return audio if rate_hz is None else audio.resample(rate_hz)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with libsndfile; a file shorter than its header promises warns, keeps the rest."""
+    import soundfile as sf
+
+    quiet = _decoder_stderr_to_log() if path.suffix.lower() == ".mp3" else contextlib.nullcontext()
+    try:
+        with quiet, sf.SoundFile(path) as handle:
+            promised = handle.frames
+            data = handle.read(dtype="float32", always_2d=True)
+            native_rate = handle.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise AudioError(_decode_error(path, error)) from None
+    header_frames = _riff_data_frames(path)
+    if header_frames is not None:
+        promised = max(promised, header_frames)
+    if promised > data.shape[0]:
+        logger.warning(
+            "%s: the header promises %d samples (%.2f s) but the file holds %d (%.2f s); it is "
+            "probably truncated (an interrupted copy or export). Analysing the %.2f s present; "
+            "re-copy or re-export the file to use all of it.",
+            path,
+            promised,
+            promised / native_rate,
+            data.shape[0],
+            data.shape[0] / native_rate,
+            data.shape[0] / native_rate,
+        )
+    return data, native_rate
+
+
+def _decode_error(path: Path, error: Exception) -> str:
+    """One line naming the file, what went wrong and the fix."""
+    reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    if "does not exist" in reason or "not recognised" in reason or "unknown format" in reason:
+        # libsndfile's words for content it cannot identify (the file does exist)
+        kind = path.suffix.lstrip(".").upper() or "audio"
+        reason = (
+            f"its content is not in a format libsndfile recognises: the file is damaged, "
+            f"incomplete or not really {kind}"
+        )
+    else:
+        reason = reason.removeprefix(f"Error opening {str(path)!r}: ").removeprefix("Error : ")
+    return (
+        f"{path}: cannot decode audio ({reason}). frisson reads WAV, FLAC, OGG, Opus and MP3; "
+        f"re-copy or re-export the file, or if it plays elsewhere convert it, e.g. "
+        f"`ffmpeg -i {path.name} {path.stem}.wav`."
+    )
+
+
+def _riff_data_frames(path: Path) -> int | None:
+    """Sample frames a RIFF/WAVE header promises (its ``data`` chunk size), or None.
+
+    None for other formats, and for headers that give no size (0 or 0xFFFFFFFF,
+    as streaming writers leave it).
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            for _ in range(64):  # a WAV has a handful of chunks before 'data'
+                chunk = handle.read(8)
+                if len(chunk) < 8:
+                    return None
+                chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if chunk_id == b"fmt ":
+                    fmt = handle.read(size + (size & 1))
+                    if len(fmt) < 14:
+                        return None
+                    block_align = struct.unpack("<H", fmt[12:14])[0]
+                elif chunk_id == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    handle.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def _decoder_stderr_to_log() -> Iterator[None]:
+    """Send what C decoders print on stderr (mpg123's "Note: ..." lines) to the debug log.
+
+    The redirection covers file descriptor 2 for the duration of one decode, so
+    anything else written to it meanwhile (another thread) also goes to the log.
+    """
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                logger.debug("decoder: %s", line)
 
 
 def audio_from_array(
@@ -196,7 +309,10 @@ def _checked(
 ) -> Audio:
     """Validate decoded samples; every failure names the source and the fix."""
     if samples.size == 0:
-        raise AudioError(f"{source}: contains no audio samples.")
+        raise AudioError(
+            f"{source}: contains no audio samples (the file may be truncated); "
+            "re-copy or re-export it."
+        )
     finite = np.isfinite(samples)
     if not finite.all():
         first = int(np.flatnonzero(~finite)[0])
