@@ -956,10 +956,10 @@ def _write_truth(root: Path, params: StudyParams, seed: int, planted, tables) ->
     }
     for file, columns in per_stimulus.items():
         _per_stimulus_table(planted, columns).to_csv(
-            truth_dir / f"{file}.tsv", sep="\t", index=False, float_format="%.4f"
+            truth_dir / f"{file}.tsv", sep="\t", index=False, float_format="%.6f"
         )
     for file, table in tables.items():
-        table.to_csv(truth_dir / f"{file}.tsv", sep="\t", index=False, float_format="%.4f")
+        table.to_csv(truth_dir / f"{file}.tsv", sep="\t", index=False, float_format="%.6f")
     (truth_dir / "simulation.json").write_text(
         json.dumps(
             {
