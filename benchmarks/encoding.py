@@ -3,7 +3,8 @@
 Two parts, both on 2 BLAS threads by default:
 
 1. ``solvers``: one outer fold of nested leave-one-run-out ridge (7 inner folds,
-   17 alphas) for few and many targets x a primal-shaped (n_features <
+   the 21 alphas of ``DEFAULT_ALPHAS``; the results in ``_auto_solver`` were
+   measured with the former 17) for few and many targets x a primal-shaped (n_features <
    n_samples) and a kernel-shaped design, with each solver: frisson's numpy
    ``eigh`` (one eigendecomposition shared by the alpha grid), himalaya's
    ``RidgeCV`` (primal) and ``KernelRidgeCV`` (kernel). This is the measurement
@@ -37,7 +38,7 @@ from frisson.models import encoding
 from frisson.models.encoding import fit_layer_profiles, layer_design
 from frisson.timeseries import TimeSeries
 
-ALPHAS = np.logspace(-1, 7, 17)
+ALPHAS = np.asarray(encoding.DEFAULT_ALPHAS)  # the grid fit_layer_profiles uses
 
 
 def _timed(function, *args, **kwargs):
@@ -57,9 +58,7 @@ def bench_solvers(
     rng = np.random.default_rng(0)
     n = (n_runs - 1) * run_samples  # the training runs of one outer fold
     slices = encoding._run_slices([run_samples] * n_runs)
-    train_idx = np.concatenate(slices[1:])
-    splits = encoding.inner_splits(slices, 0)
-    local = [(np.searchsorted(train_idx, a), np.searchsorted(train_idx, b)) for a, b in splits]
+    local = encoding.outer_folds(slices)[0].inner  # inner folds as rows of the training runs
     rows = []
     for shape_name, n_features in shapes.items():
         x = rng.standard_normal((n, n_features))
@@ -209,7 +208,7 @@ def main() -> None:
     results = {}
     with threadpool_limits(limits=args.threads):
         if not args.skip_solvers:
-            print("-- solvers: one outer fold, 7 inner folds, 17 alphas")
+            print(f"-- solvers: one outer fold, 7 inner folds, {ALPHAS.size} alphas")
             results["solvers"] = bench_solvers(
                 args.solver_runs,
                 args.solver_run_samples,

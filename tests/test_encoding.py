@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
 from frisson.errors import DataError, FrissonError, ParameterError
-from frisson.models import encoding
+from frisson.models import DelayedRidge, encoding
 from frisson.models.encoding import (
+    CV_SOLVERS,
+    DEFAULT_ALPHAS,
+    FIXED_ALPHA_SOLVERS,
+    _cv,
+    _profiles,
     canonical_hrf,
     delay_features,
     fit_layer_profiles,
@@ -219,14 +226,14 @@ def test_inner_splits_never_touch_the_test_run():
 
 def test_planted_leak_in_the_inner_splits_is_refused(monkeypatch):
     features, responses, _ = _planted(n_layers=1, n_runs=3, n_times=60, n_responsive=3, n_null=0)
-    honest = encoding.inner_splits
+    honest = _cv.inner_splits  # patched where it is looked up: outer_folds in _cv
 
     def leaky(run_indices, test_run):
         splits = honest(run_indices, test_run)
         train, validation = splits[0]
         return [(np.r_[train, run_indices[test_run]], validation), *splits[1:]]
 
-    monkeypatch.setattr(encoding, "inner_splits", leaky)
+    monkeypatch.setattr(_cv, "inner_splits", leaky)
     with pytest.raises(FrissonError, match="Nested CV leak"):
         fit_layer_profiles(features, responses, n_permutations=0, progress_bar=False)
     with pytest.raises(FrissonError, match="Nested CV leak"):
@@ -236,13 +243,13 @@ def test_planted_leak_in_the_inner_splits_is_refused(monkeypatch):
 def test_pca_is_fitted_on_training_runs_only(monkeypatch):
     features, responses, _ = _planted(n_layers=1, n_runs=4, n_times=50, n_responsive=2, n_null=0)
     seen = []
-    original = encoding._fit_projection
+    original = _profiles._fit_projection
 
     def spy(blocks, n_components):
         seen.append([b.copy() for b in blocks])
         return original(blocks, n_components)
 
-    monkeypatch.setattr(encoding, "_fit_projection", spy)
+    monkeypatch.setattr(_profiles, "_fit_projection", spy)
     fit_layer_profiles(features, responses, n_permutations=0, progress_bar=False)
     on_grid = [s.align_to(r).values for s, r in zip(features["layer0"], responses, strict=True)]
     assert len(seen) == 4
@@ -303,7 +310,7 @@ def test_solvers_agree(shape):
         primal = solver.predict(x, y, x_test, per_target)
         solver.solver = "kernel"
         kernel = solver.predict(x, y, x_test, per_target)
-    eigh = encoding._eigh_predict(x, y, x_test, per_target)
+    eigh = encoding.solve_eigh(x, y, x_test, per_target)
     np.testing.assert_allclose(primal, eigh, atol=1e-6)
     np.testing.assert_allclose(kernel, eigh, atol=1e-6)
 
@@ -320,6 +327,95 @@ def test_fit_layer_profiles_same_answer_with_every_solver():
         np.testing.assert_allclose(out[s].r, out["eigh"].r, atol=1e-6)
         np.testing.assert_array_equal(out[s].alphas, out["eigh"].alphas)
         np.testing.assert_array_equal(out[s].p, out["eigh"].p)
+
+
+def test_solver_registry_and_solver_params():
+    assert set(CV_SOLVERS) == set(FIXED_ALPHA_SOLVERS) == set(encoding.SOLVERS) - {"auto"}
+    features, responses, _ = _planted(n_layers=2, n_runs=3, n_times=80, n_responsive=4, n_null=2)
+    options = {"n_permutations": 3, "progress_bar": False, "device": "cpu"}
+    whole = fit_layer_profiles(features, responses, solver="eigh", **options)
+    batched = fit_layer_profiles(
+        features, responses, solver="eigh", solver_params={"n_targets_batch": 4}, **options
+    )
+    # batched over targets (6 units in batches of 4) equals one pass, and the units differ
+    np.testing.assert_array_equal(batched.r, whole.r)
+    np.testing.assert_array_equal(batched.alphas, whole.alphas)
+    np.testing.assert_array_equal(batched.p, whole.p)
+    assert np.unique(whole.alphas).size > 1 and np.unique(whole.r).size == whole.r.size
+    # the setting reaches himalaya's solvers too: same answer with 2 targets at a time
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((90, 6)), rng.standard_normal((90, 5))
+    splits = [(np.arange(45, 90), np.arange(45)), (np.arange(45), np.arange(45, 90))]
+    alphas = np.logspace(-1, 3, 5)
+    best, eigh = CV_SOLVERS["eigh"](x, y, x[:10], alphas, splits)
+    for name in ("primal", "kernel"):
+        with encoding._Solver(name, "cpu", {"n_targets_batch": 2}) as solve:
+            got_best, got = solve.cv(x, y, x[:10], alphas, splits)
+            fixed = solve.predict(x, y, x[:10], alphas[best])
+        np.testing.assert_array_equal(got_best, best)
+        np.testing.assert_allclose(got, eigh, atol=1e-8)
+        np.testing.assert_allclose(fixed, eigh, atol=1e-8)
+    with pytest.raises(ParameterError, match="n_targets_batch must be >= 1"):
+        fit_layer_profiles(
+            features, responses, solver="eigh", solver_params={"n_targets_batch": 0}, **options
+        )
+    with pytest.raises(ParameterError, match="holds alphas, which the encoding model passes"):
+        fit_layer_profiles(features, responses, solver_params={"alphas": [1.0]}, **options)
+    with pytest.raises(ParameterError, match=r"n_iter are not settings.*valid keys: n_targets"):
+        fit_layer_profiles(features, responses, solver_params={"n_iter": 3}, **options)
+    with pytest.raises(ParameterError, match="solver_params must be a dict"):
+        fit_layer_profiles(features, responses, solver_params=[("n_targets_batch", 2)], **options)
+
+
+def test_solver_params_reach_the_registered_functions(monkeypatch):
+    features, responses, _ = _planted(n_layers=1, n_runs=3, n_times=60, n_responsive=3, n_null=0)
+    calls = []
+
+    def spy(kind, registry):
+        original = registry[kind]
+
+        @functools.wraps(original)  # keeps the signature solver_params are checked against
+        def wrapped(*args, **kwargs):
+            calls.append((registry is CV_SOLVERS, kwargs))
+            return original(*args, **kwargs)
+
+        monkeypatch.setitem(registry, kind, wrapped)
+
+    spy("eigh", CV_SOLVERS)
+    spy("eigh", FIXED_ALPHA_SOLVERS)
+    fit_layer_profiles(
+        features,
+        responses,
+        solver_params={"n_targets_batch": 7},
+        n_permutations=2,
+        device="cpu",
+        progress_bar=False,
+    )
+    # 3 outer folds choose alpha; 2 permutations x 3 folds refit with those alphas
+    assert [cv for cv, _ in calls].count(True) == 3
+    assert [cv for cv, _ in calls].count(False) == 6
+    assert all(kwargs == {"n_targets_batch": 7} for _, kwargs in calls)
+
+
+def test_one_ridge_alpha_grid_for_every_model():
+    import inspect
+
+    np.testing.assert_array_equal(DEFAULT_ALPHAS, np.logspace(-2, 8, 21))
+    for function in (fit_layer_profiles, variance_partition):
+        assert inspect.signature(function).parameters["alphas"].default is DEFAULT_ALPHAS
+    assert DelayedRidge().alphas is DEFAULT_ALPHAS
+    # The grid grew from logspace(-1, 7, 17) (the same half-decade points, 0.1-1e7): only
+    # units at the old top (noise units, which now choose 1e8) change, and by little.
+    features, responses, _ = _planted(n_layers=2, n_runs=4, n_times=80, n_responsive=6, n_null=4)
+    options = {"n_permutations": 5, "progress_bar": False, "device": "cpu"}
+    new = fit_layer_profiles(features, responses, **options)
+    old = fit_layer_profiles(features, responses, alphas=np.logspace(-1, 7, 17), **options)
+    inside = old.alphas < 1e7
+    assert inside.any() and (~inside).any()
+    np.testing.assert_array_equal(new.alphas[inside], old.alphas[inside])
+    assert np.all(new.alphas[~inside] >= 1e7)
+    np.testing.assert_allclose(new.r, old.r, atol=1e-4)
+    np.testing.assert_array_equal(new.p, old.p)
 
 
 def test_phase_randomisation_keeps_spectra_and_cross_covariance():

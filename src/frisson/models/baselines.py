@@ -39,11 +39,10 @@ from frisson.models._pairs import (
     check_fitted_input,
     check_pairs,
 )
+from frisson.models.encoding import DEFAULT_ALPHAS
 from frisson.timeseries import TimeSeries
 
 __all__ = ["DelayedRidge"]
-
-_DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 8, 21))
 
 
 class DelayedRidge:
@@ -66,7 +65,9 @@ class DelayedRidge:
         Principal components of the standardised inputs kept (default 32,
         capped at the input dimensions); None keeps every standardised dimension.
     alphas : sequence of float
-        Penalties tried (default ``logspace(-2, 8, 21)``).
+        Penalties tried (default :data:`frisson.models.encoding.DEFAULT_ALPHAS`,
+        ``logspace(-2, 8, 21)``, the one grid of every ridge in frisson.models;
+        the penalty scale here is about ``n_pairs x n_frames``, pooled over pairs).
     n_folds : int
         Folds of the grouped cross-validation used when no validation pairs
         are given (default 5, capped at the number of groups).
@@ -122,7 +123,7 @@ class DelayedRidge:
         delays_s: tuple[float, float] = (0.0, 9.6),
         delay_step_s: float = 0.4,
         n_components: int | None = 32,
-        alphas: Sequence[float] = _DEFAULT_ALPHAS,
+        alphas: Sequence[float] = DEFAULT_ALPHAS,
         n_folds: int = 5,
         n_threads: int | None = None,
     ) -> None:
@@ -181,29 +182,7 @@ class DelayedRidge:
         validation_pairs: Sequence[Pair] | None,
         groups: Sequence[str] | None,
     ) -> DelayedRidge:
-        low, high = check_range_s("delays_s", self.delays_s)
-        if low < 0:
-            raise ParameterError(
-                f"delays_s={self.delays_s} has a negative delay: the model would use music "
-                "after the response. Use delays >= 0."
-            )
-        step = check_positive("delay_step_s", self.delay_step_s)
-        alphas = np.asarray(self.alphas, dtype=float)
-        if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
-            raise ParameterError(f"alphas must be a non-empty list of values > 0, got {alphas}.")
-        n_folds = check_int("n_folds", self.n_folds, minimum=2)
-        if self.n_components is not None:
-            check_int("n_components", self.n_components, minimum=1)
-        if validation_pairs is not None and groups is not None:
-            raise ParameterError(
-                "Pass validation_pairs or groups, not both: alpha is chosen on the validation "
-                "pairs when given, so groups would be ignored."
-            )
-        if validation_pairs is None and groups is None:
-            raise ParameterError(
-                "DelayedRidge.fit needs validation_pairs or groups to choose alpha; pass the "
-                "validation participants' pairs, or one participant (or song) label per pair."
-            )
+        low, high, step, alphas, n_folds = self._checked_params(validation_pairs, groups)
         train = check_pairs(train_pairs, "train_pairs")
         rate = train[0].inputs.rate_hz
         n_dims = train[0].inputs.n_channels
@@ -230,28 +209,7 @@ class DelayedRidge:
             held_out = _total([self._pair_stats(g, "validation_pairs") for g in valid])
             sse, count = _sse(weights, intercepts, held_out), float(held_out["n"])
         else:
-            labels = np.asarray([str(g) for g in groups])
-            if labels.size != n_pairs:
-                raise ParameterError(
-                    f"groups has {labels.size} labels for {n_pairs} train_pairs; pass one "
-                    "label (participant or song) per pair."
-                )
-            unique = np.unique(labels)
-            if unique.size < 2:
-                raise DataError(
-                    "groups holds a single label; cross-validation needs at least 2 groups."
-                )
-            from sklearn.model_selection import GroupKFold
-
-            sse, count = np.zeros(alphas.size), 0.0
-            splitter = GroupKFold(n_splits=min(n_folds, unique.size))
-            for fit_idx, test_idx in splitter.split(np.zeros(n_pairs), groups=labels):
-                fold_weights, fold_intercepts = _solve(
-                    _subset(train_stats, set(fit_idx.tolist())), alphas
-                )
-                held_out = _subset(train_stats, set(test_idx.tolist()))
-                sse += _sse(fold_weights, fold_intercepts, held_out)
-                count += float(held_out["n"])
+            sse, count = _grouped_cv_sse(train_stats, groups, n_pairs, alphas, n_folds)
         self.scores_ = sse / count
         best = int(np.argmin(self.scores_))
         self.alpha_ = float(alphas[best])
@@ -279,6 +237,35 @@ class DelayedRidge:
             n_pairs,
         )
         return self
+
+    def _checked_params(
+        self, validation_pairs: Sequence[Pair] | None, groups: Sequence[str] | None
+    ) -> tuple[float, float, float, np.ndarray, int]:
+        """Checked ``(low_s, high_s, step_s, alphas, n_folds)``; refuses ignored options."""
+        low, high = check_range_s("delays_s", self.delays_s)
+        if low < 0:
+            raise ParameterError(
+                f"delays_s={self.delays_s} has a negative delay: the model would use music "
+                "after the response. Use delays >= 0."
+            )
+        step = check_positive("delay_step_s", self.delay_step_s)
+        alphas = np.asarray(self.alphas, dtype=float)
+        if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
+            raise ParameterError(f"alphas must be a non-empty list of values > 0, got {alphas}.")
+        n_folds = check_int("n_folds", self.n_folds, minimum=2)
+        if self.n_components is not None:
+            check_int("n_components", self.n_components, minimum=1)
+        if validation_pairs is not None and groups is not None:
+            raise ParameterError(
+                "Pass validation_pairs or groups, not both: alpha is chosen on the validation "
+                "pairs when given, so groups would be ignored."
+            )
+        if validation_pairs is None and groups is None:
+            raise ParameterError(
+                "DelayedRidge.fit needs validation_pairs or groups to choose alpha; pass the "
+                "validation participants' pairs, or one participant (or song) label per pair."
+            )
+        return low, high, step, alphas, n_folds
 
     def _design(self, inputs: TimeSeries, what: str) -> np.ndarray:
         """Delayed design matrix of one input, rows for frames ``max_delay .. n - 1``."""
@@ -352,6 +339,35 @@ def _blas_threads(n_threads: int | None) -> Iterator[None]:
 
     with threadpool_limits(limits=n_threads, user_api="blas"):
         yield
+
+
+def _grouped_cv_sse(
+    train_stats: list[list[dict[str, Any]]],
+    groups: Sequence[str],
+    n_pairs: int,
+    alphas: np.ndarray,
+    n_folds: int,
+) -> tuple[np.ndarray, float]:
+    """Squared error of every alpha pooled over grouped K-fold folds, and the rows scored."""
+    labels = np.asarray([str(g) for g in groups])
+    if labels.size != n_pairs:
+        raise ParameterError(
+            f"groups has {labels.size} labels for {n_pairs} train_pairs; pass one "
+            "label (participant or song) per pair."
+        )
+    unique = np.unique(labels)
+    if unique.size < 2:
+        raise DataError("groups holds a single label; cross-validation needs at least 2 groups.")
+    from sklearn.model_selection import GroupKFold
+
+    sse, count = np.zeros(alphas.size), 0.0
+    splitter = GroupKFold(n_splits=min(n_folds, unique.size))
+    for fit_idx, test_idx in splitter.split(np.zeros(n_pairs), groups=labels):
+        fold_weights, fold_intercepts = _solve(_subset(train_stats, set(fit_idx.tolist())), alphas)
+        held_out = _subset(train_stats, set(test_idx.tolist()))
+        sse += _sse(fold_weights, fold_intercepts, held_out)
+        count += float(held_out["n"])
+    return sse, count
 
 
 def _principal_axes(standardised: np.ndarray, n_components: int | None) -> np.ndarray:
