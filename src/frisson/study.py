@@ -38,6 +38,7 @@ from typing import Literal
 import numpy as np
 
 from frisson._check import check_positive
+from frisson._io import atomic_write, atomic_write_text
 from frisson._logging import logger
 from frisson.errors import DataError, FrissonError
 from frisson.timeseries import TimeSeries
@@ -49,6 +50,7 @@ __all__ = [
     "Trial",
     "load_bold",
     "read_study",
+    "stimulus_stem",
     "voxel_ijk",
     "write_events",
     "write_physio",
@@ -169,11 +171,21 @@ class Study:
 
     """
 
-    def __init__(self, root: Path, participants, stimuli: dict[str, Path], runs: list[Run]):
+    def __init__(
+        self,
+        root: Path,
+        participants,
+        stimuli: dict[str, Path],
+        runs: list[Run],
+        *,
+        problems: Sequence[Problem] = (),
+    ):
         self.root = root
         self.participants = participants
         self.stimuli = stimuli
         self.runs = runs
+        #: Problems found while reading (refused stimuli, odd folders), reported by validate.
+        self.read_problems = list(problems)
 
     def __repr__(self) -> str:
         return (
@@ -192,6 +204,10 @@ class Study:
 
     def read_responses(self, run: Run) -> dict[str, TimeSeries]:
         """Every channel of the run's physiology and rating files, keyed by kind or name."""
+        return self._read_responses(run)[0]
+
+    def _read_responses(self, run: Run) -> tuple[dict[str, TimeSeries], set[str]]:
+        """The run's channels, and the keys of those from physiology recordings."""
         from frisson.physio.io import read_bids_physio
 
         responses: dict[str, TimeSeries] = {}
@@ -199,9 +215,10 @@ class Study:
             recording = _entities(path.name).get("recording")
             for key, series in read_bids_physio(path).items():
                 responses[key if key not in responses else f"{recording}_{key}"] = series
+        physio_keys = set(responses)
         if run.beh is not None:
             responses.update(_read_beh(run.beh))
-        return responses
+        return responses, physio_keys
 
     def read_bold(self, run: Run, **options) -> TimeSeries:
         """The run's BOLD as voxels or ROI means; ``options`` go to :func:`load_bold`."""
@@ -236,6 +253,13 @@ class Study:
         ------
         Trial
 
+        Notes
+        -----
+        A trial that runs past a physiology recording of its run (which
+        :meth:`validate` reports as an error) is skipped with a logged warning
+        naming the events file, the participant and the stimulus, whatever
+        ``on_error``.
+
         """
         check_positive("pre_s", pre_s, allow_zero=True)
         check_positive("post_s", post_s, allow_zero=True)
@@ -244,7 +268,7 @@ class Study:
                 continue
             try:
                 events = self.read_events(run)
-                responses = self.read_responses(run)
+                responses, physio_keys = self._read_responses(run)
             except FrissonError as error:
                 if on_error == "raise":
                     raise
@@ -254,6 +278,22 @@ class Study:
             for onset, duration, stim in presentations:
                 name = _stimulus_name(stim)
                 if stimulus is not None and name != stimulus:
+                    continue
+                short = [
+                    key for key in sorted(physio_keys) if _outside(responses[key], onset, duration)
+                ]
+                if short:
+                    logger.warning(
+                        "%s: skipping the trial of participant %s with stimulus %r "
+                        "(%.2f-%.2f s): it runs past the %s recording (see `frisson study "
+                        "validate`; the file may be truncated or SamplingFrequency wrong)",
+                        run.events,
+                        run.participant,
+                        name,
+                        onset,
+                        onset + duration,
+                        ", ".join(short),
+                    )
                     continue
                 cropped = {}
                 for key, series in responses.items():
@@ -268,13 +308,17 @@ class Study:
     def validate(self) -> list[Problem]:
         """Every problem of the study, without stopping at the first.
 
-        Checks: participants table and folders agree; every referenced stimulus
-        exists; events tables have the required columns and numbers (unknown
+        Checks: participants table and folders agree (duplicate IDs, folders
+        not named ``sub-<label>``); every referenced stimulus exists, decodes,
+        is not empty, lies inside the study (symlinks out of it are refused)
+        and lasts as long as its presentations (within 0.5 s); events tables
+        have the required columns and numbers (negative durations; unknown
         columns are warnings); physiology files and sidecars read (wrong or
-        missing fields, truncated files); each trial lies within its recording
-        (a recording much longer or shorter than the events suggests a wrong
-        ``SamplingFrequency``); NaN stretches during trials; channels of
-        unknown kind.
+        missing fields, truncated files, infinite samples, EDA in units that
+        are not conductance); each trial lies within its recording (such a
+        trial is also skipped by :meth:`trials`; a recording much longer or
+        shorter than the events suggests a wrong ``SamplingFrequency``); NaN
+        stretches during trials; channels of unknown kind.
 
         Returns
         -------
@@ -311,17 +355,12 @@ def read_study(root: str | os.PathLike) -> Study:
         raise DataError(f"{root}: no such study folder.")
     participants_path = root / "participants.tsv"
     if participants_path.is_file():
-        participants = pd.read_csv(participants_path, sep="\t", dtype={"participant_id": str})
-        if "participant_id" in participants:
-            participants["participant"] = participants["participant_id"].str.removeprefix("sub-")
+        participants = _read_participants(participants_path)
     else:
         participants = pd.DataFrame({"participant_id": [], "participant": []})
-    stimuli_dir = root / "stimuli"
-    stimuli = (
-        {str(p.relative_to(stimuli_dir)): p for p in sorted(stimuli_dir.rglob("*")) if p.is_file()}
-        if stimuli_dir.is_dir()
-        else {}
-    )
+    problems: list[Problem] = []
+    stimuli = _find_stimuli(root, problems)
+    problems.extend(_odd_folders(root))
     runs = []
     for events in sorted(root.glob("sub-*/**/*_events.tsv")):
         entities = _entities(events.name)
@@ -355,7 +394,118 @@ def read_study(root: str | os.PathLike) -> Study:
             f"{root}: no sub-*/**/*_events.tsv found; is this a BIDS-style study folder?"
         )
     logger.info("%s: %d runs, %d stimuli", root, len(runs), len(stimuli))
-    return Study(root, participants, stimuli, runs)
+    for problem in problems:
+        logger.warning("%s: %s", root / problem.path, problem.message)
+    return Study(root, participants, stimuli, runs, problems=problems)
+
+
+#: Top-level folders of a BIDS dataset that are not participants.
+_NON_SUBJECT_FOLDERS = {"stimuli", "derivatives", "code", "sourcedata", "phenotype"}
+_SUBJECT_FOLDER = re.compile(r"sub-[a-zA-Z0-9]+")
+
+
+def _read_participants(path: Path):
+    """``participants.tsv`` as a table; binary or non-UTF-8 content is one clear DataError."""
+    import pandas as pd
+
+    raw = path.read_bytes()
+    try:
+        if b"\x00" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1,
+                                     "NUL byte")  # fmt: skip
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: holds binary or non-UTF-8 bytes (byte {error.start}: "
+            f"{raw[error.start : error.start + 1]!r}); save it as UTF-8 text, one tab-separated "
+            "row per participant with a participant_id column."
+        ) from None
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"participant_id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "empty"
+        raise DataError(
+            f"{path}: cannot be read as a tab-separated table ({reason}); one row per "
+            "participant with a participant_id column."
+        ) from None
+    if "participant_id" in table:
+        table["participant"] = table["participant_id"].astype(str).str.removeprefix("sub-")
+    return table
+
+
+def _find_stimuli(root: Path, problems: list[Problem]) -> dict[str, Path]:
+    """Files under ``stimuli/`` by name relative to it; links that leave the study are refused."""
+    stimuli_dir = root / "stimuli"
+    if not stimuli_dir.is_dir():
+        return {}
+    inside = root.resolve()
+    stimuli = {}
+    for path in sorted(stimuli_dir.rglob("*")):
+        name = path.relative_to(stimuli_dir).as_posix()
+        if any(part.startswith(".") for part in Path(name).parts):
+            continue
+        target = path.resolve()
+        if not target.is_relative_to(inside):
+            problems.append(
+                Problem(
+                    "error",
+                    f"stimuli/{name}",
+                    f"is a symbolic link to {target}, outside the study; refused like a "
+                    "'../' path. Copy the file into stimuli/.",
+                )
+            )
+            continue
+        if not path.is_file():
+            continue
+        if path.is_symlink():
+            problems.append(
+                Problem(
+                    "warning",
+                    f"stimuli/{name}",
+                    f"is a symbolic link (to {target.relative_to(inside)}); a copy of the "
+                    "study made without links will lack it. Copy the file instead.",
+                )
+            )
+        stimuli[name] = path
+    return stimuli
+
+
+def _odd_folders(root: Path) -> Iterator[Problem]:
+    """Top-level folders that look like participants' but are not named ``sub-<label>``."""
+    for path in sorted(root.iterdir()):
+        name = path.name
+        if not path.is_dir() or name.startswith(".") or name in _NON_SUBJECT_FOLDERS:
+            continue
+        if _SUBJECT_FOLDER.fullmatch(name):
+            continue
+        yield Problem(
+            "warning",
+            f"{name}/",
+            "is not a participant folder named sub-<label> (label: letters and digits only), "
+            "so its files are ignored; rename it (e.g. sub-01) if it holds a participant's data.",
+        )
+
+
+def stimulus_stem(name: str) -> str:
+    """A stimulus name (relative to ``stimuli/``) without its suffix: distinct for equal stems.
+
+    Use it, not ``Path(name).stem``, to build output names: ``a/x.wav`` and
+    ``b/x.wav`` are different stimuli.
+
+    Examples
+    --------
+    >>> stimulus_stem("a/x.wav"), stimulus_stem("b/x.wav"), stimulus_stem("song-1.wav")
+    ('a/x', 'b/x', 'song-1')
+
+    """
+    path = Path(name)
+    return path.with_suffix("").as_posix()
+
+
+def _outside(series: TimeSeries, onset: float, duration: float) -> bool:
+    """Whether a trial's span (run time) is not covered by a recording (1 microsecond slack)."""
+    start, end = series.start_s, series.start_s + series.duration_s
+    return onset < start - 1e-6 or onset + duration > end + 1e-6
 
 
 def _entities(filename: str) -> dict[str, str]:
@@ -446,18 +596,36 @@ def _validate(study: Study) -> Iterator[Problem]:
         except ValueError:
             return str(path)
 
+    yield from study.read_problems
+    refused = {
+        p.path.removeprefix("stimuli/") for p in study.read_problems if p.severity == "error"
+    }
     if not (root / "participants.tsv").is_file():
         yield Problem("warning", "participants.tsv", "missing; add one row per participant.")
     elif "participant_id" not in study.participants:
         yield Problem("error", "participants.tsv", "has no participant_id column.")
     else:
-        listed = set(study.participants["participant"])
+        ids = list(study.participants["participant"])
+        for pid in sorted({pid for pid in ids if ids.count(pid) > 1}):
+            yield Problem(
+                "error",
+                "participants.tsv",
+                f"sub-{pid} has {ids.count(pid)} rows; keep one row per participant.",
+            )
+        listed = set(ids)
         for pid in sorted(set(study.participant_ids) - listed):
             yield Problem("warning", "participants.tsv", f"sub-{pid} has data but no row.")
         for pid in sorted(listed - set(study.participant_ids)):
             yield Problem("warning", "participants.tsv", f"sub-{pid} is listed but has no data.")
     if not study.stimuli:
         yield Problem("error", "stimuli/", "no stimulus files; put the audio in stimuli/.")
+    lengths: dict[str, float] = {}
+    for name, path in study.stimuli.items():
+        problem, length = _check_stimulus(path, f"stimuli/{name}")
+        if problem is not None:
+            yield problem
+        if length is not None:
+            lengths[name] = length
     for run in study.runs:
         try:
             events = study.read_events(run)
@@ -469,37 +637,148 @@ def _validate(study: Study) -> Iterator[Problem]:
             yield Problem(
                 "warning", rel(run.events), f"unknown column(s) {unknown} (kept, not used)."
             )
+        negative = np.flatnonzero(events["duration"].to_numpy(dtype=float) < 0)
+        for row in negative:
+            yield Problem(
+                "error",
+                rel(run.events),
+                f"row {row + 1} has a negative duration ({events['duration'].iloc[row]:g} s); "
+                "durations are seconds >= 0.",
+            )
         if "stim_file" not in events:
             yield Problem("error", rel(run.events), "no stim_file column: no trials to analyse.")
             continue
         presentations, _ = _split_events(events)
-        for _, _, stim in presentations:
-            if _stimulus_name(stim) not in study.stimuli:
+        for onset, duration, stim in presentations:
+            name = _stimulus_name(stim)
+            if ".." in Path(name).parts or Path(name).is_absolute():
+                yield Problem(
+                    "error",
+                    rel(run.events),
+                    f"stim_file {stim!r} points outside stimuli/; refused. Put the file in "
+                    "stimuli/ and name it relative to the study (stimuli/<name>).",
+                )
+            elif name in refused:
+                yield Problem(
+                    "error",
+                    rel(run.events),
+                    f"stimulus {stim!r} links outside the study and was refused; copy the file "
+                    "into stimuli/.",
+                )
+            elif name not in study.stimuli:
                 yield Problem(
                     "error",
                     rel(run.events),
                     f"stimulus {stim!r} is missing from stimuli/; add the file or fix stim_file.",
                 )
+            elif name in lengths and abs(duration - lengths[name]) > _DURATION_SLACK_S:
+                yield Problem(
+                    "warning",
+                    rel(run.events),
+                    f"the presentation of {stim!r} at {onset:.2f} s lasts {duration:.2f} s but "
+                    f"the audio lasts {lengths[name]:.2f} s (more than {_DURATION_SLACK_S} s "
+                    "apart); check the duration column or the stim_file.",
+                )
         if not run.physio and run.beh is None and run.bold is None:
             yield Problem(
                 "warning", rel(run.events), "no physiology, ratings or BOLD for this run."
             )
+        for sidecar in sorted(run.events.parent.glob(f"{run.label}*_physio.json")):
+            data = sidecar.with_name(sidecar.name.removesuffix(".json") + ".tsv.gz")
+            if _same_run(_entities(sidecar.name), dict(run.entities)) and not data.is_file():
+                yield Problem(
+                    "error",
+                    rel(data),
+                    f"the recording is missing (its sidecar {sidecar.name} is there); add "
+                    f"{data.name} or remove the sidecar.",
+                )
         for path in run.physio:
-            yield from _validate_physio(path, rel(path), presentations)
+            yield from _validate_physio(path, rel, presentations)
         if run.bold is not None:
             yield from _validate_bold(run.bold, rel(run.bold), presentations)
 
 
+#: Largest difference (s) between a presentation's duration and its audio before validate warns.
+_DURATION_SLACK_S = 0.5
+#: EDA units that are conductance (lower-cased, spaces removed).
+_CONDUCTANCE_UNITS = {
+    "us", "µs", "μs", "microsiemens", "micro-siemens", "microsiemen", "usiemens", "µsiemens",
+    "ns", "nanosiemens", "ms", "millisiemens", "s", "siemens", "umho", "µmho", "micromho",
+}  # fmt: skip
+
+
+def _check_stimulus(path: Path, where: str) -> tuple[Problem | None, float | None]:
+    """A stimulus's problem (empty, undecodable) and its length in seconds (audio files only)."""
+    from frisson.store import AUDIO_SUFFIXES
+
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        return None, None
+    if path.stat().st_size == 0:
+        return Problem("error", where, "is empty (0 bytes); re-copy or re-export it."), None
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # libsndfile raises several types for undecodable files
+        return (
+            Problem(
+                "error",
+                where,
+                "cannot be decoded as audio (damaged, incomplete or misnamed); re-copy or "
+                f"re-export it, or convert it, e.g. `ffmpeg -i {path.name} {path.stem}.wav`.",
+            ),
+            None,
+        )
+    if info.frames <= 0 or info.samplerate <= 0:
+        return Problem("error", where, "holds no audio samples; re-copy or re-export it."), None
+    return None, info.frames / info.samplerate
+
+
+def _error_problem(error: Exception, default: str, rel) -> Problem:
+    """A Problem for a reader's error, filed under the file the message names (e.g. a sidecar)."""
+    message = str(error)
+    head, sep, rest = message.partition(": ")
+    path = default
+    if sep and (head.endswith((".json", ".tsv", ".tsv.gz"))):
+        path, message = rel(Path(head)), rest
+        sidecar = re.search(r"the sidecar (\S+\.json) is missing", rest)
+        if sidecar:
+            path = rel(Path(head).with_name(sidecar.group(1)))
+    return Problem("error", path, message)
+
+
 def _validate_physio(
-    path: Path, where: str, presentations: Sequence[tuple[float, float, str]]
+    path: Path, rel, presentations: Sequence[tuple[float, float, str]]
 ) -> Iterator[Problem]:
     from frisson.physio.io import read_bids_physio
 
+    where = rel(path)
     try:
         channels = read_bids_physio(path)
     except (FrissonError, OSError, EOFError, gzip.BadGzipFile) as error:
-        yield Problem("error", where, str(error).split(": ", 1)[-1])
+        yield _error_problem(error, where, rel)
         return
+    for key, series in channels.items():
+        infinite = int(np.isinf(series.values).sum())
+        if infinite:
+            first = int(np.flatnonzero(np.isinf(series.values[:, 0]))[0])
+            yield Problem(
+                "error",
+                where,
+                f"{key} has {infinite} infinite sample(s) (first at "
+                f"{series.start_s + first / series.rate_hz:.2f} s); write n/a for missing "
+                "samples.",
+            )
+        unit = series.units[0] if series.units else None
+        if key == "eda" and unit is not None:
+            if unit.strip().lower().replace(" ", "") not in _CONDUCTANCE_UNITS:
+                yield Problem(
+                    "error",
+                    where,
+                    f"eda ({series.names[0]}) is in {unit!r}, not a conductance unit (uS, nS, "
+                    "microsiemens...); convert resistance to conductance (uS = 1000 / kOhm) "
+                    "and fix Units in the sidecar.",
+                )
     if not presentations:
         return
     events_end = max(onset + duration for onset, duration, _ in presentations)
@@ -509,7 +788,7 @@ def _validate_physio(
             yield Problem("warning", where, f"channel {key!r} has no known kind (kept).")
         start, end = series.start_s, series.start_s + series.duration_s
         for onset, duration, stim in presentations:
-            if onset < start - 1e-6 or onset + duration > end + 1e-6:
+            if _outside(series, onset, duration):
                 yield Problem(
                     "error",
                     where,
@@ -806,10 +1085,12 @@ def write_physio(
     names = list(channels)
     data = np.column_stack([np.asarray(channels[n], dtype=np.float32) for n in names])
     text = "\n".join("\t".join(f"{v:.9g}" for v in row) for row in data.tolist())
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", compresslevel=4) as handle:
-        handle.write(text.replace("nan", "n/a") + "\n")
-    os.replace(tmp, path)
+
+    def write_gzip(tmp: str) -> None:
+        with gzip.open(tmp, "wt", compresslevel=4) as handle:
+            handle.write(text.replace("nan", "n/a") + "\n")
+
+    atomic_write(path, write_gzip)
     sidecar: dict[str, object] = {
         "SamplingFrequency": float(rate_hz),
         "StartTime": float(start_s),
@@ -817,7 +1098,7 @@ def write_physio(
     }
     for name, unit in (units or {}).items():
         sidecar[name] = {"Units": unit}
-    path.with_name(path.name.removesuffix(".tsv.gz") + ".json").write_text(
-        json.dumps(sidecar, indent=2)
+    atomic_write_text(
+        path.with_name(path.name.removesuffix(".tsv.gz") + ".json"), json.dumps(sidecar, indent=2)
     )
     return path
