@@ -412,6 +412,12 @@ def compare_epochs(
 ) -> ClusterTest:
     """Paired cluster-based permutation test of per-participant event vs control averages.
 
+    **Conditional on the songs**: participants are the replicates and the
+    songs are fixed, so the result holds for these songs only. When songs
+    evoke responses shared by their listeners (they do) it is liberal for a
+    claim about music (about half of null datasets rejected at .05 in
+    ``tests/test_events.py``); use :func:`song_level_test` for that claim.
+
     Parameters
     ----------
     events, control : ndarray, shape (n_participants, n_times)
