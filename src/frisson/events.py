@@ -72,8 +72,9 @@ Method choices
 - A crossed participant x song mixed model (statsmodels MixedLM with
   variance components) was considered and not used: statsmodels is not a
   dependency, its Wald z-test ignores that 7 songs give only ~6 df for the
-  song variance (liberal), and a fit takes ~0.1-1 s, too slow for a
-  benchmark that runs the test hundreds of times. The song-level test
+  song variance (expected liberal), and an iterative REML fit per dataset
+  (not measured here) is far slower than the ~10 ms sign-flip test for a
+  benchmark that runs it hundreds of times. The song-level test
   conditions on the listeners sampled (their mean response enters every
   song); with 20 or more listeners that term is small next to the song term.
 """
