@@ -160,6 +160,9 @@ __all__ = [
     "variance_partition",
 ]
 
+_eigh_cv = solve_eigh_cv  # the names of the eigh solver before the split
+_eigh_predict = solve_eigh
+
 # Names importable before the split (private helpers kept for scripts and notebooks;
 # patch them in the submodule that uses them, not here).
 _COMPAT = (

@@ -287,7 +287,8 @@ def layer_design(
     n_components : float, int or None
         Variance fraction kept by the PCA (default 0.99), a fixed count, or None.
     delays_s : sequence of float, 'auto' or 'hrf'
-        See the module docstring; rounded to grid samples.
+        FIR delays in seconds (rounded to grid samples), 'auto'
+        (:func:`auto_delays_s`) or the canonical HRF (:func:`canonical_hrf`).
     fit_runs : sequence of int, optional
         Runs the standardisation and PCA are fitted on (default: all). Inside
         cross-validation pass the training runs only, as

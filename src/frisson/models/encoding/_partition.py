@@ -148,7 +148,8 @@ def variance_partition(
 
     Each band goes through the layer pipeline (grid, optional PCA, z-score and
     delays per run). Outer leave-one-run-out folds; per unit, ridge on one band
-    (lambda by inner leave-one-run-out, numpy SVD solver) and banded ridge on
+    (lambda by inner leave-one-run-out, the numpy ``eigh`` solver,
+    :func:`~frisson.models.encoding.solve_eigh_cv`) and banded ridge on
     both (himalaya's ``BandedRidgeCV``: the band weights ``(g, 1 - g)`` for
     ``n_band_weights`` values of ``g`` evenly in [0, 1], including each band
     alone, times ``alphas``, chosen by the same inner folds).

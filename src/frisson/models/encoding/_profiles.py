@@ -215,7 +215,7 @@ def fit_layer_profiles(
         every run and one grid rate; no NaN.
     delays_s : sequence of float, 'auto' or 'hrf'
         FIR delays in seconds (rounded to grid samples) or the canonical HRF;
-        see the module docstring for the 'auto' rule.
+        'auto' is :func:`~frisson.models.encoding.auto_delays_s`.
     alphas : sequence of float
         Ridge penalties tried per unit (default :data:`DEFAULT_ALPHAS`, ``logspace(-2, 8, 21)``).
     n_components : float, int or None
