@@ -81,6 +81,7 @@ def home(tmp_path_factory):
     folder.mkdir()
     torch.save(vg._random_state_dict(0), folder / vg.WEIGHTS_FILE)
     _save_published_pca(vg._random_pca_params(0), folder / vg.PCA_FILE)
+    vg._register_random_weights(folder)  # accepted although their hashes are not the published
     return root
 
 
@@ -345,15 +346,38 @@ def test_a_foreign_weights_file_is_refused_naming_it(tmp_path, monkeypatch):
     state = {key: torch.zeros(1) for key in vg._expected_shapes()}
     torch.save(state, folder / vg.WEIGHTS_FILE)
     torch.save(vg._random_pca_params(2), folder / vg.PCA_FILE)
+    # not the published files: refused by their hash before anything is read
+    with pytest.raises(DataError, match=rf"{vg.WEIGHTS_FILE}: SHA-256 [0-9a-f]{{12}}\.\.\. does "
+                       r"not match the published VGGish file \(10086976\.\.\.\).*"
+                       r"`frisson fetch vggish`"):  # fmt: skip
+        get_encoder("vggish").encode(_noise(2.0))
+    vg._register_random_weights(folder)  # past the hash: the structure checks
     with pytest.raises(DataError, match=r"features\.0\.weight has shape \(1,\), expected"):
         get_encoder("vggish").encode(_noise(2.0))
     del state["embeddings.4.weight"]
     torch.save(state, folder / vg.WEIGHTS_FILE)
+    vg._register_random_weights(folder)
     with pytest.raises(DataError, match=r"missing keys: embeddings\.4\.weight"):
         get_encoder("vggish").encode(_noise(2.0))
     (folder / vg.WEIGHTS_FILE).write_bytes(b"not a checkpoint")
+    vg._register_random_weights(folder)
     with pytest.raises(DataError, match=f"{vg.WEIGHTS_FILE}: cannot be read"):
         get_encoder("vggish").encode(_noise(2.0))
+
+
+def test_weights_damaged_after_the_download_are_refused_on_load(home, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "vggish"
+    shutil.copytree(home / "vggish", folder)
+    monkeypatch.setenv("FRISSON_HOME", str(tmp_path))
+    get_encoder("vggish").encode(_noise(2.0), layers=["embedding"])  # registered: loads
+    raw = bytearray((folder / vg.PCA_FILE).read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte, same size
+    (folder / vg.PCA_FILE).write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=rf"{vg.PCA_FILE}: SHA-256 .* \(970ea276\.\.\.\).*"
+                       r"Delete it and run `frisson fetch vggish` again"):  # fmt: skip
+        get_encoder("vggish").encode(_noise(2.0), layers=["embedding"])
 
 
 @pytest.mark.parametrize("hop_s", [0, -0.48, 0.005, 0.485, 0.97, 1.0, True, "0.48", float("nan")])

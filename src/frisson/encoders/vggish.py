@@ -98,6 +98,10 @@ with ``torch.hub.load_state_dict_from_url`` (SHA-256 prefix checked) into
 ``$FRISSON_HOME/vggish`` (default ``~/.cache/frisson/vggish``); encoding only
 reads that folder and fails at once with
 :class:`~frisson.encoders._weights.WeightsNotCachedError` when a file is missing.
+Every load (once per process) checks each file's SHA-256 against the prefix in
+its published name again, so a file damaged or replaced after the download is
+refused with a :class:`~frisson.errors.DataError` naming it and
+``frisson fetch vggish``.
 
 References
 ----------
@@ -123,6 +127,7 @@ from typing import Any
 import numpy as np
 
 from frisson._check import check_positive
+from frisson._io import atomic_write_text
 from frisson._logging import logger, progress_enabled
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
@@ -457,9 +462,66 @@ def _load_params(device: str) -> _Params:
         return _PARAMS[key]
 
 
+#: In a weights folder: SHA-256s of random weights written for tests and benchmarks.
+RANDOM_WEIGHTS_MANIFEST = "random_weights.json"
+
+
+def _published_prefix(path: Path) -> str:
+    """The SHA-256 prefix torch.hub puts in a published file's name (``name-<hex>.pth``)."""
+    return path.stem.rpartition("-")[2]
+
+
+def _verify_hash(path: Path) -> None:
+    """Refuse a weights file whose SHA-256 is not the published one (checked on every load).
+
+    Random weights written by :func:`_save_random_weights` (tests, benchmarks) are
+    accepted through the folder's manifest, with a warning.
+    """
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    sha256 = digest.hexdigest()
+    prefix = _published_prefix(path)
+    if sha256.startswith(prefix):
+        return
+    manifest = path.parent / RANDOM_WEIGHTS_MANIFEST
+    try:
+        random = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    except (OSError, ValueError):
+        random = {}
+    if isinstance(random, dict) and random.get(path.name) == sha256:
+        logger.warning("%s: random VGGish weights (tests/benchmarks), not the published ones", path)
+        return
+    raise DataError(
+        f"{path}: SHA-256 {sha256[:12]}... does not match the published VGGish file "
+        f"({prefix}...); the file is damaged or not the port's. Delete it and run "
+        "`frisson fetch vggish` again."
+    )
+
+
+def _register_random_weights(folder: str | Path) -> None:
+    """Record the SHA-256s of the files in ``folder`` as random test weights (see _verify_hash)."""
+    import hashlib
+    import json
+
+    folder = Path(folder)
+    manifest = {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in (WEIGHTS_FILE, PCA_FILE)
+        if (folder / name).is_file()
+    }
+    atomic_write_text(folder / RANDOM_WEIGHTS_MANIFEST, json.dumps(manifest, indent=2))
+
+
 def _read_params(weights_path: Path, pca_path: Path, device: str) -> _Params:
     import torch
 
+    _verify_hash(weights_path)
+    _verify_hash(pca_path)
     state = _read(weights_path)
     expected = _expected_shapes()
     unknown = sorted(set(state) - set(expected))
@@ -526,6 +588,7 @@ def _save_random_weights(folder: str | Path, seed: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(_random_state_dict(seed), folder / WEIGHTS_FILE)
     torch.save(_random_pca_params(seed), folder / PCA_FILE)
+    _register_random_weights(folder)
     return folder
 
 
