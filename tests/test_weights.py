@@ -71,3 +71,37 @@ def test_fetch_without_network_is_one_clear_error(empty_caches):
     result = CliRunner().invoke(main, ["fetch", "hf:owner/not-there"])
     assert result.exit_code == 1
     assert "Could not download 'owner/not-there'" in result.output
+
+
+def _fake_snapshot(cache, repo_id, commit, rate, *, ref=True):
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    Wav2Vec2FeatureExtractor(sampling_rate=rate).save_pretrained(snapshot)
+    (snapshot / "config.json").write_text("{}")
+    if ref:
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def test_a_pinned_revision_loads_that_snapshot_and_is_recorded(empty_caches):
+    from frisson.encoders._weights import hf_cached_revision
+
+    old, new = "1" * 40, "2" * 40
+    _fake_snapshot(empty_caches / "hf", "owner/tiny", old, 16000, ref=False)
+    _fake_snapshot(empty_caches / "hf", "owner/tiny", new, 24000)  # main points here
+    assert hf_cached_revision("owner/tiny") == new
+    assert hf_cached_revision("owner/tiny", revision=old) == old
+    assert hf_cached_revision("owner/tiny", revision="3" * 40) is None
+    assert hf_cached_revision("owner/absent") is None
+    assert hf_cached_revision(str(empty_caches)) is None  # a local folder has no commit
+    load = lambda **kw: load_hf(  # noqa: E731
+        Wav2Vec2FeatureExtractor, "owner/tiny", fetch_name="hf:owner/tiny", **kw
+    )
+    assert load().sampling_rate == 24000
+    assert load(revision=old).sampling_rate == 16000
+    assert load(revision=new).sampling_rate == 24000
+    assert hf_is_cached("owner/tiny", revision=old)
+    assert not hf_is_cached("owner/tiny", revision="3" * 40)
+    with pytest.raises(WeightsNotCachedError, match=r"owner/tiny at revision 3{40}.*frisson fetch"):
+        load(revision="3" * 40)

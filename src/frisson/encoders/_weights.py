@@ -14,11 +14,17 @@ Two caches:
 
 A repository id that is an existing local folder (a model saved with
 ``save_pretrained``) is loaded from that folder, which is how the tests run offline.
+
+Hub downloads and loads take a ``revision`` (a 40-hex commit hash pins the exact
+files; a branch such as ``"main"`` follows it). :func:`hf_cached_revision` gives
+the commit a cached repository resolves to, for recording in an encoder's
+configuration (and so in the embedding store's key).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ __all__ = [
     "fetch_hf",
     "frisson_home",
     "hf_cache_dir",
+    "hf_cached_revision",
     "hf_is_cached",
     "is_local_model",
     "load_hf",
@@ -74,8 +81,18 @@ def is_local_model(repo_id: str | os.PathLike) -> bool:
     return Path(repo_id).expanduser().is_dir()
 
 
-def hf_is_cached(repo_id: str) -> bool:
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def hf_is_cached(repo_id: str, *, revision: str | None = None) -> bool:
     """Whether a hub repository (or a local model folder) can be loaded offline.
+
+    Parameters
+    ----------
+    repo_id : str
+        Hub id or local folder.
+    revision : str, optional
+        A commit hash or branch (default the hub's default branch).
 
     Examples
     --------
@@ -87,8 +104,41 @@ def hf_is_cached(repo_id: str) -> bool:
         return (Path(repo_id).expanduser() / "config.json").is_file()
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, "config.json", cache_dir=hf_cache_dir())
+    found = try_to_load_from_cache(
+        repo_id, "config.json", cache_dir=hf_cache_dir(), revision=revision
+    )
     return isinstance(found, str)
+
+
+def hf_cached_revision(repo_id: str, *, revision: str | None = None) -> str | None:
+    """The commit hash a cached hub repository resolves to, or None (not cached, or a folder).
+
+    Parameters
+    ----------
+    repo_id : str
+        Hub id (``"descript/dac_44khz"``).
+    revision : str, optional
+        A commit hash (returned if that snapshot is cached) or a branch
+        (default ``"main"``, read from the cache's ``refs/``).
+
+    Examples
+    --------
+    >>> hf_cached_revision("frisson-test/not-a-real-repo") is None
+    True
+
+    """
+    if is_local_model(repo_id):
+        return None
+    folder = hf_cache_dir() / ("models--" + str(repo_id).replace("/", "--"))
+    revision = revision or "main"
+    if _COMMIT.fullmatch(revision):
+        return revision if (folder / "snapshots" / revision).is_dir() else None
+    ref = folder / "refs" / revision
+    try:
+        commit = ref.read_text().strip()
+    except OSError:
+        return None
+    return commit if _COMMIT.fullmatch(commit) else None
 
 
 def not_cached_message(what: str, fetch_name: str, cache: Path) -> str:
@@ -100,7 +150,9 @@ def not_cached_message(what: str, fetch_name: str, cache: Path) -> str:
     )
 
 
-def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any:
+def load_hf(
+    loader: Any, repo_id: str, *, fetch_name: str, revision: str | None = None, **kwargs: Any
+) -> Any:
     """Call ``loader.from_pretrained(repo_id, local_files_only=True)`` with a clear error.
 
     Parameters
@@ -111,6 +163,8 @@ def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any
         Hub id (``"descript/dac_44khz"``) or a local folder saved with ``save_pretrained``.
     fetch_name : str
         The name to pass to ``frisson fetch`` (the encoder's registry name).
+    revision : str, optional
+        Hub commit hash (or branch) to load; ignored for a local folder.
     **kwargs
         Passed on to ``from_pretrained``.
 
@@ -123,11 +177,14 @@ def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any
     if is_local_model(repo_id):
         source, where = str(Path(repo_id).expanduser()), {}
     else:
-        if not hf_is_cached(repo_id):
+        what = repo_id if revision is None else f"{repo_id} at revision {revision}"
+        if not hf_is_cached(repo_id, revision=revision):
             raise WeightsNotCachedError(
-                not_cached_message(f"{fetch_name!r} ({repo_id})", fetch_name, hf_cache_dir())
+                not_cached_message(f"{fetch_name!r} ({what})", fetch_name, hf_cache_dir())
             )
         source, where = repo_id, {"cache_dir": hf_cache_dir()}
+        if revision is not None:
+            where["revision"] = revision
     try:
         return loader.from_pretrained(source, local_files_only=True, **where, **kwargs)
     except OSError as error:
@@ -137,7 +194,9 @@ def load_hf(loader: Any, repo_id: str, *, fetch_name: str, **kwargs: Any) -> Any
         ) from None
 
 
-def fetch_hf(repo_id: str, *, ignore_patterns: list[str] | None = None) -> Path:
+def fetch_hf(
+    repo_id: str, *, ignore_patterns: list[str] | None = None, revision: str | None = None
+) -> Path:
     """Download a hub repository's files into the Hugging Face cache (needs internet).
 
     Parameters
@@ -147,6 +206,8 @@ def fetch_hf(repo_id: str, *, ignore_patterns: list[str] | None = None) -> Path:
     ignore_patterns : list of str, optional
         Files not to download (e.g. ``["*.pt"]`` for a repository that also ships
         the original training checkpoint).
+    revision : str, optional
+        Commit hash (pins the exact files) or branch; default the hub's default branch.
 
     Returns
     -------
@@ -158,7 +219,7 @@ def fetch_hf(repo_id: str, *, ignore_patterns: list[str] | None = None) -> Path:
 
     try:
         folder = snapshot_download(
-            repo_id, cache_dir=hf_cache_dir(), ignore_patterns=ignore_patterns
+            repo_id, cache_dir=hf_cache_dir(), ignore_patterns=ignore_patterns, revision=revision
         )
         return Path(folder)
     except Exception as error:  # network, auth, unknown repo: one clear message
