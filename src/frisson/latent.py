@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -49,7 +49,8 @@ __all__ = [
     "variance_transitions",
 ]
 
-NullMethod = Literal["circular", "phase"]
+NullMethod = Literal["circular", "dct", "phase"]
+_NULL_METHODS: tuple[str, ...] = get_args(NullMethod)
 
 
 # --------------------------------------------------------------------------- smoothing
@@ -673,11 +674,16 @@ def lagged_correlation(
     too small: for two independent AR(1) series with phi = 0.9 it rejects at
     alpha = 0.05 about half the time. Here the null distribution comes from
     surrogates of ``y`` that keep its autocorrelation but break its timing
-    relative to ``x``:
+    relative to ``x`` (see :data:`NullMethod` and the module notes):
 
+    - ``"dct"``: the signs of ``y``'s DCT-II coefficients randomised (its
+      mirrored extension phase-randomised); calibrated on section-structured
+      series as well as on AR noise;
     - ``"circular"``: ``y`` circularly shifted by at least ``min_shift_s``
       (every admissible shift when there are at most ``n_surrogates``);
-    - ``"phase"``: ``y`` with its Fourier phases randomised (same power spectrum).
+      liberal on series whose start and end differ (sections, drifts);
+    - ``"phase"``: ``y`` with its Fourier phases randomised (same power
+      spectrum); likewise liberal on such series.
 
     Parameters
     ----------
@@ -687,13 +693,15 @@ def lagged_correlation(
         Their sampling rate.
     lag_range_s : (float, float)
         Smallest and largest lag in seconds, inclusive (default: lag 0 only).
-    null : {'circular', 'phase'}
-        Surrogate method.
+    null : {'circular', 'dct', 'phase'}
+        Surrogate method (default ``"circular"``, kept for existing callers;
+        prefer ``"dct"`` for series with sections or drifts).
     n_surrogates : int
         Number of surrogates (default 1000).
     min_shift_s : float, optional
         Smallest circular shift; default: the largest absolute lag plus a tenth
         of the series, so no surrogate re-creates the observed alignment.
+        Only used by ``null="circular"``.
     seed : int
         Seed of the surrogate draws.
 
@@ -707,7 +715,7 @@ def lagged_correlation(
     >>> rng = np.random.default_rng(0)
     >>> y = np.convolve(rng.standard_normal(600), np.ones(10) / 10, mode="same")
     >>> x = np.roll(y, 5) + 0.05 * rng.standard_normal(600)  # x follows y by 5 samples
-    >>> result = lagged_correlation(x, y, rate_hz=10.0, lag_range_s=(-1.0, 1.0))
+    >>> result = lagged_correlation(x, y, rate_hz=10.0, lag_range_s=(-1.0, 1.0), null="dct")
     >>> result.lag_s, result.r > 0.9, result.p < 0.01
     (0.5, True, True)
 
@@ -762,32 +770,73 @@ def make_surrogates(
 ) -> np.ndarray:
     """Surrogates of ``y`` that keep its autocorrelation, shape ``(n_surrogates, n_times)``.
 
+    ``"dct"`` keeps the magnitudes of the orthonormal DCT-II coefficients and
+    draws their signs at random (the mean term keeps its sign), so mean,
+    variance and DCT power spectrum are exactly those of ``y``.
     ``"circular"`` returns circular shifts by ``min_shift`` to ``n - min_shift``
     samples (all of them, in order, when there are at most ``n_surrogates``;
     else a random subset without replacement). ``"phase"`` keeps the amplitude
     spectrum and draws uniform random phases (the DC and Nyquist terms keep theirs).
+    ``min_shift`` is used by ``"circular"`` only.
+
+    Examples
+    --------
+    >>> y = np.cumsum(np.random.default_rng(0).standard_normal(500))
+    >>> s = make_surrogates(y, null="dct", n_surrogates=3, min_shift=0, seed=0)
+    >>> s.shape, np.allclose(s.mean(axis=1), y.mean()), np.allclose(s.std(axis=1), y.std())
+    ((3, 500), True, True)
+
     """
-    check_option("null", null, ["circular", "phase"])
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1:
+        raise DataError(f"y must be 1-D, got shape {y.shape}.")
+    draw = _draw_surrogates(null, y.size, n_surrogates, min_shift, rng_from_seed(seed))
+    return _apply_surrogates(null, y, draw)
+
+
+def _draw_surrogates(
+    null: str, n: int, n_surrogates: int, min_shift: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The random part of the surrogates of an ``n``-sample series (shared by every series).
+
+    Shifts (``"circular"``), phases (``"phase"``) or signs (``"dct"``);
+    applying one draw to several series keeps their cross-correlations.
+    """
+    check_option("null", null, _NULL_METHODS)
     n_surrogates = check_int("n_surrogates", n_surrogates, minimum=1)
-    rng = rng_from_seed(seed)
-    n = y.size
     if null == "circular":
         shifts = np.arange(min_shift, n - min_shift + 1)
         if shifts.size == 0:
             raise DataError(
                 f"A series of {n} samples leaves no circular shift of at least {min_shift} "
-                "samples; use a longer series, a smaller lag range or null='phase'."
+                "samples; use a longer series, a smaller lag range or null='dct'."
             )
         if shifts.size > n_surrogates:
             shifts = np.sort(rng.choice(shifts, size=n_surrogates, replace=False))
-        index = (np.arange(n)[np.newaxis, :] - shifts[:, np.newaxis]) % n
+        return shifts
+    if null == "phase":
+        phases = rng.uniform(0, 2 * np.pi, size=(n_surrogates, n // 2 + 1))
+        phases[:, 0] = 0.0
+        if n % 2 == 0:
+            phases[:, -1] = 0.0
+        return phases
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_surrogates, n))
+    signs[:, 0] = 1.0
+    return signs
+
+
+def _apply_surrogates(null: str, y: np.ndarray, draw: np.ndarray) -> np.ndarray:
+    """Surrogates of ``y`` from one draw of :func:`_draw_surrogates`: ``(n_surrogates, n)``."""
+    n = y.size
+    if null == "circular":
+        index = (np.arange(n)[np.newaxis, :] - draw[:, np.newaxis]) % n
         return y[index]
-    spectrum = np.fft.rfft(y - y.mean())
-    phases = rng.uniform(0, 2 * np.pi, size=(n_surrogates, spectrum.size))
-    phases[:, 0] = 0.0
-    if n % 2 == 0:
-        phases[:, -1] = 0.0
-    return np.fft.irfft(spectrum * np.exp(1j * phases), n=n, axis=1) + y.mean()
+    if null == "phase":
+        spectrum = np.fft.rfft(y - y.mean())
+        return np.fft.irfft(spectrum * np.exp(1j * draw), n=n, axis=1) + y.mean()
+    from scipy import fft
+
+    return fft.idct(fft.dct(y, norm="ortho") * draw, norm="ortho", axis=1)
 
 
 def _lags_samples(lag_range_s: tuple[float, float], rate_hz: float, n: int) -> np.ndarray:
@@ -813,14 +862,17 @@ def _lagged_pearson(xs: np.ndarray, ys: np.ndarray, lags: np.ndarray) -> np.ndar
     """Pearson r of ``xs[i](t)`` with ``ys[k](t - lag)`` over each lag's overlap, via FFT.
 
     Returns shape ``(n_x, n_y, n_lags)``. Sums over the overlaps come from
-    cumulative sums; the cross products from zero-padded FFTs, those of ``ys``
+    cumulative sums; the cross products from FFTs zero-padded to at least
+    ``n + max |lag|`` (enough for those lags not to wrap), those of ``ys``
     computed once for all ``xs``.
     """
+    from scipy import fft
+
     n = xs.shape[1]
-    n_fft = int(2 ** np.ceil(np.log2(2 * n)))
+    n_fft = fft.next_fast_len(n + int(np.abs(lags).max()), real=True)
     xs = xs - xs.mean(axis=1, keepdims=True)  # r is shift invariant; centring helps the sums
     ys = ys - ys.mean(axis=1, keepdims=True)
-    ys_spectrum = np.conj(np.fft.rfft(ys, n_fft, axis=1))
+    ys_spectrum = np.conj(fft.rfft(ys, n_fft, axis=1))
     x_lo, x_hi = np.maximum(0, lags), np.minimum(n, n + lags)  # t in [x_lo, x_hi)
     y_lo, y_hi = x_lo - lags, x_hi - lags  # t - lag
     m = (x_hi - x_lo).astype(float)
@@ -830,7 +882,7 @@ def _lagged_pearson(xs: np.ndarray, ys: np.ndarray, lags: np.ndarray) -> np.ndar
     var_y = syy - sy**2 / m
     out = np.empty((xs.shape[0], ys.shape[0], lags.size))
     for i, x in enumerate(xs):
-        cross = np.fft.irfft(np.fft.rfft(x, n_fft)[np.newaxis] * ys_spectrum, n_fft, axis=1)
+        cross = fft.irfft(fft.rfft(x, n_fft)[np.newaxis] * ys_spectrum, n_fft, axis=1)
         sxy = cross[:, lags % n_fft]  # sum_t x[t] y[t - lag]
         cx, cxx = np.r_[0.0, np.cumsum(x)], np.r_[0.0, np.cumsum(x**2)]
         sx, sxx = cx[x_hi] - cx[x_lo], cxx[x_hi] - cxx[x_lo]
@@ -841,29 +893,51 @@ def _lagged_pearson(xs: np.ndarray, ys: np.ndarray, lags: np.ndarray) -> np.ndar
 
 @dataclass(frozen=True)
 class FeatureCorrelations:
-    """Lagged correlations of every PC with every acoustic feature.
+    """Lagged correlations of every PC with every acoustic feature, family-wise corrected.
 
     Attributes
     ----------
     results : dict of (str, str) to LaggedCorrelation
-        Keyed by ``(pc, feature)``.
+        Keyed by ``(pc, feature)``; each one's ``p`` is the per-test
+        (uncorrected) p-value.
+    p_corrected : dict of (str, str) to float
+        Max-statistic (family-wise) corrected p of each pair over every PC x
+        feature x lag of the song: ``(1 + #(T_max_null >= T)) / (1 + n_surrogates)``
+        (see :func:`feature_correlations`).
     params : dict
-        Lag range, null method, number of surrogates, seed.
+        Lag range, null method, number of surrogates, seed, correction.
+    null_max_t : ndarray, shape (n_surrogates,)
+        The surrogate distribution of the largest standardised statistic over
+        all pairs.
 
     """
 
     results: dict[tuple[str, str], LaggedCorrelation]
+    p_corrected: dict[tuple[str, str], float]
     params: dict[str, Any]
+    null_max_t: np.ndarray = field(repr=False)
 
     def to_frame(self):
-        """A table with columns ``pc``, ``feature``, ``lag_s``, ``r``, ``p`` (best lag per pair)."""
+        """A table with columns ``pc``, ``feature``, ``lag_s``, ``r``, ``p``, ``p_uncorrected``.
+
+        ``p`` is family-wise corrected over the song's pairs and lags;
+        ``p_uncorrected`` is each pair's own surrogate p (lag search included).
+        """
         import pandas as pd
 
+        columns = ["pc", "feature", "lag_s", "r", "p", "p_uncorrected"]
         rows = [
-            {"pc": pc, "feature": feature, "lag_s": res.lag_s, "r": res.r, "p": res.p}
+            {
+                "pc": pc,
+                "feature": feature,
+                "lag_s": res.lag_s,
+                "r": res.r,
+                "p": self.p_corrected[(pc, feature)],
+                "p_uncorrected": res.p,
+            }
             for (pc, feature), res in self.results.items()
         ]
-        return pd.DataFrame(rows, columns=["pc", "feature", "lag_s", "r", "p"])
+        return pd.DataFrame(rows, columns=columns)
 
 
 def feature_correlations(
@@ -872,18 +946,27 @@ def feature_correlations(
     *,
     n_pcs: int = 3,
     lag_range_s: tuple[float, float] = (-2.0, 2.0),
-    null: NullMethod = "circular",
+    null: NullMethod = "dct",
     n_surrogates: int = 1000,
     seed: int = 0,
 ) -> FeatureCorrelations:
-    """Correlate each leading PC with each acoustic feature over a lag range.
+    """Correlate each leading PC with each acoustic feature over a lag range, corrected.
 
     The features are first put on the PCs' grid (:meth:`TimeSeries.align_to`,
     averaging over each PC sample's interval); both are cropped to the span
-    where all values are finite. Each pair is tested with
-    :func:`lagged_correlation` (max ``|r|`` over lags against surrogates of
-    the feature), so p-values are valid for autocorrelated series and for
-    the lag search. They are not corrected across pairs.
+    where all values are finite. Every pair's statistic is ``max |r|`` over
+    the lags (as in :func:`lagged_correlation`), against the same maximum for
+    surrogates of the features; one surrogate draw (the same DCT signs,
+    phases or shift) is applied to every feature, so the surrogate features
+    keep their cross-correlations, and the PCs stay as they are.
+
+    Correction: each pair's statistic is standardised as
+    ``T = (atanh(max|r|) - mean) / sd``, with the mean and SD of its own
+    surrogates; the corrected p of a pair is the fraction of surrogates whose
+    largest ``T`` over all pairs reaches the pair's ``T`` (max-statistic
+    family-wise correction over every PC x feature x lag of the song;
+    ``(1 + count) / (1 + n_surrogates)``). It is never below the pair's
+    uncorrected p.
 
     Parameters
     ----------
@@ -895,16 +978,34 @@ def feature_correlations(
         Leading PCs tested (default 3).
     lag_range_s : (float, float)
         Lags tried; positive = the feature leads the PC (default -2 to 2 s).
-    null : {'circular', 'phase'}
-        Surrogate method (default circular shifts of the feature).
+    null : {'dct', 'circular', 'phase'}
+        Surrogate method (default ``"dct"``, calibrated on section-structured
+        series; ``"circular"`` and ``"phase"`` are liberal there, see the
+        module notes).
     n_surrogates : int
-        Surrogates per pair.
+        Surrogates (shared by every pair).
     seed : int
-        Seed of the surrogate draws (the same surrogates serve every PC).
+        Seed of the surrogate draw.
 
     Returns
     -------
     FeatureCorrelations
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> drive = np.convolve(rng.standard_normal(1200), np.ones(20) / 20, mode="same")
+    >>> noise = rng.standard_normal((1200, 2))
+    >>> pcs = TimeSeries(np.column_stack([drive, noise[:, 0]]), 20.0, names=["PC1", "PC2"])
+    >>> loud = np.roll(drive, 10) + 0.1 * rng.standard_normal(1200)  # follows PC1 by 0.5 s
+    >>> names = ["loud", "noise"]
+    >>> features = TimeSeries(np.column_stack([loud, noise[:, 1]]), 20.0, names=names)
+    >>> table = feature_correlations(pcs, features, n_pcs=2, n_surrogates=199).to_frame()
+    >>> best = table.iloc[0]
+    >>> best.pc, best.feature, float(best.lag_s), float(best.p)
+    ('PC1', 'loud', -0.5, 0.005)
+    >>> bool((table.p >= table.p_uncorrected).all())
+    True
 
     """
     aligned = features.align_to(pcs)
@@ -917,23 +1018,54 @@ def feature_correlations(
         raise DataError("Features contain NaN inside the song; interpolate or crop them first.")
     pc_names = pcs.names[: min(check_int("n_pcs", n_pcs, minimum=1), pcs.n_channels)]
     xs = np.stack([pcs.channel(pc)[span] for pc in pc_names])
-    lags = _lags_samples(lag_range_s, pcs.rate_hz, xs.shape[1])
-    min_shift = _min_shift(None, lags, pcs.rate_hz, xs.shape[1])
+    n = xs.shape[1]
+    lags = _lags_samples(lag_range_s, pcs.rate_hz, n)
+    draw = _draw_surrogates(
+        null, n, n_surrogates, _min_shift(None, lags, pcs.rate_hz, n), rng_from_seed(seed)
+    )
     results = {}
     for f_index, feature in enumerate(features.names):
         y = aligned.values[span, f_index]
-        surrogates = make_surrogates(
-            y, null=null, n_surrogates=n_surrogates, min_shift=min_shift, seed=seed + f_index
-        )
-        tests = _lagged_tests(xs, y, surrogates, lags, pcs.rate_hz)
+        tests = _lagged_tests(xs, y, _apply_surrogates(null, y, draw), lags, pcs.rate_hz)
         results.update({(pc, feature): test for pc, test in zip(pc_names, tests, strict=True)})
+    keys = list(results)
+    null_max = np.stack([results[key].null_max_abs_r for key in keys])  # (n_tests, n_surrogates)
+    observed = np.array([abs(results[key].r) for key in keys])
+    p_corrected, null_max_t = _max_statistic_p(observed, null_max)
     params = {
         "lag_range_s": tuple(lag_range_s),
         "null": null,
-        "n_surrogates": n_surrogates,
+        "n_surrogates": int(null_max.shape[1]),
         "seed": seed,
+        "correction": "max-statistic over pc x feature x lag (standardised atanh max|r|)",
     }
-    return FeatureCorrelations(results, params)
+    logger.info(
+        "PC-feature correlations: %d pairs, null %r, %d surrogates; %d with corrected p < 0.05",
+        len(keys),
+        null,
+        null_max.shape[1],
+        int(np.count_nonzero(p_corrected < 0.05)),
+    )
+    corrected = {key: float(p) for key, p in zip(keys, p_corrected, strict=True)}
+    return FeatureCorrelations(results, corrected, params, null_max_t)
+
+
+def _max_statistic_p(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Family-wise p of ``observed`` (n_tests,) against ``null`` (n_tests, n_surrogates).
+
+    Each test is standardised by its own surrogates (Fisher z, then mean and
+    SD), so tests with wide nulls (smooth series) do not dominate the maximum.
+    Returns the corrected p-values and the null distribution of the maximum.
+    """
+    z_null = np.arctanh(np.clip(null, 0.0, 1 - 1e-12))
+    z_obs = np.arctanh(np.clip(observed, 0.0, 1 - 1e-12))
+    mean = z_null.mean(axis=1)
+    sd = z_null.std(axis=1)
+    sd = np.where(sd > 0, sd, 1.0)
+    t_null = ((z_null - mean[:, np.newaxis]) / sd[:, np.newaxis]).max(axis=0)
+    t_obs = (z_obs - mean) / sd
+    count = np.count_nonzero(t_null[np.newaxis, :] >= t_obs[:, np.newaxis] - 1e-12, axis=1)
+    return (1 + count) / (1 + t_null.size), t_null
 
 
 def _finite_values(series: TimeSeries, what: str) -> np.ndarray:
