@@ -160,6 +160,7 @@ from frisson._logging import logger, progress_enabled
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
 from frisson.encoders._registry import LayerInfo
+from frisson.encoders._shared import MODELS, repo_key
 from frisson.encoders._weights import fetch_hf, hf_cache_dir, hf_is_cached, load_hf
 from frisson.errors import DataError, ParameterError
 from frisson.timeseries import TimeSeries
@@ -386,32 +387,24 @@ class _Loaded:
     lock: threading.Lock
 
 
-_MODELS: dict[tuple[str, str, str], _Loaded] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _repo_key(repo_id: str) -> str:
-    path = Path(repo_id).expanduser()
-    return str(path.resolve()) if path.is_dir() else repo_id
-
-
 def _load(family: str, repo_id: str, fetch_name: str, device: str) -> _Loaded:
     """Model, config and sampling rate from the cache (never the network), once per process."""
-    key = (family, _repo_key(repo_id), device)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            if family == "dac":
-                from transformers import DacModel as Model
-            else:
-                from transformers import EncodecModel as Model
-            extractor = load_hf(_extractor_class(family), repo_id, fetch_name=fetch_name)
-            model = load_hf(Model, repo_id, fetch_name=fetch_name)
-            model.decoder = None  # frisson only encodes: free the decoder's weights
-            model = model.float().eval().to(device)
-            rate = _checked_rate(repo_id, int(extractor.sampling_rate), model.config)
-            _MODELS[key] = _Loaded(model, model.config, rate, threading.Lock())
-            logger.debug("loaded %s (%s) at %d Hz on %s", repo_id, family, rate, device)
-        return _MODELS[key]
+    key = (family, repo_key(repo_id), device)
+    return MODELS.get(key, lambda: _read_model(family, repo_id, fetch_name, device))
+
+
+def _read_model(family: str, repo_id: str, fetch_name: str, device: str) -> _Loaded:
+    if family == "dac":
+        from transformers import DacModel as Model
+    else:
+        from transformers import EncodecModel as Model
+    extractor = load_hf(_extractor_class(family), repo_id, fetch_name=fetch_name)
+    model = load_hf(Model, repo_id, fetch_name=fetch_name)
+    model.decoder = None  # frisson only encodes: free the decoder's weights
+    model = model.float().eval().to(device)
+    rate = _checked_rate(repo_id, int(extractor.sampling_rate), model.config)
+    logger.debug("loaded %s (%s) at %d Hz on %s", repo_id, family, rate, device)
+    return _Loaded(model, model.config, rate, threading.Lock())
 
 
 def _extractor_class(family: str):

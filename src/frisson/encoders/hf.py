@@ -184,6 +184,7 @@ from frisson._logging import logger, progress_enabled
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
 from frisson.encoders._registry import LayerInfo
+from frisson.encoders._shared import MODELS, repo_key, torch_threads
 from frisson.encoders._weights import (
     WeightsNotCachedError,
     fetch_hf,
@@ -919,6 +920,7 @@ class HFEncoder:
 
     # --------------------------------------------------------------------- loading
     def _load(self) -> None:
+        """Feature extractor and model from the process-wide cache (loaded on first use)."""
         if self._model is not None:
             return
         import torch
@@ -930,6 +932,13 @@ class HFEncoder:
             raise ParameterError(
                 f"device={self.device!r} is not a torch device ({error})."
             ) from None
+        key = ("hf", repo_key(self.repo_id), str(device))
+        self._feature_extractor, self._model = MODELS.get(
+            key, lambda: self._read_model(spec, device)
+        )
+
+    def _read_model(self, spec: _Spec, device: Any) -> tuple[Any, Any]:
+        """Read the feature extractor and the model from the cache or folder, checked."""
         with _quiet_transformers():
             if spec.mert:
                 from transformers import Wav2Vec2FeatureExtractor
@@ -976,9 +985,9 @@ class HFEncoder:
                     model = model.get_encoder()
         if float(feature_extractor.sampling_rate) != spec.grid.rate_hz:
             raise DataError(f"{self.name}: feature extractor rate changed while loading.")
-        self._feature_extractor = feature_extractor
-        self._model = model.eval().to(device)
+        model = model.eval().to(device)
         logger.debug("loaded %s (%s) on %s", self.name, type(model).__name__, device)
+        return feature_extractor, model
 
     # --------------------------------------------------------------------- running
     def _forward(self, samples: np.ndarray) -> list[np.ndarray]:
@@ -1099,7 +1108,7 @@ class HFEncoder:
             unit="window",
             disable=not progress_enabled(self.progress_bar) or len(starts) < 2,
         )
-        with _torch_threads(self.n_threads):
+        with torch_threads(self.n_threads):
             for start in bar:
                 first = round(start * grid.hop)  # CLAP: within half a sample of its grid
                 states = self._forward(samples[first : first + grid.window_samples])
@@ -1143,22 +1152,6 @@ class HFEncoder:
             )
         series = {name: series[name] for name in names}
         return Embedding(self.name, self.config(), audio.sha256, series)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Set torch's intra-op thread count for a block (None: leave it) and restore it."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

@@ -76,7 +76,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +88,8 @@ from frisson._logging import logger
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
 from frisson.encoders._registry import LayerInfo
+from frisson.encoders._shared import MODELS, torch_threads
+from frisson.encoders._shared import patch_starts as _patch_starts
 from frisson.encoders._tf_checkpoint import CheckpointError, CheckpointReader
 from frisson.errors import AudioError, ParameterError
 from frisson.timeseries import TimeSeries
@@ -240,24 +241,22 @@ def checkpoint_path(checkpoint: str) -> Path:
     return folder
 
 
-_NETWORKS: dict[str, Any] = {}
-_NETWORKS_LOCK = threading.Lock()
-
-
 def _network(checkpoint: str):
     """The PyTorch network of a checkpoint, built once per process (weights CRC-checked)."""
-    with _NETWORKS_LOCK:
-        if checkpoint not in _NETWORKS:
-            from frisson.encoders._musicnn_nets import MusicnnNet, VggNet
+    return MODELS.get(("musicnn", checkpoint), lambda: _build_network(checkpoint))
 
-            reader = CheckpointReader(checkpoint_path(checkpoint))
-            # Adam moments and step counters are training state; the model needs the rest.
-            names = [n for n in reader.names if "Adam" not in n and not n.endswith("_power")]
-            tensors = reader.read(names)
-            cls = MusicnnNet if CHECKPOINTS[checkpoint].family == "musicnn" else VggNet
-            _NETWORKS[checkpoint] = cls(tensors).eval()
-            logger.debug("loaded %s: %d tensors from %s", checkpoint, len(names), reader.prefix)
-        return _NETWORKS[checkpoint]
+
+def _build_network(checkpoint: str):
+    from frisson.encoders._musicnn_nets import MusicnnNet, VggNet
+
+    reader = CheckpointReader(checkpoint_path(checkpoint))
+    # Adam moments and step counters are training state; the model needs the rest.
+    names = [n for n in reader.names if "Adam" not in n and not n.endswith("_power")]
+    tensors = reader.read(names)
+    cls = MusicnnNet if CHECKPOINTS[checkpoint].family == "musicnn" else VggNet
+    network = cls(tensors).eval()
+    logger.debug("loaded %s: %d tensors from %s", checkpoint, len(names), reader.prefix)
+    return network
 
 
 # ------------------------------------------------------------------------ preprocessing
@@ -332,7 +331,7 @@ def patch_starts(n_frames: int, hop_frames: int) -> np.ndarray:
     0
 
     """
-    return np.arange(0, max(0, n_frames - PATCH_FRAMES + 1), hop_frames, dtype=np.int64)
+    return _patch_starts(n_frames, hop_frames, patch_frames=PATCH_FRAMES)
 
 
 def _stitch_plan(layer: _Layer, n_patches: int, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -541,7 +540,7 @@ class MusicnnEncoder:
         n_workers = max(1, min(n_threads, len(firsts)))
         # One torch thread per worker: a multi-threaded forward pass spins at its
         # barriers, which wastes whole cores when other processes hold the CPUs.
-        with _torch_threads(1):
+        with torch_threads(1):
             if n_workers == 1:
                 yield from map(run, firsts)
                 return
@@ -665,16 +664,3 @@ class MusicnnEncoder:
         mean = taggram.values.mean(axis=0)
         order = np.argsort(-mean, kind="stable")[:n]
         return [(taggram.names[i], float(mean[i])) for i in order]
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Set torch's intra-op thread count for a block and restore it afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -117,7 +117,6 @@ import contextlib
 import functools
 import math
 import re
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -132,6 +131,8 @@ from frisson._logging import logger, progress_enabled
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
 from frisson.encoders._registry import LayerInfo
+from frisson.encoders._shared import MODELS
+from frisson.encoders._shared import patch_starts as _patch_starts
 from frisson.encoders._weights import WeightsNotCachedError, frisson_home, not_cached_message
 from frisson.errors import AudioError, DataError, ParameterError
 from frisson.timeseries import TimeSeries
@@ -341,7 +342,7 @@ def patch_starts(n_frames: int, hop_frames: int) -> np.ndarray:
     0
 
     """
-    return np.arange(0, max(0, n_frames - PATCH_FRAMES + 1), hop_frames, dtype=np.int64)
+    return _patch_starts(n_frames, hop_frames, patch_frames=PATCH_FRAMES)
 
 
 # -------------------------------------------------------------------------- weights
@@ -440,10 +441,6 @@ class _Params:
     device: str
 
 
-_PARAMS: dict[tuple, _Params] = {}
-_PARAMS_LOCK = threading.Lock()
-
-
 def _load_params(device: str) -> _Params:
     """Read the cached weights once per process (per files and device); never download."""
     folder = weights_folder()
@@ -454,12 +451,13 @@ def _load_params(device: str) -> _Params:
             not_cached_message(f"'vggish' ({', '.join(missing)})", "vggish", folder)
         )
     stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
-    key = (*stamp, device)
-    with _PARAMS_LOCK:
-        if key not in _PARAMS:
-            _PARAMS[key] = _read_params(paths[0], paths[1], device)
-            logger.debug("loaded VGGish weights from %s onto %s", folder, device)
-        return _PARAMS[key]
+
+    def load() -> _Params:
+        params = _read_params(paths[0], paths[1], device)
+        logger.debug("loaded VGGish weights from %s onto %s", folder, device)
+        return params
+
+    return MODELS.get(("vggish", *stamp, device), load)
 
 
 #: In a weights folder: SHA-256s of random weights written for tests and benchmarks.
