@@ -100,21 +100,9 @@ class MelEncoder:
 
     def encode(self, audio: Audio, *, layers: Sequence[str] | None = None) -> Embedding:
         """Log-mel frames of ``audio`` (resampled to ``rate_hz`` first)."""
-        import librosa
-
         resolve_layers(self, layers)
         audio = audio.resample(self.input_rate_hz)
-        power = librosa.feature.melspectrogram(
-            y=audio.samples,
-            sr=self.input_rate_hz,
-            n_fft=self.n_fft,
-            hop_length=self.hop_samples,
-            n_mels=self.n_mels,
-            fmin=self.fmin_hz,
-            fmax=self.fmax_hz,
-            power=2.0,
-        )
-        logmel = 10.0 * np.log10(np.maximum(power, 1e-10)).T.astype(np.float32)
+        logmel = self._logmel(audio.samples)
         series = TimeSeries(
             logmel,
             self.frame_rate_hz,
@@ -122,3 +110,41 @@ class MelEncoder:
             units=["dB"] * self.n_mels,
         )
         return Embedding(self.name, self.config(), audio.sha256, {"logmel": series})
+
+    def _logmel(self, samples: np.ndarray, *, block_frames: int = 2048) -> np.ndarray:
+        """``(n_frames, n_mels)`` float32 log-mel frames, computed a block of frames at a time.
+
+        The same frames as ``librosa.feature.melspectrogram(center=True,
+        pad_mode="constant")``: frame ``k`` covers samples ``k * hop - n_fft // 2``
+        to ``k * hop + n_fft // 2`` (zeros outside the signal), so there are
+        ``1 + n_samples // hop`` of them. Each block goes through
+        ``librosa.stft(center=False)`` on its own slice of the signal, so only
+        one block's complex spectra exist at a time (a whole-song STFT of an
+        hour at 22050 Hz would take 2.5 GB).
+        """
+        import librosa
+
+        mel_basis = librosa.filters.mel(
+            sr=self.input_rate_hz,
+            n_fft=self.n_fft,
+            n_mels=self.n_mels,
+            fmin=self.fmin_hz,
+            fmax=self.fmax_hz,
+        )
+        samples = np.asarray(samples, dtype=np.float32)
+        n, hop, half = samples.size, self.hop_samples, self.n_fft // 2
+        n_frames = 1 + n // hop
+        out = np.empty((n_frames, self.n_mels), dtype=np.float32)
+        for first in range(0, n_frames, block_frames):
+            last = min(first + block_frames, n_frames)
+            lo, hi = first * hop - half, (last - 1) * hop - half + self.n_fft
+            segment = np.zeros(hi - lo, dtype=np.float32)
+            a, b = max(lo, 0), min(hi, n)
+            if b > a:
+                segment[a - lo : b - lo] = samples[a:b]
+            spectrum = librosa.stft(
+                segment, n_fft=self.n_fft, hop_length=hop, window="hann", center=False
+            )
+            power = mel_basis @ (spectrum.real**2 + spectrum.imag**2)
+            out[first:last] = (10.0 * np.log10(np.maximum(power, 1e-10))).T
+        return out
