@@ -216,7 +216,7 @@ def _magnitude_blocks(
     Only one block of frames and spectra exists at a time, so memory does not
     grow with the duration. ``dtype=np.float32`` transforms in single
     precision (about twice as fast; magnitudes within about 1e-6 of the
-    largest one), the magnitudes are returned in float64 either way.
+    largest one) and returns float32 magnitudes.
 
     Yields
     ------
@@ -237,7 +237,9 @@ def _magnitude_blocks(
     )
     for first, frames in blocks:
         spectrum = scipy.fft.rfft(frames * win, n=n_fft, axis=1)
-        yield first, np.abs(spectrum).astype(np.float64, copy=False) * scale
+        magnitude = np.abs(spectrum)
+        magnitude *= magnitude.dtype.type(scale)
+        yield first, magnitude
 
 
 def _check_window(window: str) -> str:
@@ -594,14 +596,15 @@ def _spectral_peaks(
 
     """
     n_frames = magnitude.shape[0]
-    centre = magnitude[:, 1:-1]
+    centre = magnitude[:, 1:-1]  # compared in the spectra's own precision
     floor = np.maximum(threshold * magnitude.max(axis=1), min_amplitude)[:, np.newaxis]
     is_peak = (centre > magnitude[:, :-2]) & (centre >= magnitude[:, 2:]) & (centre >= floor)
     rows, cols = np.nonzero(is_peak)
     cols = cols + 1
     tiny = np.finfo(np.float64).tiny
     left, mid, right = (
-        np.log(np.maximum(magnitude[rows, cols + shift], tiny)) for shift in (-1, 0, 1)
+        np.log(np.maximum(magnitude[rows, cols + shift].astype(np.float64), tiny))
+        for shift in (-1, 0, 1)
     )
     curvature = left - 2.0 * mid + right
     offset = np.divide(0.5 * (left - right), curvature, out=np.zeros_like(mid), where=curvature < 0)
