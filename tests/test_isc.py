@@ -73,3 +73,69 @@ def test_isc_near_events():
     assert result.near_mean > result.far_mean and result.p < 0.01
     elsewhere = isc_near_events(sliding, [65.0, 120.0, 190.0], radius_s=5.0, n_surrogates=500)
     assert elsewhere.p > 0.5
+
+
+# ------------------------------------------------- calibration on null listeners (issue 13)
+def _independent_listeners(rng, n_times, n_listeners):
+    """Independent listeners' AR(1) noise, phi in 0.9-0.99 each: ``(n_times, n_listeners)``."""
+    columns = [
+        lfilter([1.0], [1.0, -rng.uniform(0.9, 0.99)], rng.standard_normal(n_times + 500))[500:]
+        for _ in range(n_listeners)
+    ]
+    return np.column_stack(columns)
+
+
+def test_isc_near_events_is_calibrated_on_stationary_null_isc():
+    """400 null songs (60-180 s at 10 Hz, 5-14 independent listeners, 2-5 events).
+
+    A calibrated test rejects 5 % at alpha .05; binomial bounds for 400 songs
+    (99.5 % of calibrated runs inside): 9-33 rejections, 2.25-8.25 %. The
+    former null (events shifted by offsets >= 2 radius_s) rejected 8.5 % of
+    such songs (benchmarks/latent_nulls.py).
+    """
+    rng = np.random.default_rng(11)
+    rejected, n_sets = 0, 400
+    for i in range(n_sets):
+        n_times = int(rng.uniform(60, 180) * 10)
+        data = _independent_listeners(rng, n_times, int(rng.integers(5, 15)))
+        sliding = sliding_isc(TimeSeries(data, 10.0), window_s=10.0, hop_s=1.0, n_surrogates=1)
+        duration = sliding.isc.duration_s
+        events = np.sort(rng.uniform(10, duration - 10, int(rng.integers(2, 6))))
+        result = isc_near_events(sliding, events, radius_s=5.0, seed=i)
+        rejected += result.p < 0.05
+    assert 9 <= rejected <= 33
+
+
+def test_isc_near_events_finds_a_planted_event_locked_increase():
+    # Listeners share a signal only within 5 s of each of 3 events; 20 songs of 120 s.
+    rng = np.random.default_rng(12)
+    found = 0
+    for i in range(20):
+        t = np.arange(1200) / 10.0
+        events = np.sort(rng.choice(np.arange(15.0, 105.0, 15.0), size=3, replace=False))
+        near = (np.abs(t[:, None] - events[None]) <= 5.0).any(axis=1)
+        shared = lfilter([1.0], [1.0, -0.8], rng.standard_normal(1200)) * near
+        data = shared[:, None] + _independent_listeners(rng, 1200, 8)
+        sliding = sliding_isc(TimeSeries(data, 10.0), window_s=10.0, hop_s=1.0, n_surrogates=1)
+        result = isc_near_events(sliding, events, radius_s=5.0, seed=i)
+        found += result.p < 0.05
+        assert result.null[0] == pytest.approx(result.near_mean - result.far_mean)
+    assert found >= 18
+
+
+def test_isc_near_events_p_counts_every_shift_and_refuses_degenerate_sets():
+    from frisson.isc import SlidingISC
+
+    values = np.r_[np.zeros(40), 1.0, np.zeros(59)]  # one peak at 40 s, 100 windows
+    sliding = SlidingISC(TimeSeries(values, 1.0), np.ones(100), np.ones(100), 10.0, 1.0)
+    result = isc_near_events(sliding, [40.0], radius_s=0.5)
+    assert result.null.size == 100 and result.p == pytest.approx(1 / 100)
+    # A flat ISC: every shift ties with the observed contrast, so p = 1.
+    flat = SlidingISC(TimeSeries(np.ones(100), 1.0), np.ones(100), np.ones(100), 10.0, 1.0)
+    assert isc_near_events(flat, [40.0], radius_s=0.5).p == 1.0
+    subset = isc_near_events(sliding, [40.0], radius_s=0.5, n_surrogates=19, seed=0)
+    assert subset.null.size == 20 and subset.p == pytest.approx(1 / 20)
+    with pytest.raises(DataError, match="no window"):
+        isc_near_events(sliding, [500.0], radius_s=2.0)
+    with pytest.raises(DataError, match="every window"):
+        isc_near_events(sliding, [50.0], radius_s=60.0)
