@@ -20,8 +20,7 @@ from transformers import (
 )
 
 from frisson.audio import audio_from_array
-from frisson.encoders import describe_encoder, get_encoder
-from frisson.encoders._weights import WeightsNotCachedError
+from frisson.encoders import WeightsNotCachedError, describe_encoder, get_encoder
 from frisson.encoders.codecs import (
     DacEncoder,
     EncodecEncoder,
@@ -359,6 +358,22 @@ def test_missing_weights_fail_at_once_naming_the_fetch_command(tmp_path, monkeyp
     info = describe_encoder("dac-44khz")
     assert not info.weights_available and "frisson fetch dac-44khz" in info.weights
     assert [layer.name for layer in info.layers] == list(DAC_LAYERS)
+
+
+def test_instances_share_the_loaded_model_until_the_folder_changes(dac_folder, tmp_path):
+    import shutil
+
+    from frisson.encoders._shared import MODELS
+
+    first = DacEncoder(str(dac_folder))._loaded()
+    assert DacEncoder(str(dac_folder))._loaded() is first
+    assert any(k[0] == "dac" and k[1] == str(dac_folder.resolve()) for k in MODELS.keys())
+    copy = tmp_path / "dac"
+    shutil.copytree(dac_folder, copy)
+    loaded = DacEncoder(str(copy))._loaded()
+    assert loaded is not first
+    (copy / "config.json").write_text((copy / "config.json").read_text() + "\n")  # saved again
+    assert DacEncoder(str(copy))._loaded() is not loaded
 
 
 def test_other_rates_are_resampled(dac_folder):

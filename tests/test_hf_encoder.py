@@ -11,8 +11,7 @@ import torch
 import transformers as T
 
 from frisson.audio import audio_from_array
-from frisson.encoders import describe_encoder, get_encoder
-from frisson.encoders._weights import WeightsNotCachedError
+from frisson.encoders import WeightsNotCachedError, describe_encoder, get_encoder
 from frisson.encoders.hf import HFEncoder, _published_config
 from frisson.errors import DataError, ParameterError
 
@@ -105,6 +104,17 @@ def test_wav2vec2_layers_times_and_values_match_the_model(wav2vec2_dir):
     assert info["hidden2"].rate_hz == 50.0 and info["hidden2"].n_features == 16
     assert encoder.weights_status()[0] is True
     assert encoder.config()["window_rows"] == (30 * 16000 - 400) // 320 + 1
+
+
+def test_instances_share_one_model_from_the_encoders_cache(wav2vec2_dir):
+    from frisson.encoders._shared import MODELS, repo_key
+
+    first, second = HFEncoder(str(wav2vec2_dir)), HFEncoder(str(wav2vec2_dir), window_s=1.0)
+    first._load()
+    second._load()
+    assert second._model is first._model
+    assert second._feature_extractor is first._feature_extractor
+    assert ("hf", *repo_key(str(wav2vec2_dir)), "cpu") in MODELS
 
 
 def test_wav2vec2_click_moves_the_frame_stamped_nearest(wav2vec2_dir):

@@ -80,6 +80,16 @@ def test_patch_hop_is_rounded_to_frames_and_checked():
         mn.MusicnnEncoder(checkpoint="MSD_big")
 
 
+def test_every_instance_shares_one_network_from_the_encoders_model_cache():
+    from frisson.encoders._shared import MODELS
+
+    network = get_encoder("musicnn-msd").network
+    assert ("musicnn", "MSD_musicnn") in MODELS
+    assert get_encoder("musicnn-msd", patch_hop_s=1.0).network is network
+    assert mn.MusicnnEncoder(checkpoint="MSD_musicnn").network is network
+    assert get_encoder("musicnn-mtt").network is not network  # another checkpoint, another key
+
+
 def test_patches_follow_the_original_batching():
     np.testing.assert_array_equal(mn.patch_starts(626, 187), [0, 187, 374])
     np.testing.assert_array_equal(mn.patch_starts(440, 61), np.arange(0, 254, 61))

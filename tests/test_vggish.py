@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from frisson.audio import audio_from_array
-from frisson.encoders import Encoder, describe_encoder, get_encoder
+from frisson.encoders import Encoder, WeightsNotCachedError, describe_encoder, get_encoder
 from frisson.encoders import vggish as vg
-from frisson.encoders._weights import WeightsNotCachedError
+from frisson.encoders._shared import MODELS
 from frisson.errors import AudioError, DataError, ParameterError
 
 RATE = 16000
@@ -363,6 +363,21 @@ def test_a_foreign_weights_file_is_refused_naming_it(tmp_path, monkeypatch):
     vg._register_random_weights(folder)
     with pytest.raises(DataError, match=f"{vg.WEIGHTS_FILE}: cannot be read"):
         get_encoder("vggish").encode(_noise(2.0))
+
+
+def test_weights_load_once_into_the_shared_cache_keyed_by_the_files(home, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("FRISSON_HOME", str(home))
+    params = vg._load_params("cpu")
+    assert vg._load_params("cpu") is params
+    (key,) = [k for k in MODELS.keys() if k[0] == "vggish" and str(home) in k[1][0]]
+    assert key[-1] == "cpu" and MODELS.get(key, lambda: None) is params
+    shutil.copytree(home / "vggish", tmp_path / "vggish")  # same bytes, other files
+    monkeypatch.setenv("FRISSON_HOME", str(tmp_path))
+    copy = vg._load_params("cpu")
+    assert copy is not params
+    np.testing.assert_array_equal(copy.pca_matrix, params.pca_matrix)
 
 
 def test_weights_damaged_after_the_download_are_refused_on_load(home, tmp_path, monkeypatch):

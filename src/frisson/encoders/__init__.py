@@ -10,9 +10,11 @@ neural codecs ``dac-44khz``/``dac-24khz``/``dac-16khz`` and
 ``hf:<repo-id>`` (any transformers audio model's hidden states, MERT included).
 Every encoder turns an :class:`~frisson.audio.Audio` into an :class:`Embedding`: one
 :class:`~frisson.timeseries.TimeSeries` per layer with exact frame times.
+:func:`resolve_layers` checks layer names for any encoder; an encoder whose weights
+are not cached raises :class:`WeightsNotCachedError` naming ``frisson fetch NAME``.
 """
 
-from frisson.encoders._base import Embedding, Encoder
+from frisson.encoders._base import Embedding, Encoder, resolve_layers
 from frisson.encoders._registry import (
     DEFAULT_ENCODER,
     EncoderInfo,
@@ -23,6 +25,7 @@ from frisson.encoders._registry import (
     list_encoders,
     register_encoder,
 )
+from frisson.encoders._weights import WeightsNotCachedError
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -30,9 +33,11 @@ __all__ = [
     "Encoder",
     "EncoderInfo",
     "LayerInfo",
+    "WeightsNotCachedError",
     "describe_encoder",
     "fetch_encoder",
     "get_encoder",
     "list_encoders",
     "register_encoder",
+    "resolve_layers",
 ]

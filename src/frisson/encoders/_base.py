@@ -10,7 +10,7 @@ from frisson.audio import Audio
 from frisson.errors import ParameterError
 from frisson.timeseries import TimeSeries
 
-__all__ = ["Embedding", "Encoder"]
+__all__ = ["Embedding", "Encoder", "resolve_layers"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,33 @@ class Encoder(Protocol):
         ...
 
 
-def resolve_layers(encoder: Encoder, layers: Sequence[str] | None) -> tuple[str, ...]:
-    """Check requested layer names against an encoder's layers (None = all)."""
+def resolve_layers(encoder: Encoder, layers: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Check requested layer names against an encoder's layers.
+
+    Parameters
+    ----------
+    encoder : Encoder
+        Any encoder (its ``name`` and ``layers`` are read).
+    layers : str or sequence of str, optional
+        One layer name, several, or None for every layer.
+
+    Returns
+    -------
+    tuple of str
+        The requested names in the order given (all layers in network order for None).
+
+    Raises
+    ------
+    ParameterError
+        If a name is not a layer of ``encoder``; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> from frisson.encoders.mel import MelEncoder
+    >>> resolve_layers(MelEncoder(), None), resolve_layers(MelEncoder(), "logmel")
+    (('logmel',), ('logmel',))
+
+    """
     if layers is None:
         return encoder.layers
     if isinstance(layers, str):

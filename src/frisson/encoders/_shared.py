@@ -2,8 +2,8 @@
 
 Every family loads its network once per process into :data:`MODELS`, keyed by a
 tuple that starts with the family (``("musicnn", checkpoint)``,
-``("vggish", *file_stamps, device)``, ``("dac", repo_key, device)``,
-``("hf", repo_key, device)``) and holds everything that decides the weights.
+``("vggish", *file_stamps, device)``, ``("dac", *repo_key(repo_id), device)``,
+``("hf", *repo_key(repo_id), device)``) and holds everything that decides the weights.
 """
 
 from __future__ import annotations
@@ -92,23 +92,26 @@ class ModelCache:
 MODELS = ModelCache()
 
 
-def repo_key(repo_id: str) -> str:
+def repo_key(repo_id: str) -> tuple[Hashable, ...]:
     """What identifies a Hugging Face model's files, for :data:`MODELS` keys.
 
-    A local folder: its resolved path. A hub id: the id with the cache folder and the
-    commit it resolves to, so a fetch of a newer commit, or another ``HF_HUB_CACHE``,
-    gives another key.
+    A local folder: its resolved path and the name, size and modification time of
+    each file in it (a model saved again into the same folder gives another key). A
+    hub id: the cache folder, the id and the commit the cache resolves it to (a
+    fetch of a newer commit, or another ``HF_HUB_CACHE``, gives another key).
 
     Examples
     --------
-    >>> repo_key("frisson-test/not-a-real-repo").endswith("::frisson-test/not-a-real-repo@None")
-    True
+    >>> repo_key("frisson-test/not-a-real-repo")[1:]
+    ('frisson-test/not-a-real-repo', None)
 
     """
     path = Path(repo_id).expanduser()
     if path.is_dir():
-        return str(path.resolve())
-    return f"{hf_cache_dir()}::{repo_id}@{hf_cached_revision(repo_id)}"
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        stamps = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        return str(path.resolve()), stamps
+    return str(hf_cache_dir()), repo_id, hf_cached_revision(repo_id)
 
 
 def patch_starts(n_frames: int, hop_frames: int, *, patch_frames: int) -> np.ndarray:

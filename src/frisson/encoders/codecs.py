@@ -389,7 +389,7 @@ class _Loaded:
 
 def _load(family: str, repo_id: str, fetch_name: str, device: str) -> _Loaded:
     """Model, config and sampling rate from the cache (never the network), once per process."""
-    key = (family, repo_key(repo_id), device)
+    key = (family, *repo_key(repo_id), device)
     return MODELS.get(key, lambda: _read_model(family, repo_id, fetch_name, device))
 
 

@@ -614,7 +614,7 @@ class HFEncoder:
     -----
     See the module docstring for the layers, their time axes per family, the
     windowing, MERT and CLAP. Nothing is downloaded while encoding: weights that are not
-    cached raise :class:`~frisson.encoders._weights.WeightsNotCachedError`
+    cached raise :class:`~frisson.encoders.WeightsNotCachedError`
     naming ``frisson fetch hf:<repo-id>``. Outputs are float32; the device changes
     them only by float rounding and is not part of :meth:`config`.
 
@@ -932,7 +932,7 @@ class HFEncoder:
             raise ParameterError(
                 f"device={self.device!r} is not a torch device ({error})."
             ) from None
-        key = ("hf", repo_key(self.repo_id), str(device))
+        key = ("hf", *repo_key(self.repo_id), str(device))
         self._feature_extractor, self._model = MODELS.get(
             key, lambda: self._read_model(spec, device)
         )

@@ -97,7 +97,7 @@ Weights
 with ``torch.hub.load_state_dict_from_url`` (SHA-256 prefix checked) into
 ``$FRISSON_HOME/vggish`` (default ``~/.cache/frisson/vggish``); encoding only
 reads that folder and fails at once with
-:class:`~frisson.encoders._weights.WeightsNotCachedError` when a file is missing.
+:class:`~frisson.encoders.WeightsNotCachedError` when a file is missing.
 Every load (once per process) checks each file's SHA-256 against the prefix in
 its published name again, so a file damaged or replaced after the download is
 refused with a :class:`~frisson.errors.DataError` naming it and
