@@ -24,7 +24,14 @@ from frisson._logging import logger
 from frisson.errors import AudioError
 from frisson.timeseries import TimeSeries
 
-__all__ = ["Audio", "audio_from_array", "file_sha256", "load_audio"]
+__all__ = ["AUDIO_SUFFIXES", "Audio", "audio_from_array", "file_sha256", "load_audio"]
+
+#: File suffixes (lower case) that count as audio wherever frisson looks for it: folders
+#: walked by :func:`frisson.embed`, study stimuli, simulated stimulus folders. Compare
+#: ``path.suffix.lower()``; every one decodes through libsndfile (:func:`load_audio`).
+AUDIO_SUFFIXES = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64",
+)  # fmt: skip
 
 #: Peak level (dB re full scale) below which a file counts as silent.
 SILENCE_DBFS = -90.0

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from frisson._logging import logger, progress_enabled
+from frisson.audio import AUDIO_SUFFIXES  # re-exported: the suffixes embed walks folders for
 from frisson.encoders._base import Embedding, Encoder, resolve_layers
 from frisson.errors import DataError, FrissonError, ParameterError
 from frisson.timeseries import TimeSeries
@@ -66,10 +67,6 @@ __all__ = [
 
 #: Version of the store's layout (stored in the root group's attributes).
 STORE_FORMAT = 1
-#: File suffixes :func:`embed` picks up when walking folders (case-insensitive).
-AUDIO_SUFFIXES = (
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64",
-)  # fmt: skip
 _TMP = ".tmp"
 
 

@@ -709,7 +709,7 @@ _CONDUCTANCE_UNITS = {
 
 def _check_stimulus(path: Path, where: str) -> tuple[Problem | None, float | None]:
     """A stimulus's problem (empty, undecodable) and its length in seconds (audio files only)."""
-    from frisson.store import AUDIO_SUFFIXES
+    from frisson.audio import AUDIO_SUFFIXES
 
     if path.suffix.lower() not in AUDIO_SUFFIXES:
         return None, None
