@@ -4,8 +4,11 @@
 code after its docstring; (c) no private name imported from another package; (d)
 lower layers never import higher ones (DESIGN.md's data flow). Offenders that existed
 when a bar was introduced are listed in commented allow-lists: the test passes on
-them and fails on any new offender, and on an allow-list entry that no longer
-offends (so the lists only shrink).
+them and fails on any new offender; an entry that no longer offends is reported
+with a warning (delete it, so the lists only shrink). Two more bars keep one spelling
+of shared constants: (e) the audio suffixes live only in ``frisson.audio``
+(``AUDIO_SUFFIXES``), (f) ``"musicnn-msd"`` is spelled out in code only where the
+registry defines it (``DEFAULT_ENCODER`` everywhere else).
 
 Import edges: every ``import``/``from ... import`` of a frisson module, at module
 level and inside functions, except in ``if TYPE_CHECKING:`` blocks (they never run).
@@ -17,6 +20,7 @@ to ``frisson.a`` otherwise; the implicit import of parent packages is not an edg
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,11 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "frisson"
 MAX_CODE_LINES = 100
+
+
+def _warn_stale(name: str, stale: set[str]) -> None:
+    if stale:
+        warnings.warn(f"{name}: no longer offending, delete: {sorted(stale)}", stacklevel=2)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -252,8 +261,7 @@ def test_no_function_longer_than_100_code_lines():
     found = long_functions()
     new = {name: n for name, n in found.items() if name not in LONG_FUNCTIONS_ALLOWED}
     assert not new, f"functions over {MAX_CODE_LINES} code lines (split them): {new}"
-    fixed = LONG_FUNCTIONS_ALLOWED - set(found)
-    assert not fixed, f"no longer too long, remove from LONG_FUNCTIONS_ALLOWED: {sorted(fixed)}"
+    _warn_stale("LONG_FUNCTIONS_ALLOWED", LONG_FUNCTIONS_ALLOWED - set(found))
 
 
 # ---------------------------------------------------------------------- private names
@@ -297,8 +305,7 @@ def test_no_private_name_imported_from_another_package():
     assert not new, "private names imported across packages (make them public):\n" + "\n".join(
         sorted(new)
     )
-    fixed = PRIVATE_IMPORTS_ALLOWED - found
-    assert not fixed, f"no longer imported, remove from PRIVATE_IMPORTS_ALLOWED: {sorted(fixed)}"
+    _warn_stale("PRIVATE_IMPORTS_ALLOWED", PRIVATE_IMPORTS_ALLOWED - found)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -358,3 +365,94 @@ def test_lower_layers_never_import_higher_ones():
 def test_layer_rule_on_planted_imports(importer, code, bad, monkeypatch):
     monkeypatch.setitem(TREES, importer, ast.parse(f"def f():\n    {code}\n"))
     assert bool(layer_violations(_imports(importer))) is bad
+
+
+# ------------------------------------------------------------------ shared constants
+def _docstrings(tree: ast.Module) -> set[int]:
+    """ids of the docstring nodes of a module and its classes and functions."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                out.add(id(body[0].value))
+    return out
+
+
+def _string_constants(module: str, value: str) -> list[ast.Constant]:
+    """Code (not docstring) string constants equal to ``value`` in a module."""
+    docs = _docstrings(TREES[module])
+    return [
+        node
+        for node in ast.walk(TREES[module])
+        if isinstance(node, ast.Constant) and node.value == value and id(node) not in docs
+    ]
+
+
+#: Modules still holding their own list of audio suffixes (issue 14); use AUDIO_SUFFIXES.
+SUFFIX_LISTS_ALLOWED = {
+    "frisson.simulate._music",  # _stimulus_paths: 5 suffixes (simulate, the lead's)
+}
+
+
+def suffix_lists() -> set[str]:
+    """Modules other than frisson.audio with a tuple/list/set literal holding ``".opus"``."""
+    out = set()
+    for module, tree in TREES.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set) and any(
+                isinstance(e, ast.Constant) and e.value == ".opus" for e in node.elts
+            ):
+                out.add(module)
+    return out - {"frisson.audio"}
+
+
+def test_one_list_of_audio_suffixes():
+    from frisson.audio import AUDIO_SUFFIXES
+
+    assert len(AUDIO_SUFFIXES) == len(set(AUDIO_SUFFIXES)) == 11
+    assert all(s.startswith(".") and s == s.lower() for s in AUDIO_SUFFIXES)
+    assert "frisson.audio" not in suffix_lists()
+    found = suffix_lists()
+    new = found - SUFFIX_LISTS_ALLOWED
+    assert not new, f"own audio suffix lists (use frisson.audio.AUDIO_SUFFIXES): {sorted(new)}"
+    _warn_stale("SUFFIX_LISTS_ALLOWED", SUFFIX_LISTS_ALLOWED - found)
+
+
+#: Where "musicnn-msd" is a name in its own right: the registry (DEFAULT_ENCODER and
+#: its entry) and musicnn's checkpoint table (each checkpoint's registry name).
+DEFAULT_ENCODER_HOMES = {"frisson.encoders._registry", "frisson.encoders.musicnn"}
+#: Modules that spell out the default instead of using DEFAULT_ENCODER (issue 14).
+DEFAULT_ENCODER_SPELLED_ALLOWED = {
+    "frisson.cli",  # four click defaults (--encoder of analyze, embed, run, report)
+}
+
+
+def spelled_default_encoder() -> dict[str, list[int]]:
+    """Modules (outside the homes) with a code string ``"musicnn-msd"``, and its lines."""
+    found = {}
+    for module in TREES:
+        if module in DEFAULT_ENCODER_HOMES:
+            continue
+        lines = [node.lineno for node in _string_constants(module, "musicnn-msd")]
+        if lines:
+            found[module] = lines
+    return found
+
+
+def test_the_default_encoder_is_spelled_once():
+    from frisson.encoders import DEFAULT_ENCODER
+
+    assert DEFAULT_ENCODER == "musicnn-msd"
+    assert len(_string_constants("frisson.encoders._registry", DEFAULT_ENCODER)) == 2
+    found = spelled_default_encoder()
+    new = {m: lines for m, lines in found.items() if m not in DEFAULT_ENCODER_SPELLED_ALLOWED}
+    assert not new, f'"musicnn-msd" spelled out (use DEFAULT_ENCODER): {new}'
+    _warn_stale("DEFAULT_ENCODER_SPELLED_ALLOWED", DEFAULT_ENCODER_SPELLED_ALLOWED - set(found))
+
+
+def test_constant_bars_see_code_but_not_docstrings(monkeypatch):
+    code = 'def f(x="musicnn-msd"):\n    """Default ``"musicnn-msd"``."""\n    return {".opus"}\n'
+    monkeypatch.setitem(TREES, "frisson.store", ast.parse(code))
+    assert spelled_default_encoder()["frisson.store"] == [1]
+    assert "frisson.store" in suffix_lists()
