@@ -145,6 +145,7 @@ class MelEncoder:
             spectrum = librosa.stft(
                 segment, n_fft=self.n_fft, hop_length=hop, window="hann", center=False
             )
-            power = mel_basis @ (spectrum.real**2 + spectrum.imag**2)
+            # power in float64: float32 squares overflow for absurdly loud input
+            power = mel_basis @ np.square(np.abs(spectrum), dtype=np.float64)
             out[first:last] = (10.0 * np.log10(np.maximum(power, 1e-10))).T
         return out

@@ -689,8 +689,18 @@ def read_physio(path: str | Path, **options: Any) -> dict[str, TimeSeries]:
     """
     path = Path(path)
     name = path.name.lower()
-    if re.search(r"_physio\.tsv(\.gz)?$", name) and _bids_sidecar(path).is_file():
-        return read_bids_physio(path, **options)
+    if re.search(r"_physio\.tsv(\.gz)?$", name):
+        sidecar = _bids_sidecar(path)
+        if sidecar.is_file():
+            return read_bids_physio(path, **options)
+        if not options:
+            # A BIDS recording without its sidecar: say so, not "give rate_hz".
+            what = "the recording and its sidecar are" if not path.is_file() else "its sidecar is"
+            raise DataError(
+                f"{sidecar}: {what} missing; a BIDS *_physio.tsv.gz needs the JSON sidecar "
+                "beside it (SamplingFrequency, StartTime, Columns). Restore it, or read the "
+                "table with read_table_physio(path, rate_hz=...)."
+            )
     suffix = path.suffix.lower()
     if suffix in (".edf", ".bdf"):
         return read_edf(path, **options)

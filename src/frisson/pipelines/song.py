@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frisson import latent
-from frisson._check import check_positive
+from frisson._check import check_int, check_positive
 from frisson._logging import logger
 from frisson.audio import Audio, load_audio
 from frisson.encoders import DEFAULT_ENCODER, get_encoder
@@ -185,6 +185,11 @@ def analyze_song(
     """
     enc = get_encoder(encoder, **(encoder_params or {}))
     layer = layer or enc.default_layer
+    # Checked before any audio is decoded or encoded, under the names the caller used.
+    check_int("window_frames", window_frames, minimum=1)
+    check_int("hop_frames", hop_frames, minimum=1)
+    check_int("n_components", n_components, minimum=1)
+    check_int("n_surrogates", n_surrogates, minimum=1)
     check_positive("variance_window_s", variance_window_s)
     check_positive("novelty_kernel_s", novelty_kernel_s)
     check_positive("edge_s", edge_s, allow_zero=True)
@@ -305,9 +310,17 @@ def read_boundaries(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: boundary file not found.")
+        raise DataError(f"{path}: boundary file not found; check the path.")
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    table = pd.read_csv(path, sep=sep)
+    fix = "give a TSV/CSV text file with a 'time_s' column of boundary times in seconds"
+    try:
+        path.read_bytes().decode("utf-8")
+        table = pd.read_csv(path, sep=sep)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: holds binary or non-UTF-8 bytes; {fix}.") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise DataError(f"{path}: cannot be read as a table ({reason}); {fix}.") from None
     if "time_s" in table.columns:
         column = table["time_s"]
     elif table.shape[1] == 1:
@@ -319,5 +332,10 @@ def read_boundaries(path: str | os.PathLike) -> np.ndarray:
         )
     times = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(times).all():
-        raise DataError(f"{path}: 'time_s' holds values that are not numbers.")
+        raise DataError(f"{path}: 'time_s' holds values that are not numbers; {fix}.")
+    if (times < 0).any():
+        raise DataError(
+            f"{path}: 'time_s' holds negative times ({times.min():g} s); boundaries are "
+            "seconds from the start of the song, >= 0."
+        )
     return np.sort(times)
