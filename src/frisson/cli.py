@@ -150,6 +150,12 @@ def analyze(
         written = write_song_analysis(result, out_dir)
     except FrissonError as error:
         abort(str(error))
+    except OSError as error:  # read-only folder, disk full: earlier files stay as they were
+        reason = error.strerror or str(error)
+        abort(
+            f"{out_dir}: cannot write the results there ({reason}); free space or choose "
+            "another folder with --out."
+        )
     click.echo(result.summary())
     click.echo(f"wrote {len(written)} files to {out_dir}/: " + ", ".join(p.name for p in written))
 
@@ -323,6 +329,12 @@ def embed(
         )
     except FrissonError as error:
         abort(str(error))
+    except OSError as error:  # a store that cannot be written: what was stored stays valid
+        reason = error.strerror or str(error)
+        abort(
+            f"{store_dir}: cannot write to the embedding store ({reason}); free space or "
+            "choose another --store."
+        )
     click.echo(report.summary())
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) failed:", err=True)
