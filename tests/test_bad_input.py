@@ -912,3 +912,40 @@ def test_every_case_table_is_large_enough():
     )  # fmt: skip
     assert n_cases >= 150, n_cases
     assert RUN_HEAD.startswith("[run]")
+
+
+# ======================================================================= long audio
+def test_block_wise_features_equal_the_one_pass_result():
+    """5 minutes: the streamed envelope, rms and mel frames equal whole-signal oracles."""
+    import librosa
+
+    from frisson import features
+    from frisson.audio import audio_from_array
+    from frisson.encoders.mel import MelEncoder
+    from frisson.timeseries import TimeSeries
+
+    rate = 8000
+    t = np.arange(5 * 60 * rate) / rate
+    x = (0.3 + 0.2 * np.sin(2 * np.pi * t / 40)) * np.sin(2 * np.pi * 220 * t)
+    audio = audio_from_array(x.astype(np.float32), rate)
+    # amplitude envelope: blocks of 2**20 samples (the signal spans 3) vs one resample
+    streamed = features.amplitude_envelope(audio, rate_hz=21.5).values
+    whole = TimeSeries(features._analytic_magnitude(audio.samples), rate).resample(21.5).values
+    np.testing.assert_allclose(streamed, whole, rtol=1e-9, atol=1e-12)
+    expected = 0.3 + 0.2 * np.sin(2 * np.pi * np.arange(streamed.shape[0]) / 21.5 / 40)
+    np.testing.assert_allclose(streamed[5:-5, 0], expected[5:-5], atol=2e-3)  # the planted AM
+    # rms: blocks of 4096 frames vs librosa's one-pass frames
+    ours = features.rms(audio, rate_hz=rate / 40).values[:, 0]
+    ref = librosa.feature.rms(
+        y=audio.samples.astype(np.float64), frame_length=368, hop_length=40, pad_mode="constant"
+    )[0]
+    n = min(ours.size, ref.size)
+    np.testing.assert_allclose(ours[:n], ref[:n], rtol=1e-6, atol=1e-9)
+    # mel: blocks of 2048 frames vs librosa.feature.melspectrogram on the whole signal
+    encoder = MelEncoder(rate_hz=8000.0, n_mels=40)
+    power = librosa.feature.melspectrogram(
+        y=audio.samples, sr=8000.0, n_fft=2048, hop_length=256, n_mels=40, fmin=0.0
+    )
+    oracle = 10 * np.log10(np.maximum(power, 1e-10)).T
+    np.testing.assert_allclose(encoder._logmel(audio.samples), oracle, atol=1e-3)
+    assert oracle.shape[0] == 1 + audio.samples.size // 256 > 3 * 2048  # several blocks
