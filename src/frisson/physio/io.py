@@ -221,8 +221,6 @@ def read_bids_physio(
     (['eda', 'ppg'], -0.5, array([5. , 5.1, 5.2]))
 
     """
-    import pandas as pd
-
     path = Path(tsv_gz_path)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
@@ -259,18 +257,7 @@ def read_bids_physio(
         raise DataError(
             f"{sidecar_path}: Columns must be a non-empty list of column names, got {columns!r}."
         )
-    try:
-        table = pd.read_csv(path, sep="\t", header=None, compression="infer", dtype=str)
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise DataError(f"{path}: cannot be read as a tab-separated table ({error}).") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file holds no samples.") from None
-    if table.shape[1] != len(columns):
-        raise DataError(
-            f"{path}: the TSV has {table.shape[1]} column(s) but {sidecar_path.name} lists "
-            f"{len(columns)} in Columns {columns}; make them agree."
-        )
-    data = _numeric(path, table, columns)
+    data = _read_numeric_tsv(path, sidecar_path, columns)
     units = {
         c: str(sidecar[c]["Units"])
         for c in columns
@@ -278,6 +265,36 @@ def read_bids_physio(
     }
     chans = [(c, data[:, i], rate_hz, units.get(c)) for i, c in enumerate(columns)]
     return _assemble(path, chans, start_s=float(start), kinds=kinds, select=channels)
+
+
+def _read_numeric_tsv(path: Path, sidecar_path: Path, columns: Sequence[str]) -> np.ndarray:
+    """The samples of a BIDS physio TSV as floats; a bad cell is named by row and column."""
+    import pandas as pd
+
+    def read(**options):
+        try:
+            return pd.read_csv(path, sep="\t", header=None, compression="infer", **options)
+        except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
+            raise DataError(f"{path}: cannot be read as a tab-separated table ({error}).") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: the file holds no samples.") from None
+
+    try:  # fast path: the C parser reads every cell as a number or a missing-value marker
+        table = read(dtype=np.float64, na_values=_MISSING_MARKERS, keep_default_na=False)
+    except ValueError:
+        table = read(dtype=str)  # a bad cell: the slow path names it
+    if table.shape[1] != len(columns):
+        raise DataError(
+            f"{path}: the TSV has {table.shape[1]} column(s) but {sidecar_path.name} lists "
+            f"{len(columns)} in Columns {columns}; make them agree."
+        )
+    if all(dtype == np.float64 for dtype in table.dtypes):
+        return table.to_numpy()
+    return _numeric(path, table, columns)
+
+
+#: Cells read as missing (NaN) in physiology tables, as BIDS writes them.
+_MISSING_MARKERS = ["n/a", "N/A", "nan", "NaN", "NA", "na", ""]
 
 
 def _numeric(path: Path, table: Any, columns: Sequence[str]) -> np.ndarray:
