@@ -141,39 +141,15 @@ def _shifted(
     return data[index, np.arange(n)]
 
 
-def _dct_signs(data: np.ndarray, rng: np.random.Generator, n_surrogates: int) -> np.ndarray:
-    """``n_surrogates`` copies of ``data`` with each participant's DCT-II signs randomised."""
-    from scipy import fft
-
-    coefficients = fft.dct(data, norm="ortho", axis=0)
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_surrogates, *data.shape))
-    signs[:, 0] = 1.0
-    return fft.idct(coefficients * signs, norm="ortho", axis=1)
-
-
-def _surrogates(
-    data: np.ndarray, null: str, rng: np.random.Generator, min_shift: int, n_surrogates: int
-) -> np.ndarray:
-    if null == "circular":
-        return _shifted(data, rng, min_shift, n_surrogates)
-    return _dct_signs(data, rng, n_surrogates)
-
-
 def _null_means(
-    data: np.ndarray,
-    method: str,
-    rng: np.random.Generator,
-    min_shift: int,
-    n_surrogates: int,
-    null: str = "circular",
+    data: np.ndarray, method: str, rng: np.random.Generator, min_shift: int, n_surrogates: int
 ) -> np.ndarray:
-    """Mean ISC of surrogates, computed in batches that bound memory."""
+    """Mean ISC of circular-shift surrogates, computed in batches that bound memory."""
     batch = max(1, int(4e6 // data.size))
     out = []
     for start in range(0, n_surrogates, batch):
         count = min(batch, n_surrogates - start)
-        surrogates = _surrogates(data, null, rng, min_shift, count)
-        out.append(_fisher_mean(_isc_values(surrogates, method)))
+        out.append(_fisher_mean(_isc_values(_shifted(data, rng, min_shift, count), method)))
     return np.concatenate(out)
 
 
