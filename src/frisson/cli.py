@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from frisson import __version__
+from frisson.encoders import DEFAULT_ENCODER
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,7 +44,7 @@ def main(verbose: int, quiet: int) -> None:
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option(
     "--encoder",
-    default="musicnn-msd",
+    default=DEFAULT_ENCODER,
     show_default=True,
     help="Encoder name (see `frisson encoders`); `mel` is the fast non-neural baseline.",
 )
@@ -276,7 +277,7 @@ def fetch(names: tuple[str, ...]) -> None:
 )
 @click.option(
     "--encoder",
-    default="musicnn-msd",
+    default=DEFAULT_ENCODER,
     show_default=True,
     help="Encoder name (see `frisson encoders`).",
 )
@@ -433,11 +434,23 @@ def demo_stimuli_command(out_dir: Path, n_pieces: int, seed: int) -> None:
 )
 @click.option("--no-ratings", is_flag=True, help="Do not simulate continuous ratings.")
 @click.option(
-    "--encoder",
-    default="mel",
-    show_default=True,
-    help="Encoder whose latent transitions drive the responses.",
+    "--null-family",
+    default=None,
+    type=click.Choice(
+        [
+            "clean",
+            "realistic",
+            "shared_scrs",
+            "onset_habituation",
+            "loudness",
+            "heterogeneity_artefacts",
+            "all",
+        ]
+    ),
+    help="Start from an effect-free study emphasising one confound family "
+    "(frisson.simulate.NULL_FAMILIES); --effect-size still applies.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace the study if OUT exists and is not empty.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every random draw.")
 def simulate(
     stimuli_dir: Path,
@@ -447,36 +460,53 @@ def simulate(
     physio_rate_hz: float,
     eda_noise_us: float,
     no_ratings: bool,
-    encoder: str,
+    null_family: str | None,
+    overwrite: bool,
     seed: int,
 ) -> None:
     """Simulate a BIDS listening study with known ground truth from a folder of stimuli.
 
     Skin conductance, PPG, chill reports and ratings respond to each stimulus'
-    latent transitions and loudness surges; the truth (drive, SCR onsets,
-    parameters, seed) goes to OUT/derivatives/ground_truth/.
+    own section boundaries (STEM_boundaries.tsv beside the audio, as written by
+    `frisson synth-piece` and `frisson demo-stimuli`), never to what an
+    analysis detects, plus realistic confounds independent of the boundaries
+    (song-shared SCRs, onset responses, habituation, drift, loudness-driven
+    responses, artefacts). The truth goes to OUT/derivatives/ground_truth/.
 
     Example: frisson simulate --stimuli demo/stimuli --participants 40 --out demo/study
     """
-    from frisson.errors import FrissonError
-    from frisson.simulate import StudyParams, simulate_study
+    import dataclasses
+    import shutil
 
-    params = StudyParams(
-        n_participants=n_participants,
-        effect_size=effect_size,
-        physio_rate_hz=physio_rate_hz,
-        eda_noise_us=eda_noise_us,
-        ratings_rate_hz=None if no_ratings else 5.0,
-        encoder=encoder,
-    )
+    from frisson.errors import FrissonError
+    from frisson.simulate import StudyParams, null_params, simulate_study
+
+    base = StudyParams() if null_family is None else null_params(null_family)
     try:
+        params = dataclasses.replace(
+            base,
+            n_participants=n_participants,
+            effect_size=effect_size,
+            physio_rate_hz=physio_rate_hz,
+            eda_noise_us=eda_noise_us,
+            ratings_rate_hz=None if no_ratings else 5.0,
+        )
+        if out_dir.exists() and any(out_dir.iterdir()):
+            if not overwrite:
+                abort(
+                    f"{out_dir}: exists and is not empty; choose a new folder or pass "
+                    "--overwrite to replace the study."
+                )
+            if not (out_dir / "dataset_description.json").is_file():
+                abort(f"{out_dir}: not a study folder (no dataset_description.json); not replaced.")
+            shutil.rmtree(out_dir)
         result = simulate_study(stimuli_dir, out_dir, params=params, seed=seed)
     except FrissonError as error:
         abort(str(error))
     n_scr = int(result.scr_onsets["evoked"].sum()) if len(result.scr_onsets) else 0
     click.echo(
         f"wrote {out_dir}/: {n_participants} participants x {len(result.drives)} stimuli, "
-        f"{n_scr} evoked SCRs (truth in {out_dir}/derivatives/ground_truth/)"
+        f"{n_scr} boundary-locked SCRs (truth in {out_dir}/derivatives/ground_truth/)"
     )
 
 
@@ -498,7 +528,7 @@ def simulate(
 @click.option("--participants", "n_participants", default=4, show_default=True)
 @click.option(
     "--encoder",
-    default="musicnn-msd",
+    default=DEFAULT_ENCODER,
     show_default=True,
     help="Encoder whose layers drive the voxels (synthetic-layers: random layers, no audio model).",
 )
@@ -661,7 +691,7 @@ def encode(config_path: Path, progress: bool | None, overwrite: bool) -> None:
     show_default=True,
     help="Simulated participants (30 train / 10 test for the CNN at 40).",
 )
-@click.option("--encoder", default="musicnn-msd", show_default=True, help="Encoder analysed.")
+@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Encoder analysed.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every random step.")
 def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
     """The main job, offline: simulate the demo study and run every analysis on it.

@@ -1002,36 +1002,11 @@ def song_level_test(
     """
     from scipy import stats
 
-    events = np.asarray(events, dtype=float)
-    control = np.asarray(control, dtype=float)
-    times_s = np.asarray(times_s, dtype=float)
-    if events.shape != control.shape or events.ndim != 2 or events.shape[1] != times_s.size:
-        raise DataError(
-            f"events {events.shape} and control {control.shape} must both be "
-            f"(n_trials, {times_s.size})."
-        )
-    labels = np.asarray(songs).astype(str)
-    if labels.shape != (events.shape[0],):
-        raise DataError(
-            f"songs has {labels.size} labels for {events.shape[0]} trials; give one per trial."
-        )
-    if not (np.isfinite(events).all() and np.isfinite(control).all()):
-        raise DataError(
-            "events and control contain NaN; leave out trials without epochs "
-            "(LockedAverages.n_events or n_controls == 0) first."
-        )
-    if tail not in (-1, 0, 1):
-        raise ParameterError(f"tail must be -1, 0 or 1, got {tail!r}.")
+    events, control, times_s, labels, in_window = _check_song_inputs(
+        events, control, times_s, songs, tail, ci_level, summary_window_s
+    )
     n_permutations = check_int("n_permutations", n_permutations, minimum=1)
-    if not 0 < ci_level < 1:
-        raise ParameterError(f"ci_level must be between 0 and 1, got {ci_level!r}.")
-    low, high = check_range_s("summary_window_s", summary_window_s)
-    in_window = (times_s >= low - 1e-9) & (times_s <= high + 1e-9)
-    if not in_window.any():
-        raise ParameterError(
-            f"summary_window_s={summary_window_s} holds no epoch time "
-            f"({times_s[0]:.2f} to {times_s[-1]:.2f} s)."
-        )
+    low, high = (float(v) for v in summary_window_s)
     names, index = np.unique(labels, return_inverse=True)
     n_songs = names.size
     if n_songs < 3:
@@ -1040,12 +1015,7 @@ def song_level_test(
             "no claim about music can be tested (use compare_epochs for these songs only)."
         )
     counts = np.bincount(index, minlength=n_songs)
-    song_events = np.zeros((n_songs, times_s.size))
-    song_control = np.zeros((n_songs, times_s.size))
-    np.add.at(song_events, index, events)
-    np.add.at(song_control, index, control)
-    song_events /= counts[:, None]
-    song_control /= counts[:, None]
+    song_events, song_control = _song_means(events, control, index, counts)
     differences = song_events - song_control
     song_effects = differences[:, in_window].mean(axis=1)
 
@@ -1055,59 +1025,39 @@ def song_level_test(
         threshold = float(stats.t.ppf(0.975 if tail == 0 else 0.95, df))
     threshold = abs(float(threshold))
     t_all = _signflip_t(signs, differences)  # (n_patterns, n_times); row 0 = observed
-    masses_obs, spans = _clusters(t_all[0], threshold, tail)
-    null_max = _max_cluster_mass(t_all, threshold, tail)
-    clusters = []
-    for (first, last), mass in zip(spans, masses_obs, strict=True):
-        p_cluster = float(np.mean(null_max >= abs(mass) * (1 - 1e-12)))
-        clusters.append((float(times_s[first]), float(times_s[last]), float(mass), p_cluster))
-
-    means = signs @ song_effects / n_songs
-    observed = means[0]
-    scale = 1e-12 * max(1.0, float(np.abs(song_effects).max()))
-    if tail == 1:
-        p = float(np.mean(means >= observed - scale))
-    elif tail == -1:
-        p = float(np.mean(means <= observed + scale))
-    else:
-        p = float(np.mean(np.abs(means) >= abs(observed) - scale))
-    sd = song_effects.std(ddof=1)
-    se = sd / np.sqrt(n_songs)
-    half = float(stats.t.ppf(0.5 + ci_level / 2, df)) * se
-    effect = float(song_effects.mean())
-    alternative = {1: "greater", 0: "two-sided", -1: "less"}[tail]
-    p_t = float(stats.ttest_1samp(song_effects, 0.0, alternative=alternative).pvalue)
-    if sd == 0:
-        p_t = 1.0 if effect == 0 else 0.0
+    clusters = _cluster_p_values(t_all, times_s, threshold, tail)
+    p = _summary_p(signs @ song_effects / n_songs, song_effects, tail)
+    effect, half, p_t = _summary_ci(song_effects, ci_level, tail)
     n_patterns = signs.shape[0]
     if exact:
         min_p = 2.0 ** (-n_songs) if tail != 0 else 2.0 ** (1 - n_songs)
     else:
         min_p = 1.0 / n_patterns
-    sd_t = differences.std(axis=0, ddof=1)
+    if participants is not None and len(participants) != events.shape[0]:
+        raise DataError(
+            f"participants has {len(participants)} labels for {events.shape[0]} trials."
+        )
     n_participants = (
         int(np.unique(np.asarray(participants).astype(str)).size)
         if participants is not None
         else int(counts.max())
     )
-    if participants is not None and len(participants) != events.shape[0]:
-        raise DataError(
-            f"participants has {len(participants)} labels for {events.shape[0]} trials."
-        )
-    direction = {1: "greater than", 0: "different from", -1: "less than"}[tail]
-    method = (
-        f"Songs as the unit of inference: per song, the mean over its listeners of the "
-        f"transition-locked minus the control-locked epoch ({n_songs} songs, "
-        f"{n_participants} listeners, {events.shape[0]} trials). Summary effect: mean over "
-        f"songs of the mean difference {low:g} to {high:g} s after the event, "
-        f"{effect:.3g} ({100 * ci_level:g} % CI {effect - half:.3g} to {effect + half:.3g}, "
-        f"t over songs with {df} df); sign-flip permutation over songs "
-        f"({'all ' + str(n_patterns) if exact else str(n_patterns) + ' random'} sign patterns), "
-        f"H1: events {direction} controls, p = {p:.4g} (the smallest p possible with "
-        f"{n_songs} songs is {min_p:.3g}). Over epoch time: one-sample t over songs, "
-        f"clusters of |t| > {threshold:.3f}, cluster mass = sum of t, corrected by the "
-        f"maximum cluster mass over the same sign patterns."
+    method = _method_text(
+        n_songs=n_songs,
+        n_participants=n_participants,
+        n_trials=events.shape[0],
+        window=(low, high),
+        effect=effect,
+        half=half,
+        ci_level=ci_level,
+        p=p,
+        tail=tail,
+        n_patterns=n_patterns,
+        exact=exact,
+        min_p=min_p,
+        threshold=threshold,
     )
+    sd_t = differences.std(axis=0, ddof=1)
     return SongLevelTest(
         times_s=times_s,
         songs=tuple(str(n) for n in names),
@@ -1135,6 +1085,123 @@ def song_level_test(
         exact=exact,
         min_possible_p=min_p,
         method=method,
+    )
+
+
+def _check_song_inputs(events, control, times_s, songs, tail, ci_level, summary_window_s):
+    """Arrays of :func:`song_level_test` checked; the mask of the summary window."""
+    events = np.asarray(events, dtype=float)
+    control = np.asarray(control, dtype=float)
+    times_s = np.asarray(times_s, dtype=float)
+    if events.shape != control.shape or events.ndim != 2 or events.shape[1] != times_s.size:
+        raise DataError(
+            f"events {events.shape} and control {control.shape} must both be "
+            f"(n_trials, {times_s.size})."
+        )
+    labels = np.asarray(songs).astype(str)
+    if labels.shape != (events.shape[0],):
+        raise DataError(
+            f"songs has {labels.size} labels for {events.shape[0]} trials; give one per trial."
+        )
+    if not (np.isfinite(events).all() and np.isfinite(control).all()):
+        raise DataError(
+            "events and control contain NaN; leave out trials without epochs "
+            "(LockedAverages.n_events or n_controls == 0) first."
+        )
+    if tail not in (-1, 0, 1):
+        raise ParameterError(f"tail must be -1, 0 or 1, got {tail!r}.")
+    if not 0 < ci_level < 1:
+        raise ParameterError(f"ci_level must be between 0 and 1, got {ci_level!r}.")
+    low, high = check_range_s("summary_window_s", summary_window_s)
+    in_window = (times_s >= low - 1e-9) & (times_s <= high + 1e-9)
+    if not in_window.any():
+        raise ParameterError(
+            f"summary_window_s={summary_window_s} holds no epoch time "
+            f"({times_s[0]:.2f} to {times_s[-1]:.2f} s)."
+        )
+    return events, control, times_s, labels, in_window
+
+
+def _song_means(
+    events: np.ndarray, control: np.ndarray, index: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per song (rows of ``index``), the mean over its trials of events and of control."""
+    song_events = np.zeros((counts.size, events.shape[1]))
+    song_control = np.zeros((counts.size, events.shape[1]))
+    np.add.at(song_events, index, events)
+    np.add.at(song_control, index, control)
+    return song_events / counts[:, None], song_control / counts[:, None]
+
+
+def _cluster_p_values(
+    t_all: np.ndarray, times_s: np.ndarray, threshold: float, tail: int
+) -> list[tuple[float, float, float, float]]:
+    """Clusters of the observed t (row 0) with p from the max cluster mass over sign patterns."""
+    masses_obs, spans = _clusters(t_all[0], threshold, tail)
+    null_max = _max_cluster_mass(t_all, threshold, tail)
+    clusters = []
+    for (first, last), mass in zip(spans, masses_obs, strict=True):
+        p_cluster = float(np.mean(null_max >= abs(mass) * (1 - 1e-12)))
+        clusters.append((float(times_s[first]), float(times_s[last]), float(mass), p_cluster))
+    return clusters
+
+
+def _summary_p(means: np.ndarray, song_effects: np.ndarray, tail: int) -> float:
+    """Sign-flip p of the observed mean (``means[0]``) among every pattern's mean."""
+    observed = means[0]
+    scale = 1e-12 * max(1.0, float(np.abs(song_effects).max()))
+    if tail == 1:
+        return float(np.mean(means >= observed - scale))
+    if tail == -1:
+        return float(np.mean(means <= observed + scale))
+    return float(np.mean(np.abs(means) >= abs(observed) - scale))
+
+
+def _summary_ci(song_effects: np.ndarray, ci_level: float, tail: int) -> tuple[float, float, float]:
+    """Mean over songs, the half-width of its t CI, and the one-sample t-test p."""
+    from scipy import stats
+
+    n_songs = song_effects.size
+    sd = song_effects.std(ddof=1)
+    half = float(stats.t.ppf(0.5 + ci_level / 2, n_songs - 1)) * sd / np.sqrt(n_songs)
+    effect = float(song_effects.mean())
+    alternative = {1: "greater", 0: "two-sided", -1: "less"}[tail]
+    p_t = float(stats.ttest_1samp(song_effects, 0.0, alternative=alternative).pvalue)
+    if sd == 0:
+        p_t = 1.0 if effect == 0 else 0.0
+    return effect, half, p_t
+
+
+def _method_text(
+    *,
+    n_songs: int,
+    n_participants: int,
+    n_trials: int,
+    window: tuple[float, float],
+    effect: float,
+    half: float,
+    ci_level: float,
+    p: float,
+    tail: int,
+    n_patterns: int,
+    exact: bool,
+    min_p: float,
+    threshold: float,
+) -> str:
+    """The report's paragraph on what was tested and how."""
+    direction = {1: "greater than", 0: "different from", -1: "less than"}[tail]
+    patterns = f"all {n_patterns}" if exact else f"{n_patterns} random"
+    return (
+        f"Songs as the unit of inference: per song, the mean over its listeners of the "
+        f"transition-locked minus the control-locked epoch ({n_songs} songs, "
+        f"{n_participants} listeners, {n_trials} trials). Summary effect: mean over "
+        f"songs of the mean difference {window[0]:g} to {window[1]:g} s after the event, "
+        f"{effect:.3g} ({100 * ci_level:g} % CI {effect - half:.3g} to {effect + half:.3g}, "
+        f"t over songs with {n_songs - 1} df); sign-flip permutation over songs "
+        f"({patterns} sign patterns), H1: events {direction} controls, p = {p:.4g} (the "
+        f"smallest p possible with {n_songs} songs is {min_p:.3g}). Over epoch time: "
+        f"one-sample t over songs, clusters of |t| > {threshold:.3f}, cluster mass = sum of "
+        f"t, corrected by the maximum cluster mass over the same sign patterns."
     )
 
 

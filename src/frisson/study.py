@@ -202,6 +202,14 @@ class Study:
         """The run's events table (columns at least onset, duration, trial_type, stim_file)."""
         return _read_events(run.events)
 
+    def presentations(self, run: Run) -> list[tuple[float, float, str]]:
+        """The run's stimulus presentations: ``(onset_s, duration_s, stimulus name)``, in order.
+
+        The name is the ``stim_file`` relative to ``stimuli/`` (a key of :attr:`stimuli`).
+        """
+        presentations, _ = _split_events(self.read_events(run))
+        return [(onset, duration, _stimulus_name(stim)) for onset, duration, stim in presentations]
+
     def read_responses(self, run: Run) -> dict[str, TimeSeries]:
         """Every channel of the run's physiology and rating files, keyed by kind or name."""
         return self._read_responses(run)[0]

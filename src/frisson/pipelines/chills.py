@@ -9,15 +9,20 @@ changed (a step's cache key hashes its inputs' content and its settings):
 3. **physiology**: per participant x stimulus, skin conductance normalised per
    trial and linearly detrended (for epochs and ISC) and the filtered,
    normalised phasic target (for the CNN).
-4. **epochs**: phasic skin conductance around latent transitions vs the same
-   number of random within-song moments, per participant; paired cluster
-   permutation test over epoch time.
+4. **epochs**: skin conductance around latent transitions vs pseudo-transitions
+   drawn once per song like the transitions (outside the song-onset window);
+   songs are the random factor: sign flips over songs of the per-song mean
+   difference, a summary effect with its CI and a cluster test over epoch time
+   (:func:`frisson.events.song_level_test`).
 5. **isc**: inter-subject correlation of skin conductance per stimulus, in
    sliding windows, and near transitions.
-6. **cnn**: the chills CNN trained on training participants, evaluated per
-   song on held-out participants with baselines (ridge, acoustic features,
-   mismatched songs).
-7. **report**: tables, figures and ``report.html``.
+6. **cnn**: the chills CNN and its baselines (ridge, acoustic features,
+   mismatched songs), scored per song on participants AND songs held out of
+   training (the headline), and on held-out participants of seen songs (a
+   memorisation ceiling); one-sided per-song p, Fisher's combined p.
+
+The report (tables, figures, ``report.html``) is written by
+:func:`frisson.report.study_report.write_study_report` from the results.
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ from frisson.pipelines._config import check_output_folder, read_config
 __all__ = ["RunConfig", "StudyResults", "run_study"]
 
 ANALYSES = ("latent", "epochs", "isc", "cnn")
+#: The predictors of the ``cnn`` analysis: the chills CNN on the embedding, delayed
+#: ridge on the same embedding, the CNN on acoustic features. The first one listed
+#: is the main model (its held-out row is the headline and gets the control).
+MODELS = {
+    "cnn": "cnn",
+    "ridge": "ridge (same embedding)",
+    "acoustic": "cnn (acoustic features)",
+}
 
 
 @cache
@@ -87,18 +100,26 @@ class RunConfig:
         Surrogates for ISC and PC-feature tests.
     cnn : dict
         Settings of the CNN predictor (observe_s, predict_s, hop_s, epochs, ...).
+    models : tuple of str
+        Predictors fitted by the ``cnn`` analysis, main model first: ``cnn``,
+        ``ridge``, ``acoustic`` (see :data:`MODELS`).
     n_test : int
         Held-out participants for the CNN.
     song_folds : int
-        Also score the CNN and ridge on songs held out of training (cross-fitted
-        over this many song folds; 0 skips it). Held-out participants alone
-        still share the songs with training, so a model can score there by
-        memorising each song's average response; held-out songs show what
-        generalises from the music.
+        Song folds of the CNN's cross-fitting (at least 2): every song is
+        predicted by models that never heard it and scored on participants
+        never seen in training (the headline). Held-out participants alone
+        share the songs with training, so a model can score there by
+        memorising each song's average response (reported as a ceiling).
     onset_exclude_s : float
         Transitions and control moments within this many seconds of a song's
         onset are left out of the epoch test (the orienting response to the
         music starting and the fastest habituation happen there).
+    n_control_sets : int
+        Sets of pseudo-transitions drawn per song (controls; the same for every
+        listener of the song).
+    summary_window_s : (float, float)
+        Post-event window of the summary effect (mean difference, with a CI over songs).
     max_missing_fraction : float
         A trial with more than this fraction of its skin conductance missing
         (NaN) is left out, and reported; shorter gaps are interpolated.
@@ -123,9 +144,12 @@ class RunConfig:
     isc_hop_s: float = 1.0
     n_surrogates: int = 1000
     cnn: dict[str, Any] = field(default_factory=dict)
+    models: tuple[str, ...] = tuple(MODELS)
     n_test: int = 10
     song_folds: int = 4
     onset_exclude_s: float = 10.0
+    n_control_sets: int = 20
+    summary_window_s: tuple[float, float] = (1.0, 5.0)
     max_missing_fraction: float = 0.2
     seed: int = 0
 
@@ -156,19 +180,31 @@ class RunConfig:
         unknown = [a for a in self.analyses if a not in ANALYSES]
         if unknown:
             raise ParameterError(f"analyses {unknown} are unknown; choose from {list(ANALYSES)}.")
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ParameterError(
+                f"models {list(self.models)}: choose one or more of {list(MODELS)}."
+            )
         window = self.epoch_window_s
         if len(window) != 2 or not window[0] < 0 < window[1]:
             raise ParameterError(
                 f"epoch_window_s = {list(window)} must be [tmin, tmax] with tmin < 0 < tmax "
                 "(the baseline is t < 0), e.g. [-2.0, 8.0]."
             )
-        for name in ("window_frames", "hop_frames", "n_permutations", "n_surrogates", "n_test"):
+        names = ("window_frames", "hop_frames", "n_permutations", "n_surrogates", "n_test")
+        for name in (*names, "n_control_sets"):
             check_int(name, getattr(self, name), minimum=1)
-        check_int("song_folds", self.song_folds, minimum=0)
+        check_int("song_folds", self.song_folds, minimum=2)
         check_int("seed", self.seed, minimum=0)
         for name in ("response_rate_hz", "isc_window_s", "isc_hop_s"):
             check_positive(name, getattr(self, name))
         check_positive("onset_exclude_s", self.onset_exclude_s, allow_zero=True)
+        low, high = self.summary_window_s
+        if not self.epoch_window_s[0] <= low < high <= self.epoch_window_s[1]:
+            raise ParameterError(
+                f"summary_window_s = {list(self.summary_window_s)} must lie inside "
+                f"epoch_window_s = {list(self.epoch_window_s)}, with start < end."
+            )
         check_positive("max_missing_fraction", self.max_missing_fraction, allow_zero=True)
         if self.max_missing_fraction >= 1:
             raise ParameterError(
@@ -196,8 +232,9 @@ class StudyResults:
     config : RunConfig
     songs : dict of str to SongAnalysis
         Latent analysis per stimulus.
-    epochs : ClusterTest or None
-        Transition-locked vs control skin conductance.
+    epochs : SongLevelTest or None
+        Transition-locked vs pseudo-transition skin conductance, songs as the
+        random factor.
     isc : dict
         Per stimulus: ``ISCResult``, ``SlidingISC`` and ``EventISC``.
     cnn : object or None
@@ -231,11 +268,14 @@ class StudyResults:
                 f"{song.transitions['pc1_variance'].times_s.size} transitions"
             )
         if self.epochs is not None:
+            e = self.epochs
             lines.append(
                 f"epochs: {self.epoch_counts.get('events', 0)} transition and "
-                f"{self.epoch_counts.get('controls', 0)} control epochs from "
-                f"{self.epochs.n_participants} participants; "
-                f"best cluster p = {self.epochs.min_p:.4f}"
+                f"{self.epoch_counts.get('controls', 0)} control epochs, {e.n_songs} songs x "
+                f"{e.n_participants} participants; effect {e.effect:+.3f} "
+                f"[{e.ci[0]:+.3f}, {e.ci[1]:+.3f}] (SC z, {e.summary_window_s[0]:g}-"
+                f"{e.summary_window_s[1]:g} s), p = {e.p:.4f} over songs "
+                f"(smallest possible {e.min_possible_p:.4f}); best cluster p = {e.min_p:.4f}"
             )
         for name, result in self.isc.items():
             lines.append(f"ISC {name}: r = {result['isc'].mean:.3f}, p = {result['isc'].p:.4f}")
@@ -244,9 +284,9 @@ class StudyResults:
         return "\n".join(lines)
 
     def cnn_summary(self) -> str:
-        """Per model: median r over songs, Fisher's p, songs with p < 0.05."""
+        """Per model and scope: median r over songs, Fisher's p; the headline row marked."""
         table = self.cnn.summary()
-        return "CNN evaluation (held-out participants):\n" + table.to_string(
+        return "CNN evaluation (headline: held-out participants and songs):\n" + table.to_string(
             index=False, float_format=lambda v: f"{v:.4g}"
         )
 
@@ -278,7 +318,8 @@ def run_study(
     """
     from tqdm.auto import tqdm
 
-    from frisson.store import AUDIO_SUFFIXES, EmbeddingStore
+    from frisson.audio import AUDIO_SUFFIXES
+    from frisson.store import EmbeddingStore
     from frisson.study import read_study
 
     config.check()
@@ -448,42 +489,63 @@ def _run_responses(config: RunConfig, study, run) -> dict[str, list]:
 
 
 def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
-    from frisson.events import compare_epochs, control_times, epochs
+    """Transition-locked vs pseudo-transition skin conductance, songs as the random factor.
 
-    by_participant: dict[str, tuple[list, list]] = {}
-    counts = {"events": 0, "controls": 0}
-    for index, trial in enumerate(trials):
-        song = songs.get(trial.stimulus)
-        if song is None:
+    Per song, ``n_control_sets`` sets of pseudo-transitions are drawn once (the
+    same for every listener) from the transitions' admissible span, outside the
+    song-onset window; each trial gives its mean transition-locked and mean
+    control-locked epoch; :func:`frisson.events.song_level_test` flips the signs
+    of whole songs (see :mod:`frisson.events` for why).
+    """
+    from frisson.events import locked_averages, pseudo_transitions, song_level_test
+
+    pseudo = {}
+    for index, name in enumerate(sorted(songs)):
+        found = songs[name].transitions["pc1_variance"]
+        try:
+            pseudo[name] = pseudo_transitions(
+                found.times_s,
+                duration_s=songs[name].duration_s,
+                edge_s=found.params.get("edge_s", 0.0),
+                window_s=config.epoch_window_s,
+                onset_exclude_s=config.onset_exclude_s,
+                n_sets=config.n_control_sets,
+                seed=config.seed + index,
+            )
+        except DataError as error:
+            logger.warning("epochs: %s left out: %s", name, error)
+    events, control, labels, listeners = [], [], [], []
+    counts = {"events": 0, "controls": 0, "dropped_near_onset": 0}
+    for draw in pseudo.values():
+        counts["dropped_near_onset"] += int(draw.dropped_s.size)
+    for trial in trials:
+        draw = pseudo.get(trial.stimulus)
+        if draw is None or draw.events_s.size == 0:
             continue
-        transitions = song.transitions["pc1_variance"].times_s
-        if transitions.size == 0:
+        averages = locked_averages(trial.eda, draw, window_s=config.epoch_window_s)
+        if averages.n_events == 0 or averages.n_controls == 0:
             continue
-        controls = control_times(
-            transitions,
-            duration_s=trial.duration_s,
-            window_s=config.epoch_window_s,
-            seed=config.seed + index,
+        events.append(averages.events)
+        control.append(averages.control)
+        labels.append(trial.stimulus)
+        listeners.append(trial.participant)
+        counts["events"] += averages.n_events
+        counts["controls"] += averages.n_controls
+    if len(set(labels)) < 3:
+        logger.warning(
+            "epochs: %d song(s) with transitions and epochs; a test over songs needs at least 3",
+            len(set(labels)),
         )
-        # The study's response: skin conductance normalised per trial, linearly detrended.
-        event_epochs = epochs(trial.eda, transitions, window_s=config.epoch_window_s)
-        control_epochs = epochs(trial.eda, controls, window_s=config.epoch_window_s)
-        events_list, controls_list = by_participant.setdefault(trial.participant, ([], []))
-        events_list.append(event_epochs.data)
-        controls_list.append(control_epochs.data)
-        counts["events"] += event_epochs.data.shape[0]
-        counts["controls"] += control_epochs.data.shape[0]
-    participants = sorted(
-        p for p, (e, c) in by_participant.items() if np.vstack(e).size and np.vstack(c).size
-    )
-    if len(participants) < 3:
-        logger.warning("epochs: fewer than 3 participants with epochs; no group test")
         return None, counts
-    events = np.array([np.vstack(by_participant[p][0]).mean(axis=0) for p in participants])
-    control = np.array([np.vstack(by_participant[p][1]).mean(axis=0) for p in participants])
-    times = event_epochs.times_s
-    result = compare_epochs(
-        events, control, times, n_permutations=config.n_permutations, seed=config.seed
+    result = song_level_test(
+        np.array(events),
+        np.array(control),
+        averages.times_s,
+        songs=labels,
+        participants=listeners,
+        summary_window_s=config.summary_window_s,
+        n_permutations=config.n_permutations,
+        seed=config.seed,
     )
     return result, counts
 
@@ -522,14 +584,22 @@ def _fingerprint(series_list) -> str:
 
 
 def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bool):
-    """Train the CNN (and baselines) on training participants; score held-out ones per song."""
+    """Fit the CNN and its baselines; score on held-out participants AND held-out songs.
+
+    The headline (``cnn``, scope ``held-out participants and songs``) predicts
+    each song with models fitted over song folds that never heard it, and
+    scores it against participants never seen in training. The same models
+    fitted on every song (scope ``held-out participants, seen songs``) are a
+    memorisation ceiling: there a model can score by learning each song's mean
+    response from any input that tells the moments of a song apart.
+    """
     from frisson.models import (
+        HELD_OUT_SONGS,
         ChillsCNN,
         DelayedRidge,
-        build_pairs,
-        evaluate_models,
-        predict_held_out_songs,
-        predict_songs,
+        evaluate_scopes,
+        held_out_truths,
+        predict_scopes,
         song_folds,
         split_participants,
     )
@@ -538,21 +608,34 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
     acoustic = {name: song.features for name, song in songs.items()}
     targets = {(t.participant, t.stimulus): t.target for t in trials if t.stimulus in songs}
     participants = sorted({p for p, _ in targets})
-    if len(participants) < 4:
+    if len(participants) < 4 or len(embeddings) < 2:
         logger.warning(
-            "cnn: %d participants are too few to train and test; skipped", len(participants)
+            "cnn: %d participants and %d songs are too few to hold both out; skipped",
+            len(participants),
+            len(embeddings),
         )
         return None, {}
     n_test = min(config.n_test, max(1, len(participants) // 4))
+    if n_test < config.n_test:
+        logger.warning(
+            "cnn: n_test = %d lowered to %d (a quarter of %d participants)",
+            config.n_test,
+            n_test,
+            len(participants),
+        )
     n_validation = min(5, max(1, len(participants) // 8))
     split = split_participants(
         participants, n_test=n_test, n_validation=n_validation, seed=config.seed
     )
+    folds = song_folds(
+        sorted(embeddings), n_folds=min(config.song_folds, len(embeddings)), seed=config.seed
+    )
     logger.info(
-        "cnn: %d train, %d validation, %d test participants",
+        "cnn: %d train, %d validation, %d test participants; %d song folds",
         len(split.train),
         len(split.validation),
         len(split.test),
+        len(folds),
     )
     cnn_params = {"seed": config.seed, "progress_bar": show, **config.cnn}
     key = cache.key(
@@ -561,49 +644,29 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
         _fingerprint(acoustic.values()),
         _fingerprint(targets[k] for k in sorted(targets)),
         {k: v for k, v in cnn_params.items() if k != "progress_bar"},
+        list(config.models),
         [split.train, split.validation, split.test],
+        [[list(f.train), list(f.test)] for f in folds],
         config.n_surrogates,
-        config.song_folds,
     )
 
     def compute():
-        predictions = {}
-        for label, inputs, model in (
-            ("cnn", embeddings, ChillsCNN(**cnn_params)),
-            ("ridge (same embedding)", embeddings, DelayedRidge()),
-            ("cnn (acoustic features)", acoustic, ChillsCNN(**cnn_params)),
-        ):
-            logger.info("cnn: fitting %s", label)
-            model.fit(
-                build_pairs(inputs, targets, split.train),
-                build_pairs(inputs, targets, split.validation),
-            )
-            predictions[label] = predict_songs(model, inputs)
-        if config.song_folds and len(embeddings) >= 2:
-            folds = song_folds(
-                sorted(embeddings),
-                n_folds=min(config.song_folds, len(embeddings)),
-                seed=config.seed,
-            )
-            for label, model in (
-                ("cnn (held-out songs)", ChillsCNN(**cnn_params)),
-                ("ridge (held-out songs)", DelayedRidge()),
-            ):
-                logger.info("cnn: fitting %s over %d song folds", label, len(folds))
-                predictions[label] = predict_held_out_songs(
-                    model, embeddings, targets, split, folds
-                )
-        truths = {
-            song: [targets[(p, song)] for p in split.test if (p, song) in targets]
-            for song in embeddings
+        available = {
+            "cnn": (ChillsCNN(**cnn_params), embeddings),
+            "ridge": (DelayedRidge(), embeddings),
+            "acoustic": (ChillsCNN(**cnn_params), acoustic),
         }
-        evaluation = evaluate_models(
-            predictions, truths, n_surrogates=config.n_surrogates, seed=config.seed
+        models = {MODELS[name]: available[name] for name in config.models}
+        main = MODELS[config.models[0]]
+        predictions = predict_scopes(models, targets, split, folds)
+        truths = held_out_truths(targets, split.test, songs=sorted(embeddings))
+        evaluation = evaluate_scopes(
+            predictions, truths, main=main, n_surrogates=config.n_surrogates, seed=config.seed
         )
         examples = {
-            (p, song): (predictions["cnn"][song], targets[(p, song)])
-            for p in split.test[:1]
-            for song in embeddings
+            (p, song): (predictions[main][HELD_OUT_SONGS][song], targets[(p, song)])
+            for p in split.test
+            for song in sorted(embeddings)
             if (p, song) in targets
         }
         return evaluation, examples

@@ -53,6 +53,7 @@ import numpy as np
 
 from frisson._check import check_option, check_positive
 from frisson._logging import logger, progress_enabled
+from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
 from frisson.pipelines._config import check_output_folder, read_config
@@ -91,7 +92,8 @@ class EncodeConfig:
         FIR delays in seconds, ``"auto"`` (3-9 s for BOLD at TR <= 2 s... see
         :func:`frisson.models.encoding.auto_delays_s`) or ``"hrf"``.
     alphas : tuple of float or None
-        Ridge penalties (default ``logspace(-1, 7, 17)``).
+        Ridge penalties (default :data:`frisson.models.encoding.DEFAULT_ALPHAS`,
+        ``logspace(-2, 8, 21)``).
     n_components : float, int or None
         PCA per layer (variance fraction, count, or None for none).
     rectify : bool
@@ -118,7 +120,7 @@ class EncodeConfig:
     study: Path
     output: Path
     target: str = "bold"
-    encoder: str = "musicnn-msd"
+    encoder: str = DEFAULT_ENCODER
     encoder_params: dict[str, Any] = field(default_factory=dict)
     layers: tuple[str, ...] | None = None
     channels: tuple[str, ...] | None = None
@@ -271,9 +273,9 @@ def run_encoding(
     """
     from tqdm.auto import tqdm
 
-    from frisson.encoders import get_encoder
-    from frisson.encoders._base import resolve_layers
-    from frisson.store import AUDIO_SUFFIXES, EmbeddingStore
+    from frisson.audio import AUDIO_SUFFIXES
+    from frisson.encoders import get_encoder, resolve_layers
+    from frisson.store import EmbeddingStore
     from frisson.study import read_study
 
     config.check()
@@ -378,10 +380,7 @@ def _select_runs(study, config: EncodeConfig) -> list:
 
 
 def _presentations(study, run) -> list[tuple[float, float, str]]:
-    from frisson.study import _split_events, _stimulus_name
-
-    presentations, _ = _split_events(study.read_events(run))
-    return [(onset, duration, _stimulus_name(stim)) for onset, duration, stim in presentations]
+    return study.presentations(run)
 
 
 def _run_files(run) -> list[Path]:

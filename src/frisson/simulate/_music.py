@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from frisson._check import check_int, check_positive, rng_from_seed
-from frisson.audio import Audio, audio_from_array
+from frisson.audio import AUDIO_SUFFIXES, Audio, audio_from_array
 from frisson.errors import DataError, ParameterError
 
 __all__ = [
@@ -335,11 +335,7 @@ def read_stimulus_boundaries(path: str | os.PathLike) -> tuple[np.ndarray, np.nd
 def _stimulus_paths(stimuli: str | os.PathLike | list[str | os.PathLike]) -> list[Path]:
     """The audio files of a folder, or the given file(s)."""
     if isinstance(stimuli, str | os.PathLike) and Path(stimuli).is_dir():
-        found = sorted(
-            p
-            for p in Path(stimuli).iterdir()
-            if p.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3", ".opus"}
-        )
+        found = sorted(p for p in Path(stimuli).iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
     elif isinstance(stimuli, str | os.PathLike):
         found = [Path(stimuli)]
     else:

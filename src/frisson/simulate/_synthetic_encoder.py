@@ -99,7 +99,7 @@ class SyntheticLayersEncoder:
         """Features of ``audio`` (depend only on its hash and duration)."""
         from scipy.ndimage import gaussian_filter1d
 
-        from frisson.encoders._base import Embedding, resolve_layers
+        from frisson.encoders import Embedding, resolve_layers
 
         names = resolve_layers(self, layers)
         n = int(np.floor(audio.duration_s * self.rate_hz))
