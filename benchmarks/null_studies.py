@@ -199,6 +199,9 @@ def main() -> None:
     parser.add_argument(
         "--from-rows", action="store_true", help="only tabulate the rows file of an earlier run"
     )
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the rows file's studies and run the rest"
+    )
     args = parser.parse_args()
     logging.getLogger("frisson").setLevel(logging.ERROR)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -223,15 +226,26 @@ def main() -> None:
         _stimuli(root / "stimuli", args.songs)
         common = {"root": str(root), "participants": args.participants, "encoder": args.encoder}
         jobs = [{**common, **job} for job in jobs]
-        rows.append(_one(jobs[0]))  # encodes the stimuli once; the workers reuse the cache
-        with open(rows_path, "w") as handle, ProcessPoolExecutor(args.workers) as pool:
-            handle.write(json.dumps(rows[0]) + "\n")
-            for k, row in enumerate(pool.map(_one, jobs[1:]), start=2):
+        if args.resume and rows_path.exists():  # the seeds make every study reproducible
+            rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line]
+            done = {(r["family"], r["effect_size"], r["seed"]) for r in rows}
+            jobs = [j for j in jobs if (j["family"], j["effect_size"], j["seed"]) not in done]
+            print(f"resuming: {len(rows)} studies done, {len(jobs)} to go")
+        else:
+            rows_path.write_text("")
+        if not jobs:
+            _report(args, rows, seconds=time.perf_counter() - start)
+            return
+        first = _one(jobs[0])  # encodes the stimuli once; the workers reuse the cache
+        rows.append(first)
+        with open(rows_path, "a") as handle, ProcessPoolExecutor(args.workers) as pool:
+            handle.write(json.dumps(first) + "\n")
+            for k, row in enumerate(pool.map(_one, jobs[1:]), start=len(rows) + 1):
                 rows.append(row)
                 handle.write(json.dumps(row) + "\n")
                 handle.flush()
                 if k % 20 == 0:
-                    print(f"{k}/{len(jobs)} studies, {time.perf_counter() - start:.0f} s")
+                    print(f"{k} studies, {time.perf_counter() - start:.0f} s", flush=True)
     _report(args, rows, seconds=time.perf_counter() - start)
 
 

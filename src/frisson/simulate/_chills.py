@@ -561,7 +561,21 @@ def _shared_times(params: StudyParams, seed: int, name: str, duration_s: float) 
 
 
 def _loudness_surges(audio) -> tuple[np.ndarray, np.ndarray]:
-    """Rises of the A-weighted level of >= 6 dB within 1 s (>= 3 s apart): times and sizes."""
+    """Rises of the A-weighted level of >= 6 dB within 1 s (>= 3 s apart): times and sizes.
+
+    Kept per audio content (SHA-256) for the process: studies simulated from the
+    same stimuli (a null-study benchmark) compute each stimulus' surges once.
+    """
+    if audio.sha256 not in _SURGES:
+        _SURGES[audio.sha256] = _find_loudness_surges(audio)
+    times, rises = _SURGES[audio.sha256]
+    return times.copy(), rises.copy()
+
+
+_SURGES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _find_loudness_surges(audio) -> tuple[np.ndarray, np.ndarray]:
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import find_peaks
 
