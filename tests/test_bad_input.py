@@ -949,3 +949,12 @@ def test_block_wise_features_equal_the_one_pass_result():
     oracle = 10 * np.log10(np.maximum(power, 1e-10)).T
     np.testing.assert_allclose(encoder._logmel(audio.samples), oracle, atol=1e-3)
     assert oracle.shape[0] == 1 + audio.samples.size // 256 > 3 * 2048  # several blocks
+    # onset strength: blocks of 8192 frames (60001 here) vs librosa on the whole signal
+    ours = features.onset_strength(audio, rate_hz=rate / 40, lag=2).values[:, 0]
+    ref = librosa.onset.onset_strength(
+        y=audio.samples.astype(np.float64), sr=rate, n_fft=512, hop_length=40,
+        win_length=368, lag=2, center=False,
+    )  # fmt: skip
+    n = min(ours.size, ref.size)
+    assert n > 7 * 8192
+    np.testing.assert_allclose(ours[:n], ref[:n], rtol=1e-5, atol=1e-5)

@@ -1136,20 +1136,34 @@ def _onset_strength_job(
     unscale = scipy.signal.get_window(window, frame, fftbins=True).sum() / 2.0
     mel_basis = librosa.filters.mel(sr=audio.rate_hz, n_fft=n_fft, n_mels=n_mels)
     mel_basis_t = mel_basis.T.astype(np.float64)  # (n_bins, n_mels)
-    mel_power = np.empty((_n_frames(audio, hop), n_mels))
+    # librosa.power_to_db(S) with its defaults (ref=1, amin=1e-10, top_db=80): the dB
+    # frames are kept in float32 (an hour at 200 frames/s x 128 bands is 370 MB, not
+    # three float64 copies) and clipped at (global max - 80 dB) once all are known.
+    n_frames = _n_frames(audio, hop)
+    mel_db = np.empty((n_frames, n_mels), dtype=np.float32)
+    top = [-np.inf]
 
     def consume(first: int, magnitude: np.ndarray) -> None:
         rows = slice(first, first + magnitude.shape[0])
-        mel_power[rows] = ((magnitude * unscale) ** 2) @ mel_basis_t
+        power = ((magnitude * unscale) ** 2) @ mel_basis_t
+        db = 10.0 * np.log10(np.maximum(power, 1e-10))
+        top[0] = max(top[0], float(db.max()))
+        mel_db[rows] = db
 
     def finish() -> TimeSeries:
-        envelope = librosa.onset.onset_strength(
-            S=librosa.power_to_db(mel_power.T),
-            sr=audio.rate_hz,
-            lag=lag,
-            max_size=max_size,
-            center=False,
-        )
+        floor = top[0] - 80.0
+        envelope = np.zeros(n_frames)
+        block = 8192
+        # librosa's onset function on overlapping blocks of frames: frame k needs
+        # frames k - lag .. k only (its max filter runs across bands, not time).
+        for first in range(0, n_frames, block):
+            last = min(first + block, n_frames)
+            start = max(0, first - lag)
+            chunk = np.maximum(mel_db[start:last].astype(np.float64), floor)
+            onset = librosa.onset.onset_strength(
+                S=chunk.T, sr=audio.rate_hz, lag=lag, max_size=max_size, center=False
+            )
+            envelope[first:last] = onset[first - start :]
         return _to_grid(_framed_series(envelope, audio, hop, "onset_strength", "dB"), rate_hz)
 
     return _SpectralJob((frame, hop, n_fft, window, np.float64), consume, finish)
