@@ -126,7 +126,7 @@ def test_lagged_correlation_recovers_a_planted_lag():
     assert result.lags_s[0] == -3 and result.lags_s[-1] == 3
 
 
-@pytest.mark.parametrize("null", ["circular", "phase"])
+@pytest.mark.parametrize("null", ["circular", "phase", "dct"])
 def test_surrogate_test_is_calibrated_on_independent_ar1_pairs(null):
     """300 pairs of independent AR(1) series (phi = 0.9): a valid test rejects ~5 % at alpha 0.05.
 
@@ -255,18 +255,19 @@ def _family_rejections(null, n_sets, seed, alphas=(0.05, 0.01)):
         table = latent.feature_correlations(
             pcs, features, null=null, n_surrogates=99, seed=i
         ).to_frame()
-        rejected += [table.p.min() < alpha for alpha in alphas]
+        rejected += [table.p.min() <= alpha for alpha in alphas]
     return rejected / n_sets
 
 
 def test_feature_correlations_family_wise_rate_on_section_structured_null_songs():
     """150 null songs, 21 pairs x 87 lags each: the corrected test rejects ~alpha per song.
 
-    Binomial bounds for 150 songs (a calibrated test passes each with > 99.5 %):
-    at alpha .05, 2-15 rejections (1.3-10 %); at alpha .01, at most 5 (3.3 %).
-    ``benchmarks/latent_nulls.py`` measures the rates on 300+ songs (about 4.5 %
-    and 1 % for ``"dct"``). The circular-shift null, on the same kind of songs,
-    rejects far more often (the test can fail).
+    With 99 surrogates, ``p <= alpha`` is an exact-size rejection rule. Binomial
+    bounds for 150 songs (a calibrated test passes each with > 99.5 %): at alpha
+    .05, 2-15 rejections (1.3-10 %); at alpha .01, at most 5 (3.3 %). These songs
+    give 10 and 3 (6.7 %, 2 %); ``benchmarks/latent_nulls.py`` measures 300 more.
+    DCT signs alone (magnitudes kept) reject 10 % of these songs at p < .05, and
+    the circular-shift null 31 of the first 40 (the test can fail).
     """
     rate_05, rate_01 = _family_rejections("dct", 150, seed=13)
     assert 2 / 150 <= rate_05 <= 15 / 150
@@ -295,19 +296,18 @@ def test_feature_correlations_find_a_planted_lagged_relation_in_section_songs():
     assert found >= 19
 
 
-def test_dct_surrogates_keep_mean_variance_and_dct_spectrum():
+def test_dct_surrogates_keep_mean_and_expected_dct_spectrum():
     from scipy import fft
 
     rng = np.random.default_rng(0)
     y = _section_structured(rng, 900, 1)[:, 0]
-    surrogates = latent.make_surrogates(y, null="dct", n_surrogates=50, min_shift=0, seed=3)
+    surrogates = latent.make_surrogates(y, null="dct", n_surrogates=4000, min_shift=0, seed=3)
     np.testing.assert_allclose(surrogates.mean(axis=1), y.mean())
-    np.testing.assert_allclose(surrogates.var(axis=1), y.var())
-    np.testing.assert_allclose(
-        np.abs(fft.dct(surrogates, norm="ortho", axis=1)),
-        np.abs(fft.dct(y, norm="ortho"))[np.newaxis].repeat(50, axis=0),
-        atol=1e-9,
-    )
+    power = (fft.dct(surrogates, norm="ortho", axis=1) ** 2).mean(axis=0)
+    observed = fft.dct(y, norm="ortho") ** 2
+    # Mean of 4000 chi2(1) multiples: within 15 % (4.7 SD) of each observed coefficient.
+    np.testing.assert_allclose(power[1:], observed[1:], rtol=0.15)
+    np.testing.assert_allclose(surrogates.var(axis=1).mean(), y.var(), rtol=0.02)
     # Lag-1 autocorrelation of an AR(1) with phi 0.9 is kept; the surrogates differ from y.
     ar = _ar1(rng, 4000, 0.9)
     s = latent.make_surrogates(ar, null="dct", n_surrogates=20, min_shift=0, seed=1)
@@ -320,12 +320,17 @@ def test_one_surrogate_draw_serves_every_feature_and_keeps_their_correlation():
     rng = np.random.default_rng(1)
     a = _ar1(rng, 1000, 0.95)
     b = 0.8 * a + 0.6 * _ar1(rng, 1000, 0.95)
-    draw = latent._draw_surrogates("dct", 1000, 30, 0, np.random.default_rng(0))
+    r_ab = np.corrcoef(a, b)[0, 1]
+    draw = latent._draw_surrogates("dct", 1000, 200, 0, np.random.default_rng(0))
     sa, sb = (latent._apply_surrogates("dct", y, draw) for y in (a, b))
-    # Sign flips keep the inner product of the two series' DCT coefficients.
-    a0, b0 = a - a.mean(), b - b.mean()
-    kept = [(x - x.mean()) @ (y - y.mean()) for x, y in zip(sa, sb, strict=True)]
-    np.testing.assert_allclose(kept, a0 @ b0)
+    shared = [np.corrcoef(x, y)[0, 1] for x, y in zip(sa, sb, strict=True)]
+    assert np.median(shared) == pytest.approx(r_ab, abs=0.05)
+    # Separate draws would make the two surrogate features unrelated.
+    other = latent._apply_surrogates(
+        "dct", b, latent._draw_surrogates("dct", 1000, 200, 0, np.random.default_rng(1))
+    )
+    separate = [np.corrcoef(x, y)[0, 1] for x, y in zip(sa, other, strict=True)]
+    assert abs(np.median(separate)) < 0.1
 
 
 def test_max_statistic_p_matches_a_direct_count():
