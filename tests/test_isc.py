@@ -90,7 +90,7 @@ def test_isc_near_events_is_calibrated_on_stationary_null_isc():
 
     A calibrated test rejects 5 % at alpha .05; binomial bounds for 400 songs
     (99.5 % of calibrated runs inside): 9-33 rejections, 2.25-8.25 %. The
-    former null (events shifted by offsets >= 2 radius_s) rejected 8.5 % of
+    former null (events shifted by offsets >= 2 radius_s) rejected 8.5-9 % of
     such songs (benchmarks/latent_nulls.py).
     """
     rng = np.random.default_rng(11)

@@ -15,8 +15,8 @@ the fixed events (every shift).
 Calibration on null listeners (independent AR(1) noise, phi 0.9-0.99 each,
 60-180 s at 10 Hz, 5-14 listeners; ``benchmarks/latent_nulls.py``), at alpha .05:
 :func:`isc` 4.5 % (200 sets; 2.3 % pooled over 800 sets from four runs, so
-conservative rather than liberal); :func:`sliding_isc` 5.3 % of windows and
-8.3 % of songs with any ``p_fwe < .05`` (60 songs; 4.6 % and 3.3 % in a second
+conservative rather than liberal); :func:`sliding_isc` 5.9 % of windows and
+10 % of songs with any ``p_fwe <= .05`` (60 songs; 4.6 % and 3.3 % in a second
 run of 120); :func:`isc_near_events` 5.0 % (200 songs; the former event-shift
 null 9.0 %).
 """

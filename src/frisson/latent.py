@@ -34,14 +34,14 @@ kept) were too narrow in the tail: a song with few sections has a few dominant
 coefficients, and another realisation would have other magnitudes. The surrogates do not
 keep the amplitude distribution; the test was calibrated on skewed, step-like features
 all the same. On null songs of that kind (``benchmarks/latent_nulls.py``: 3 PCs x 7
-features, lags -2..2 s, 199 surrogates, so a calibrated test rejects 4.5 % at
-"p < .05"), single pairs rejected 17.8 % with circular shifts, 8.0 % with phase
-randomisation, 6.0 % with DCT signs and 5.5 % with DCT Gaussian multipliers (300 songs;
-an IAAFT prototype of the feature, 60 songs: 7.6 %). The max-corrected per-song test
-rejected, at .05 and .01, 81 % and 68 % with circular shifts, 19 % and 4.3 % with phase
-randomisation, 7.3 % and 2.0 % with DCT signs, and 5.0 % and 0.7 % with ``"dct"``
-(pooled over four runs, 750 songs: DCT signs 6.7 %, ``"dct"`` 4.3 % at .05; 99 or 199
-surrogates). ``"circular"`` stays an option (the default of :func:`lagged_correlation`,
+features, lags -2..2 s, 199 surrogates, 300 songs; "rejects" = p <= alpha, exact size
+for a calibrated test), single pairs rejected at .05 18.1 % with circular shifts, 8.7 %
+with phase randomisation and 5.7 % with ``"dct"`` (an earlier run: DCT signs alone
+6.0 %; an IAAFT prototype of the feature, 60 songs, 7.6 %). The max-corrected per-song
+test rejected, at .05 and .01, 82 % and 70 % with circular shifts, 20 % and 9.7 % with
+phase randomisation, and 3.0 % and 0.7 % with ``"dct"``; over 1050 null songs in five
+runs (99 or 199 surrogates) ``"dct"`` rejected 4.1 % at .05, DCT signs alone 6.7 % (750
+songs). ``"circular"`` stays an option (the default of :func:`lagged_correlation`,
 calibrated on stationary AR noise), but it is liberal on section-structured series.
 """
 
