@@ -185,9 +185,16 @@ def _print(table: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=200, help="null studies per family")
+    parser.add_argument(
+        "--small-families",
+        nargs="*",
+        default=["loudness", "all", "clean"],
+        help="families run with --small-datasets only (see the module notes on loudness)",
+    )
+    parser.add_argument("--small-datasets", type=int, default=50)
     parser.add_argument("--power-datasets", type=int, default=50, help="studies per effect size")
     parser.add_argument("--families", nargs="*", default=FAMILY_ORDER)
-    parser.add_argument("--effects", nargs="*", type=float, default=[0.5, 1.0])
+    parser.add_argument("--effects", nargs="*", type=float, default=[0.5, 1.0, 0.25, 0.1])
     parser.add_argument(
         "--isc-datasets", type=int, default=0, help="of each family, how many also run the ISC"
     )
@@ -217,7 +224,7 @@ def main() -> None:
     ] + [
         {"family": family, "effect_size": 0.0, "seed": 10_000 + k, "isc": k < args.isc_datasets}
         for family in args.families
-        for k in range(args.datasets)
+        for k in range(args.small_datasets if family in args.small_families else args.datasets)
     ]
     start = time.perf_counter()
     rows: list[dict] = []

@@ -99,20 +99,9 @@ def test_load_audio_refuses_bad_audio(tmp_path, case):
         assert fragment in message
 
 
-EMBED_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="store.py embed: the folder walk drops a dangling symlink silently; list it as a "
-    "failure ('<path>: file not found; check the path.') like any unreadable file",
-)
-
-
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(c, marks=EMBED_XFAIL) if c == "dangling-symlink" else c
-        for c in BAD_AUDIO
-        if c not in ("folder-named-wav", "missing-file")
-    ],
+    [c for c in BAD_AUDIO if c not in ("folder-named-wav", "missing-file")],
 )
 def test_embed_lists_bad_audio_and_keeps_the_good(tmp_path, case):
     build, fragments = BAD_AUDIO[case]
@@ -453,22 +442,11 @@ def test_run_on_a_missing_study(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipelines/chills.py run_study: with stimuli/ gone every run is skipped and a later "
-    "pd.concat([]) raises ValueError('No objects to concatenate'); refuse first with "
-    "DataError(f'{config.study}: no stimuli/ folder ...') when study.stimuli is empty",
-)
 def test_run_without_stimuli_folder(tmp_path, study):
     shutil.rmtree(study / "stimuli")
     assert_refused(cli("run", _run_toml(tmp_path)), "stimuli")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py `run` (lead's): catch OSError around run_study/write_study_report and "
-    "abort(f'{config.output}: cannot write there ({error.strerror}); ...') as `analyze` does",
-)
 def test_run_with_the_disk_full_leaves_no_tmp(tmp_path, study, monkeypatch):
     import frisson.pipelines._cache as cache_module
 
@@ -478,11 +456,6 @@ def test_run_with_the_disk_full_leaves_no_tmp(tmp_path, study, monkeypatch):
     assert tmp_files(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py `run` (lead's): catch OSError around run_study/write_study_report and "
-    "abort(f'{config.output}: cannot write there ({error.strerror}); ...') as `analyze` does",
-)
 def test_run_into_a_read_only_output(tmp_path, study, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
@@ -688,14 +661,7 @@ STUDY_CASES = {
 }
 
 
-STUDY_XFAIL = {
-    "eda-in-kohm": "study.py validate: the EDA 'Units' problem is filed under the .tsv.gz; "
-    "file it under the sidecar *_physio.json, where Units is set",
-    "inf-in-stimulus": "study.py validate: stimuli are not checked for NaN/inf samples; "
-    "decode each stimulus (frisson.audio.load_audio) and report its AudioError as an error",
-    "binary-events": "study.py read_study: a binary *_events.tsv raises UnicodeDecodeError; "
-    "catch it like participants.tsv ('holds binary or non-UTF-8 bytes') as a DataError/problem",
-}
+STUDY_XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

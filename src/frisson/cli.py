@@ -121,7 +121,8 @@ def analyze(
     """Latent-trajectory analysis of one SONG.
 
     Writes pcs.tsv (time, PC1..k, cluster), transitions.tsv (time, strength,
-    method), feature_correlations.tsv (pc, feature, lag_s, r, p) and latent.png
+    method), feature_correlations.tsv (pc, feature, lag_s, r, p corrected over every
+    PC x feature x lag, p_uncorrected) and latent.png
     to the output folder, and prints a summary.
 
     Example: frisson analyze song.ogg --out results/song   (or --encoder mel)
@@ -635,6 +636,8 @@ def run(config_path: Path, overwrite: bool) -> None:
         results.files = write_study_report(results, config.output)
     except FrissonError as error:
         abort(str(error))
+    except OSError as error:  # read-only folder, disk full: cached steps stay valid
+        _abort_unwritable(config.output, error)
     click.echo(results.summary())
     click.echo(f"report: {config.output / 'report.html'}")
 
@@ -672,6 +675,8 @@ def encode(config_path: Path, progress: bool | None, overwrite: bool) -> None:
         results.files = write_encoding_report(results, config.output)
     except FrissonError as error:
         abort(str(error))
+    except OSError as error:
+        _abort_unwritable(config.output, error)
     click.echo(results.summary())
 
 
@@ -697,10 +702,10 @@ def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
     """The main job, offline: simulate the demo study and run every analysis on it.
 
     Writes 7 generated pieces (60-90 s) to OUT/stimuli, simulates a BIDS study
-    of N participants whose physiology follows each piece's latent
-    transitions (OUT/study, ground truth in OUT/study/derivatives), runs the
-    chills-study analyses with the pretrained musicnn encoder and writes
-    OUT/results/report.html.
+    of N participants whose physiology responds to each piece's own section
+    boundaries, with realistic confounds (OUT/study, ground truth in
+    OUT/study/derivatives), runs the chills-study analyses with the pretrained
+    musicnn encoder and writes OUT/results/report.html.
     """
     from frisson.errors import FrissonError
     from frisson.pipelines.chills import RunConfig, run_study
@@ -732,6 +737,14 @@ def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
     click.echo(results.summary())
     click.echo(
         f"report: {config.output / 'report.html'}  (rerun: frisson run {out_dir / 'study.toml'})"
+    )
+
+
+def _abort_unwritable(output: Path, error: OSError) -> None:
+    reason = error.strerror or str(error)
+    abort(
+        f"{output}: cannot write there ({reason}); free space or set another output folder "
+        "(cached steps already written stay valid)."
     )
 
 

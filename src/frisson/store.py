@@ -691,7 +691,7 @@ def find_audio_files(
     files : list of Path
         In the order given, each folder's files sorted.
     missing : list of EmbedFailure
-        Paths that do not exist.
+        Paths that do not exist, and links in the folders that lead nowhere.
 
     """
     if isinstance(paths, str | os.PathLike):
@@ -703,13 +703,19 @@ def find_audio_files(
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
+            candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in wanted
+                if p.suffix.lower() in wanted
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
+            found = [p for p in candidates if p.is_file()]
+            for broken in (p for p in candidates if p.is_symlink() and not p.exists()):
+                missing.append(
+                    EmbedFailure(
+                        broken, f"{broken}: file not found (a broken link); fix or remove it."
+                    )
+                )
             if not found:
                 logger.warning(
                     "%s: no audio files (%s) found in this folder", path, ", ".join(wanted)

@@ -534,6 +534,10 @@ def _read_events(path: Path):
 
     try:
         table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=True)
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path}: holds binary or non-UTF-8 bytes; save the events as UTF-8 tab-separated text."
+        ) from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(f"{path}: cannot be read as an events table ({error}).") from None
     missing = [c for c in ("onset", "duration") if c not in table]
@@ -739,6 +743,14 @@ def _check_stimulus(path: Path, where: str) -> tuple[Problem | None, float | Non
         )
     if info.frames <= 0 or info.samplerate <= 0:
         return Problem("error", where, "holds no audio samples; re-copy or re-export it."), None
+    from frisson.audio import load_audio
+    from frisson.errors import AudioError
+
+    try:  # decode it: NaN or infinite samples, truncated data
+        load_audio(path)
+    except AudioError as error:
+        message = str(error).removeprefix(f"{path}: ")
+        return Problem("error", where, message), None
     return None, info.frames / info.samplerate
 
 
@@ -780,9 +792,10 @@ def _validate_physio(
         unit = series.units[0] if series.units else None
         if key == "eda" and unit is not None:
             if unit.strip().lower().replace(" ", "") not in _CONDUCTANCE_UNITS:
+                sidecar = path.with_name(path.name.replace(".tsv.gz", ".json"))
                 yield Problem(
                     "error",
-                    where,
+                    rel(sidecar),
                     f"eda ({series.names[0]}) is in {unit!r}, not a conductance unit (uS, nS, "
                     "microsiemens...); convert resistance to conductance (uS = 1000 / kOhm) "
                     "and fix Units in the sidecar.",

@@ -96,6 +96,11 @@ class RunConfig:
         Cluster test permutations.
     isc_window_s, isc_hop_s : float
         Sliding ISC window and hop.
+    sliding_isc_surrogates : int
+        Surrogates (circularly shifted listeners) per sliding-ISC window.
+    isc_near_radius_s : float
+        ISC windows centred within this distance of a transition count as near it
+        (:func:`frisson.isc.isc_near_events`).
     n_surrogates : int
         Surrogates for ISC and PC-feature tests.
     cnn : dict
@@ -142,6 +147,8 @@ class RunConfig:
     n_permutations: int = 1000
     isc_window_s: float = 10.0
     isc_hop_s: float = 1.0
+    sliding_isc_surrogates: int = 200
+    isc_near_radius_s: float = 5.0
     n_surrogates: int = 1000
     cnn: dict[str, Any] = field(default_factory=dict)
     models: tuple[str, ...] = tuple(MODELS)
@@ -192,11 +199,11 @@ class RunConfig:
                 "(the baseline is t < 0), e.g. [-2.0, 8.0]."
             )
         names = ("window_frames", "hop_frames", "n_permutations", "n_surrogates", "n_test")
-        for name in (*names, "n_control_sets"):
+        for name in (*names, "n_control_sets", "sliding_isc_surrogates"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("song_folds", self.song_folds, minimum=2)
         check_int("seed", self.seed, minimum=0)
-        for name in ("response_rate_hz", "isc_window_s", "isc_hop_s"):
+        for name in ("response_rate_hz", "isc_window_s", "isc_hop_s", "isc_near_radius_s"):
             check_positive(name, getattr(self, name))
         check_positive("onset_exclude_s", self.onset_exclude_s, allow_zero=True)
         low, high = self.summary_window_s
@@ -244,6 +251,10 @@ class StudyResults:
     left_out : list of dict
         Trials or runs left out of the analyses: ``participant``, ``stimulus``,
         ``file`` and ``reason`` (the report lists them).
+    used : dict
+        Settings as actually used where a step had to adapt them (e.g. ``n_test``
+        lowered for a small study, the participant split, the song folds);
+        written to ``settings.json`` beside the configuration.
     files : list of Path
         Everything written.
 
@@ -257,6 +268,7 @@ class StudyResults:
     cnn: Any = None
     predictions: dict[tuple[str, str], Any] = field(default_factory=dict)
     left_out: list[dict[str, str]] = field(default_factory=list)
+    used: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -335,6 +347,11 @@ def run_study(
     stimuli = {
         name: path for name, path in study.stimuli.items() if path.suffix.lower() in AUDIO_SUFFIXES
     }
+    if not stimuli:
+        raise DataError(
+            f"{study.root}: no audio in stimuli/ ({', '.join(AUDIO_SUFFIXES)}); put the stimuli "
+            "the events name (stim_file) there."
+        )
     for name in tqdm(stimuli, desc="latent", disable=not show):
         results.songs[name] = _latent_step(cache, store, config, stimuli[name])
 
@@ -345,7 +362,9 @@ def run_study(
     if "isc" in config.analyses:
         results.isc = _isc_step(config, results.songs, trials)
     if "cnn" in config.analyses:
-        results.cnn, results.predictions = _cnn_step(cache, config, results.songs, trials, show)
+        results.cnn, results.predictions = _cnn_step(
+            cache, config, results.songs, trials, show, results.used
+        )
     return results
 
 
@@ -551,6 +570,7 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
 
 
 def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> dict:
+    """Per song: ISC over the whole song, in sliding windows, and near its transitions."""
     from frisson.isc import common_grid, isc, isc_near_events, sliding_isc
 
     out = {}
@@ -564,13 +584,18 @@ def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> 
             grid,
             window_s=config.isc_window_s,
             hop_s=config.isc_hop_s,
-            n_surrogates=min(config.n_surrogates, 500),
+            n_surrogates=config.sliding_isc_surrogates,
             seed=config.seed,
         )
         entry = {"isc": overall, "sliding": sliding}
         transitions = song.transitions["pc1_variance"].times_s
-        if transitions.size and sliding.isc.duration_s > 4 * 5.0:
-            entry["near"] = isc_near_events(sliding, transitions, seed=config.seed)
+        if transitions.size:
+            try:  # the null shifts the ISC series past the transitions by every shift
+                entry["near"] = isc_near_events(
+                    sliding, transitions, radius_s=config.isc_near_radius_s
+                )
+            except DataError as error:
+                logger.warning("isc near transitions: %s left out: %s", name, error)
         out[name] = entry
     return out
 
@@ -583,7 +608,7 @@ def _fingerprint(series_list) -> str:
     return digest.hexdigest()[:20]
 
 
-def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bool):
+def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bool, used: dict):
     """Fit the CNN and its baselines; score on held-out participants AND held-out songs.
 
     The headline (``cnn``, scope ``held-out participants and songs``) predicts
@@ -630,6 +655,14 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
     folds = song_folds(
         sorted(embeddings), n_folds=min(config.song_folds, len(embeddings)), seed=config.seed
     )
+    used["cnn"] = {
+        "n_test": n_test,
+        "n_validation": n_validation,
+        "train": list(split.train),
+        "validation": list(split.validation),
+        "test": list(split.test),
+        "song_folds": [list(fold.test) for fold in folds],
+    }
     logger.info(
         "cnn: %d train, %d validation, %d test participants; %d song folds",
         len(split.train),

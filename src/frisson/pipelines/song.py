@@ -230,7 +230,7 @@ def analyze_song(
         )
         logger.warning("%s: interpolating undefined feature samples (%s)", audio.source, gaps)
         features = features.interpolate_nan()
-    logger.info("testing PC-feature correlations (%d surrogates each)", n_surrogates)
+    logger.info("testing PC-feature correlations (%d surrogates shared by all pairs)", n_surrogates)
     correlations = latent.feature_correlations(
         pca.pcs,
         features,

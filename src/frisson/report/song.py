@@ -19,9 +19,10 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
 
     Files: ``pcs.tsv`` (time_s, PC1..PCk, cluster), ``transitions.tsv``
     (time_s, strength, method), ``feature_correlations.tsv`` (pc, feature,
-    lag_s, r, p), ``latent.png``, and ``boundary_scores.tsv`` when reference
-    boundaries were given. Each file is written to a temporary name and
-    renamed, so an interrupted run never leaves a half-written file.
+    lag_s, r, p corrected over the song's tests, p_uncorrected), ``latent.png``,
+    and ``boundary_scores.tsv`` when reference boundaries were given. Each file
+    is written to a temporary name and renamed, so an interrupted run never
+    leaves a half-written file.
 
     Parameters
     ----------

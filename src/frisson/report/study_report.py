@@ -177,7 +177,8 @@ def write_study_report(results: StudyResults, output: str | os.PathLike) -> list
         written.append(write_table(out / "left_out.tsv", left_out))
         sections.append(_html_table("Left out of the analyses", left_out))
     settings = out / "settings.json"
-    settings.write_text(json.dumps(results.config.to_dict(), indent=2, default=str))
+    record = {**results.config.to_dict(), "used": results.used}
+    atomic_write(settings, lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)))
     written.append(settings)
     report = out / "report.html"
     atomic_write(report, lambda p: Path(p).write_text(_html(results, sections, figures)))
