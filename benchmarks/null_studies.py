@@ -22,6 +22,12 @@ is counted:
 - ``ridge_song``: per-song one-sided p of the headline (rate over songs);
 - ``isc_near``: ISC near transitions vs elsewhere, per song (rate over songs).
 
+Loudness: in these pieces (as in much real music) loudness changes at the section
+boundaries, so a loudness-driven response is a response at the transitions and
+predictable from the music. The ``loudness`` family is therefore a positive
+control (the tests should detect it), and every other family has
+``loudness_gain_us = 0`` (:data:`frisson.simulate.NULL_FAMILIES`).
+
 Power rows use the realistic family with planted boundary-locked responses of
 several sizes (``effect_size``; the demo uses 1.0). Binomial 95 % intervals are
 printed beside each rate. Results go to ``benchmarks/results/null_studies.json``

@@ -7,7 +7,7 @@ onset responses, habituation, drift, loudness-driven responses, artefacts. The
 null study turns every confound up and plants nothing, except loudness-driven
 responses: in these pieces loudness rises only at section boundaries, so a
 response to loudness is a response at the transitions (a real effect for both
-tests, see ``benchmarks/null_studies.py``). Assertions use numbers a null study
+tests, see ``frisson.simulate.NULL_FAMILIES``). Assertions use numbers a null study
 does not produce: the null side is asserted alongside.
 """
 
@@ -60,9 +60,7 @@ def with_effect(stimuli, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def without_effect(stimuli, tmp_path_factory):
-    params = null_params(
-        "all", loudness_gain_us=0.0, n_participants=14, ratings_rate_hz=None, physio_rate_hz=20.0
-    )
+    params = null_params("all", n_participants=14, ratings_rate_hz=None, physio_rate_hz=20.0)
     return _run(stimuli, tmp_path_factory.mktemp("null"), params, seed=2)
 
 

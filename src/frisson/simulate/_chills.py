@@ -176,12 +176,20 @@ class StudyParams:
 
 
 def _null(**emphasised) -> StudyParams:
-    return StudyParams(effect_size=0.0, **emphasised)
+    return StudyParams(**{"effect_size": 0.0, "loudness_gain_us": 0.0, **emphasised})
 
 
 #: Effect-free studies (``effect_size=0``), each emphasising one confound family
 #: over the realistic defaults; ``"clean"`` has no confound but white noise and
-#: spontaneous SCRs, ``"all"`` emphasises every family.
+#: spontaneous SCRs, ``"all"`` emphasises every family but loudness.
+#:
+#: Loudness-driven responses are off in every family but ``"loudness"``: in
+#: pieces whose loudness changes at section boundaries (``synth_piece``
+#: alternates loud and soft sections, as much real music does), a response to
+#: loudness *is* a response at the section changes, so a study with it is not a
+#: null for "skin conductance rises after transitions", nor for "the music
+#: predicts the response". ``"loudness"`` is kept as a positive control: the
+#: tests must detect it.
 NULL_FAMILIES: dict[str, StudyParams] = {
     "clean": _null(
         shared_scr_per_min=0.0,
@@ -220,7 +228,6 @@ NULL_FAMILIES: dict[str, StudyParams] = {
         habituation_us=1.5,
         song_habituation_us=0.4,
         drift_us_per_min=0.15,
-        loudness_gain_us=0.2,
         gain_sd=0.8,
         spontaneous_per_min=(2.0, 6.0),
         motion_per_min=1.0,
