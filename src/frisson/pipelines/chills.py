@@ -33,7 +33,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,12 @@ from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
 from frisson.pipelines._config import check_output_folder, read_config
+
+if TYPE_CHECKING:
+    from frisson.events import SongLevelTest
+    from frisson.models import Evaluation
+    from frisson.pipelines.song import SongAnalysis
+    from frisson.timeseries import TimeSeries
 
 __all__ = ["RunConfig", "StudyResults", "run_study"]
 
@@ -261,12 +267,12 @@ class StudyResults:
     """
 
     config: RunConfig
-    songs: dict[str, Any] = field(default_factory=dict)
-    epochs: Any = None
+    songs: dict[str, SongAnalysis] = field(default_factory=dict)
+    epochs: SongLevelTest | None = None
     epoch_counts: dict[str, int] = field(default_factory=dict)
     isc: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cnn: Any = None
-    predictions: dict[tuple[str, str], Any] = field(default_factory=dict)
+    cnn: Evaluation | None = None
+    predictions: dict[tuple[str, str], tuple[TimeSeries, TimeSeries]] = field(default_factory=dict)
     left_out: list[dict[str, str]] = field(default_factory=list)
     used: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
@@ -426,8 +432,8 @@ class _TrialResponses:
     participant: str
     stimulus: str
     duration_s: float
-    eda: Any  # normalised, detrended skin conductance at response_rate_hz (t = 0 at onset)
-    target: Any  # filtered, normalised phasic skin conductance at response_rate_hz
+    eda: TimeSeries  # normalised, detrended skin conductance at response_rate_hz (t = 0 at onset)
+    target: TimeSeries  # filtered, normalised phasic skin conductance at response_rate_hz
 
 
 def _physiology_step(
