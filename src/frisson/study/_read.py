@@ -1,0 +1,406 @@
+"""Reading a study folder: :func:`read_study`, :class:`Study` and its trials on stimulus time."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from frisson._check import check_positive
+from frisson._logging import logger
+from frisson.errors import DataError, FrissonError
+from frisson.study._bold import load_bold
+from frisson.study._files import (
+    Problem,
+    Run,
+    _entities,
+    _outside,
+    _read_beh,
+    _read_events,
+    _same_run,
+    _split_events,
+    _stimulus_name,
+)
+from frisson.study._validate import _validate
+from frisson.timeseries import TimeSeries
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One presentation of a stimulus to a participant, with responses on stimulus time.
+
+    Attributes
+    ----------
+    participant : str
+        Participant label.
+    stimulus : str
+        Stimulus file name (relative to ``stimuli/``).
+    run : str
+        The run's label.
+    onset_s, duration_s : float
+        When, in run time, the stimulus started and how long it lasted.
+    responses : dict of str to TimeSeries
+        Every recorded channel (physiology, ratings), cropped to
+        ``[-pre_s, duration_s + post_s]`` and shifted so ``t = 0`` is stimulus onset.
+    events : list of (str, float)
+        Other events inside the trial as ``(trial_type, time_s from stimulus onset)``.
+
+    """
+
+    participant: str
+    stimulus: str
+    run: str
+    onset_s: float
+    duration_s: float
+    responses: dict[str, TimeSeries] = field(repr=False)
+    events: list[tuple[str, float]] = field(default_factory=list)
+
+    def event_times_s(self, trial_type: str) -> np.ndarray:
+        """Times (s from stimulus onset) of this trial's events of one type."""
+        return np.array([t for kind, t in self.events if kind == trial_type])
+
+
+class Study:
+    """A listening study in a BIDS-style folder.
+
+    Use :func:`read_study` to open one.
+
+    Attributes
+    ----------
+    root : Path
+        The study folder.
+    participants : pandas.DataFrame
+        ``participants.tsv`` (``participant_id`` without the ``sub-`` prefix in ``participant``).
+    stimuli : dict of str to Path
+        Stimulus name (relative to ``stimuli/``) -> file.
+    runs : list of Run
+        Every run found, sorted by participant and label.
+
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        participants,
+        stimuli: dict[str, Path],
+        runs: list[Run],
+        *,
+        problems: Sequence[Problem] = (),
+    ):
+        self.root = root
+        self.participants = participants
+        self.stimuli = stimuli
+        self.runs = runs
+        #: Problems found while reading (refused stimuli, odd folders), reported by validate.
+        self.read_problems = list(problems)
+
+    def __repr__(self) -> str:
+        return (
+            f"Study({self.root}, {len(self.participant_ids)} participants, "
+            f"{len(self.stimuli)} stimuli, {len(self.runs)} runs)"
+        )
+
+    @property
+    def participant_ids(self) -> list[str]:
+        """Participant labels (without ``sub-``) found in the folders."""
+        return sorted({run.participant for run in self.runs})
+
+    def read_events(self, run: Run):
+        """The run's events table (columns at least onset, duration, trial_type, stim_file)."""
+        return _read_events(run.events)
+
+    def presentations(self, run: Run) -> list[tuple[float, float, str]]:
+        """The run's stimulus presentations: ``(onset_s, duration_s, stimulus name)``, in order.
+
+        The name is the ``stim_file`` relative to ``stimuli/`` (a key of :attr:`stimuli`).
+        """
+        presentations, _ = _split_events(self.read_events(run))
+        return [(onset, duration, _stimulus_name(stim)) for onset, duration, stim in presentations]
+
+    def read_responses(self, run: Run) -> dict[str, TimeSeries]:
+        """Every channel of the run's physiology and rating files, keyed by kind or name."""
+        return self._read_responses(run)[0]
+
+    def _read_responses(self, run: Run) -> tuple[dict[str, TimeSeries], set[str]]:
+        """The run's channels, and the keys of those from physiology recordings."""
+        from frisson.physio.io import read_bids_physio
+
+        responses: dict[str, TimeSeries] = {}
+        for path in run.physio:
+            recording = _entities(path.name).get("recording")
+            for key, series in read_bids_physio(path).items():
+                responses[key if key not in responses else f"{recording}_{key}"] = series
+        physio_keys = set(responses)
+        if run.beh is not None:
+            responses.update(_read_beh(run.beh))
+        return responses, physio_keys
+
+    def read_bold(self, run: Run, **options) -> TimeSeries:
+        """The run's BOLD as voxels or ROI means; ``options`` go to :func:`load_bold`."""
+        if run.bold is None:
+            raise DataError(
+                f"{run.events}: no {run.label}_bold.nii[.gz] in the participant's func/ folder."
+            )
+        return load_bold(run.bold, **options)
+
+    def trials(
+        self,
+        *,
+        participant: str | None = None,
+        stimulus: str | None = None,
+        pre_s: float = 0.0,
+        post_s: float = 0.0,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> Iterator[Trial]:
+        """Iterate over stimulus presentations with responses on stimulus time.
+
+        Parameters
+        ----------
+        participant, stimulus : str, optional
+            Only this participant / stimulus.
+        pre_s, post_s : float
+            Seconds of response kept before onset and after offset (default 0).
+        on_error : {'raise', 'skip'}
+            With ``'skip'``, a run whose files cannot be read is logged and
+            skipped, so the other trials still load.
+
+        Yields
+        ------
+        Trial
+
+        Notes
+        -----
+        A trial that runs past a physiology recording of its run (which
+        :meth:`validate` reports as an error) is skipped with a logged warning
+        naming the events file, the participant and the stimulus, whatever
+        ``on_error``.
+
+        """
+        check_positive("pre_s", pre_s, allow_zero=True)
+        check_positive("post_s", post_s, allow_zero=True)
+        for run in self.runs:
+            if participant is not None and run.participant != participant:
+                continue
+            try:
+                events = self.read_events(run)
+                responses, physio_keys = self._read_responses(run)
+            except FrissonError as error:
+                if on_error == "raise":
+                    raise
+                logger.warning("skipping run %s: %s", run.label, error)
+                continue
+            presentations, others = _split_events(events)
+            for onset, duration, stim in presentations:
+                name = _stimulus_name(stim)
+                if stimulus is not None and name != stimulus:
+                    continue
+                short = [
+                    key for key in sorted(physio_keys) if _outside(responses[key], onset, duration)
+                ]
+                if short:
+                    logger.warning(
+                        "%s: skipping the trial of participant %s with stimulus %r "
+                        "(%.2f-%.2f s): it runs past the %s recording (see `frisson study "
+                        "validate`; the file may be truncated or SamplingFrequency wrong)",
+                        run.events,
+                        run.participant,
+                        name,
+                        onset,
+                        onset + duration,
+                        ", ".join(short),
+                    )
+                    continue
+                cropped = {}
+                for key, series in responses.items():
+                    shifted = series.replace(start_s=series.start_s - onset)
+                    try:
+                        cropped[key] = shifted.crop(-pre_s, duration + post_s)
+                    except DataError:
+                        logger.warning("%s: %s has no samples during %s", run.label, key, name)
+                inside = [(kind, t - onset) for kind, t in others if onset <= t <= onset + duration]
+                yield Trial(run.participant, name, run.label, onset, duration, cropped, inside)
+
+    def validate(self) -> list[Problem]:
+        """Every problem of the study, without stopping at the first.
+
+        Checks: participants table and folders agree (duplicate IDs, folders
+        not named ``sub-<label>``); every referenced stimulus exists, decodes,
+        is not empty, lies inside the study (symlinks out of it are refused)
+        and lasts as long as its presentations (within 0.5 s); events tables
+        have the required columns and numbers (negative durations; unknown
+        columns are warnings); physiology files and sidecars read (wrong or
+        missing fields, truncated files, infinite samples, EDA in units that
+        are not conductance); each trial lies within its recording (such a
+        trial is also skipped by :meth:`trials`; a recording much longer or
+        shorter than the events suggests a wrong ``SamplingFrequency``); NaN
+        stretches during trials; channels of unknown kind.
+
+        Returns
+        -------
+        list of Problem
+            Empty when the study is clean.
+
+        """
+        return list(_validate(self))
+
+
+# ---------------------------------------------------------------------------- reading
+def read_study(root: str | os.PathLike) -> Study:
+    """Open a BIDS-style listening study (see the module notes for the layout).
+
+    Parameters
+    ----------
+    root : path
+        The study folder (with ``participants.tsv`` and ``stimuli/``).
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataError
+        If the folder does not exist or holds no ``sub-*/**/*_events.tsv``.
+
+    """
+    import pandas as pd
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such study folder.")
+    participants_path = root / "participants.tsv"
+    if participants_path.is_file():
+        participants = _read_participants(participants_path)
+    else:
+        participants = pd.DataFrame({"participant_id": [], "participant": []})
+    problems: list[Problem] = []
+    stimuli = _find_stimuli(root, problems)
+    problems.extend(_odd_folders(root))
+    runs = []
+    for events in sorted(root.glob("sub-*/**/*_events.tsv")):
+        entities = _entities(events.name)
+        if "sub" not in entities:
+            continue
+        label = events.name.removesuffix("_events.tsv")
+        folder = events.parent
+        physio = sorted(
+            p
+            for p in folder.glob(f"{label}*_physio.tsv.gz")
+            if _same_run(_entities(p.name), entities)
+        )
+        beh = folder / f"{label}_beh.tsv"
+        bold = sorted(
+            p
+            for p in root.glob(f"sub-{entities['sub']}/**/func/*_bold.nii*")
+            if _same_run(_entities(p.name), entities)  # run-1 must not match run-10
+        )
+        runs.append(
+            Run(
+                participant=entities["sub"],
+                entities={k: v for k, v in entities.items() if k != "sub"},
+                events=events,
+                physio=physio,
+                beh=beh if beh.is_file() else None,
+                bold=bold[0] if bold else None,
+            )
+        )
+    if not runs:
+        raise DataError(
+            f"{root}: no sub-*/**/*_events.tsv found; is this a BIDS-style study folder?"
+        )
+    logger.info("%s: %d runs, %d stimuli", root, len(runs), len(stimuli))
+    for problem in problems:
+        logger.warning("%s: %s", root / problem.path, problem.message)
+    return Study(root, participants, stimuli, runs, problems=problems)
+
+
+#: Top-level folders of a BIDS dataset that are not participants.
+_NON_SUBJECT_FOLDERS = {"stimuli", "derivatives", "code", "sourcedata", "phenotype"}
+_SUBJECT_FOLDER = re.compile(r"sub-[a-zA-Z0-9]+")
+
+
+def _read_participants(path: Path):
+    """``participants.tsv`` as a table; binary or non-UTF-8 content is one clear DataError."""
+    import pandas as pd
+
+    raw = path.read_bytes()
+    try:
+        if b"\x00" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1,
+                                     "NUL byte")  # fmt: skip
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: holds binary or non-UTF-8 bytes (byte {error.start}: "
+            f"{raw[error.start : error.start + 1]!r}); save it as UTF-8 text, one tab-separated "
+            "row per participant with a participant_id column."
+        ) from None
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"participant_id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "empty"
+        raise DataError(
+            f"{path}: cannot be read as a tab-separated table ({reason}); one row per "
+            "participant with a participant_id column."
+        ) from None
+    if "participant_id" in table:
+        table["participant"] = table["participant_id"].astype(str).str.removeprefix("sub-")
+    return table
+
+
+def _find_stimuli(root: Path, problems: list[Problem]) -> dict[str, Path]:
+    """Files under ``stimuli/`` by name relative to it; links that leave the study are refused."""
+    stimuli_dir = root / "stimuli"
+    if not stimuli_dir.is_dir():
+        return {}
+    inside = root.resolve()
+    stimuli = {}
+    for path in sorted(stimuli_dir.rglob("*")):
+        name = path.relative_to(stimuli_dir).as_posix()
+        if any(part.startswith(".") for part in Path(name).parts):
+            continue
+        target = path.resolve()
+        if not target.is_relative_to(inside):
+            problems.append(
+                Problem(
+                    "error",
+                    f"stimuli/{name}",
+                    f"is a symbolic link to {target}, outside the study; refused like a "
+                    "'../' path. Copy the file into stimuli/.",
+                )
+            )
+            continue
+        if not path.is_file():
+            continue
+        if path.is_symlink():
+            problems.append(
+                Problem(
+                    "warning",
+                    f"stimuli/{name}",
+                    f"is a symbolic link (to {target.relative_to(inside)}); a copy of the "
+                    "study made without links will lack it. Copy the file instead.",
+                )
+            )
+        stimuli[name] = path
+    return stimuli
+
+
+def _odd_folders(root: Path) -> Iterator[Problem]:
+    """Top-level folders that look like participants' but are not named ``sub-<label>``."""
+    for path in sorted(root.iterdir()):
+        name = path.name
+        if not path.is_dir() or name.startswith(".") or name in _NON_SUBJECT_FOLDERS:
+            continue
+        if _SUBJECT_FOLDER.fullmatch(name):
+            continue
+        yield Problem(
+            "warning",
+            f"{name}/",
+            "is not a participant folder named sub-<label> (label: letters and digits only), "
+            "so its files are ignored; rename it (e.g. sub-01) if it holds a participant's data.",
+        )
