@@ -102,3 +102,27 @@ def test_silent_gap_inside_the_song_is_interpolated_not_fatal(piece, caplog):
         result = analyze_song(audio, encoder="mel", n_surrogates=19)
     assert "interpolating undefined feature samples" in caplog.text
     assert np.isfinite(result.features.values).all()
+
+
+def test_analyze_reads_the_layer_from_the_store_the_second_time(tmp_path, monkeypatch):
+    from frisson.encoders import get_encoder
+    from frisson.encoders.mel import MelEncoder
+    from frisson.store import EmbeddingStore
+
+    analysis_config = get_encoder("mel").config()
+    calls = []
+    original = MelEncoder.encode
+
+    def counting(self, audio, **kwargs):
+        calls.append(self.config() == analysis_config)  # False: the display spectrogram
+        return original(self, audio, **kwargs)
+
+    monkeypatch.setattr(MelEncoder, "encode", counting)
+    piece = synth_piece(n_sections=3, section_s=(10.0, 10.0), seed=5)
+    store = EmbeddingStore(tmp_path / "emb.zarr")
+    first = analyze_song(piece.audio, encoder="mel", n_surrogates=19, store=store)
+    assert calls.count(True) == 1 and len(store.entries()) == 1
+    calls.clear()
+    second = analyze_song(piece.audio, encoder="mel", n_surrogates=39, store=store)
+    assert calls.count(True) == 0  # the layer came from the store
+    np.testing.assert_array_equal(second.smoothed.values, first.smoothed.values)

@@ -101,6 +101,14 @@ def main(verbose: int, quiet: int) -> None:
     show_default=True,
     help="Surrogates per PC-feature correlation test.",
 )
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Embedding store (Zarr) to read the layer from and write it to, e.g. the one "
+    "`frisson embed` fills; reanalysing with other settings then skips the encoder.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of clustering and surrogates.")
 def analyze(
     song: Path,
@@ -116,6 +124,7 @@ def analyze(
     edge_s: float,
     max_lag_s: float,
     n_surrogates: int,
+    store_dir: Path | None,
     seed: int,
 ) -> None:
     """Latent-trajectory analysis of one SONG.
@@ -130,6 +139,7 @@ def analyze(
     from frisson.errors import FrissonError
     from frisson.pipelines.song import analyze_song, read_boundaries
     from frisson.report.song import write_song_analysis
+    from frisson.store import EmbeddingStore
 
     out_dir = out_dir or song.with_name(f"{song.stem}_frisson")
     try:
@@ -147,6 +157,7 @@ def analyze(
             lag_range_s=(-max_lag_s, max_lag_s),
             n_surrogates=n_surrogates,
             reference_boundaries_s=boundaries,
+            store=None if store_dir is None else EmbeddingStore(store_dir),
             seed=seed,
         )
         written = write_song_analysis(result, out_dir)

@@ -492,6 +492,25 @@ class TimeSeries:
         return samples
 
     # ----------------------------------------------------------------- tables
+    def fingerprint(self) -> str:
+        """A SHA-256 of the values (bytes, shape, dtype) and the time base: a content key.
+
+        Examples
+        --------
+        >>> a = TimeSeries(np.zeros(4), 10.0)
+        >>> a.fingerprint() == TimeSeries(np.zeros(4), 10.0).fingerprint()
+        True
+        >>> a.fingerprint() == TimeSeries(np.zeros(4), 10.0, start_s=1.0).fingerprint()
+        False
+
+        """
+        import hashlib
+
+        values = np.ascontiguousarray(self.values)
+        digest = hashlib.sha256(values.tobytes())
+        digest.update(repr((values.shape, str(values.dtype), self.rate_hz, self.start_s)).encode())
+        return digest.hexdigest()
+
     def to_frame(self, time_column: str = "time_s"):
         """A pandas DataFrame with a time column followed by one column per channel."""
         import pandas as pd

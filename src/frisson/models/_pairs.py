@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -155,7 +154,7 @@ def check_pairs(
             )
         key = keys_by_id.get(id(inputs.values))
         if key is None:
-            key = _fingerprint(inputs)
+            key = inputs.fingerprint()
             keys_by_id[id(inputs.values)] = key
         group = groups.setdefault(key, InputGroup(inputs))
         group.targets.append(aligned)
@@ -180,17 +179,6 @@ def on_grid(series: TimeSeries, grid: TimeSeries) -> np.ndarray:
     if hi > lo:
         out[lo:hi] = series.values[lo - first : hi - first, 0]
     return out
-
-
-def _fingerprint(series: TimeSeries) -> tuple:
-    digest = hashlib.blake2b(np.ascontiguousarray(series.values).tobytes(), digest_size=16)
-    return (
-        series.values.shape,
-        str(series.values.dtype),
-        series.rate_hz,
-        series.start_s,
-        digest.hexdigest(),
-    )
 
 
 def frames(name: str, seconds: float, rate_hz: float) -> int:

@@ -17,9 +17,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
+from frisson._logging import logger
 from frisson.errors import DataError, ParameterError
 
-__all__ = ["check_output_folder", "read_config"]
+__all__ = ["check_output_folder", "log_study_problems", "read_config"]
 
 C = TypeVar("C")
 
@@ -205,3 +206,23 @@ def check_output_folder(output: Path, *, overwrite: bool = False) -> None:
         marker.touch()
     except OSError as error:
         raise DataError(f"output = {output}: cannot write there ({error.strerror}).") from None
+
+
+def log_study_problems(study) -> None:
+    """Log every problem ``study.validate()`` finds (info) and a one-line count (warning).
+
+    The same for every pipeline: runs with errors are skipped by the readers;
+    ``frisson study validate`` lists the problems.
+    """
+    problems = study.validate()
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        logger.info("study %s: %s: %s", problem.severity, problem.path, problem.message)
+    if problems:
+        logger.warning(
+            "%s: %d error(s) (affected runs are skipped), %d warning(s); "
+            "`frisson study validate` lists them",
+            study.root,
+            len(errors),
+            len(problems) - len(errors),
+        )

@@ -42,7 +42,7 @@ from frisson._logging import logger, progress_enabled
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
-from frisson.pipelines._config import check_output_folder, read_config
+from frisson.pipelines._config import check_output_folder, log_study_problems, read_config
 
 if TYPE_CHECKING:
     from frisson.events import SongLevelTest
@@ -343,7 +343,7 @@ def run_study(
     config.check()
     show = progress_enabled(progress_bar)
     study = read_study(config.study)
-    _log_problems(study)
+    log_study_problems(study)
     output = Path(config.output)
     check_output_folder(output, overwrite=overwrite)
     cache = StepCache(output / "cache")
@@ -372,21 +372,6 @@ def run_study(
             cache, config, results.songs, trials, show, results.used
         )
     return results
-
-
-def _log_problems(study) -> None:
-    problems = study.validate()
-    errors = [p for p in problems if p.severity == "error"]
-    for problem in problems:
-        logger.info("study %s: %s: %s", problem.severity, problem.path, problem.message)
-    if problems:
-        logger.warning(
-            "%s: %d error(s) (affected runs are skipped), %d warning(s); "
-            "`frisson study validate` lists them",
-            study.root,
-            len(errors),
-            len(problems) - len(errors),
-        )
 
 
 def _latent_step(cache: StepCache, store, config: RunConfig, path: Path):
@@ -607,11 +592,8 @@ def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> 
 
 
 def _fingerprint(series_list) -> str:
-    digest = hashlib.sha256()
-    for series in series_list:
-        digest.update(np.ascontiguousarray(series.values, dtype=np.float64).tobytes())
-        digest.update(repr((series.rate_hz, series.start_s)).encode())
-    return digest.hexdigest()[:20]
+    """One content key for several series (:meth:`TimeSeries.fingerprint` of each)."""
+    return hashlib.sha256("".join(s.fingerprint() for s in series_list).encode()).hexdigest()[:20]
 
 
 def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bool, used: dict):

@@ -56,7 +56,7 @@ from frisson._logging import logger, progress_enabled
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
-from frisson.pipelines._config import check_output_folder, read_config
+from frisson.pipelines._config import check_output_folder, log_study_problems, read_config
 from frisson.timeseries import TimeSeries
 
 __all__ = ["EncodeConfig", "EncodingResults", "run_encoding"]
@@ -281,9 +281,7 @@ def run_encoding(
     config.check()
     show = progress_enabled(progress_bar)
     study = read_study(config.study)
-    for problem in study.validate():
-        log = logger.warning if problem.severity == "error" else logger.info
-        log("study %s: %s: %s", problem.severity, problem.path, problem.message)
+    log_study_problems(study)
     encoder = get_encoder(config.encoder, **config.encoder_params)
     layers = resolve_layers(encoder, list(config.layers) if config.layers else None)
     runs = _select_runs(study, config)
