@@ -79,8 +79,10 @@ def test_boundary_locked_scr_is_found_over_songs_and_the_null_is_not(with_effect
 
 def test_controls_are_drawn_like_the_transitions_outside_the_onset_window(with_effect):
     counts = with_effect.epoch_counts
-    # 20 pseudo-transition sets per song, as many controls as transitions in each
-    assert counts["controls"] == 20 * counts["events"]
+    # 20 pseudo-transition sets per song, as many controls as transitions in each (a
+    # control drawn at the very end of a span can lose its last epoch sample)
+    assert 0.99 * 20 * counts["events"] <= counts["controls"] <= 20 * counts["events"]
+    assert with_effect.config.control_positions == "pooled"
     for song in with_effect.songs.values():
         found = song.transitions["pc1_variance"].times_s
         assert found.size  # the pieces have audible sections

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frisson._check import check_int, check_positive
+from frisson._check import check_int, check_option, check_positive
 from frisson._logging import logger, progress_enabled
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
@@ -124,11 +124,18 @@ class RunConfig:
         memorising each song's average response (reported as a ceiling).
     onset_exclude_s : float
         Transitions and control moments within this many seconds of a song's
-        onset are left out of the epoch test (the orienting response to the
-        music starting and the fastest habituation happen there).
+        onset are left out of the epoch test, and the CNN's targets start there
+        (the orienting response to the music starting and the fastest
+        habituation happen in that window, in every song alike).
     n_control_sets : int
         Sets of pseudo-transitions drawn per song (controls; the same for every
         listener of the song).
+    control_positions : {'pooled', 'uniform'}
+        Where in a song's span the controls are drawn: like the study's
+        transitions (``pooled``: their positions as fractions of their songs'
+        spans, smoothed; the default, because responses depend on the position
+        in a song: the orienting response and habituation after its onset) or
+        uniformly.
     summary_window_s : (float, float)
         Post-event window of the summary effect (mean difference, with a CI over songs).
     max_missing_fraction : float
@@ -162,6 +169,7 @@ class RunConfig:
     song_folds: int = 4
     onset_exclude_s: float = 10.0
     n_control_sets: int = 20
+    control_positions: str = "pooled"
     summary_window_s: tuple[float, float] = (1.0, 5.0)
     max_missing_fraction: float = 0.2
     seed: int = 0
@@ -193,6 +201,7 @@ class RunConfig:
         unknown = [a for a in self.analyses if a not in ANALYSES]
         if unknown:
             raise ParameterError(f"analyses {unknown} are unknown; choose from {list(ANALYSES)}.")
+        check_option("control_positions", self.control_positions, ("pooled", "uniform"))
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
             raise ParameterError(
@@ -509,21 +518,21 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
     """
     from frisson.events import locked_averages, pseudo_transitions, song_level_test
 
+    spans = _admissible_spans(config, songs)
+    pool = _position_pool(config, songs, spans)
     pseudo = {}
-    for index, name in enumerate(sorted(songs)):
+    for index, name in enumerate(sorted(spans)):
         found = songs[name].transitions["pc1_variance"]
-        try:
-            pseudo[name] = pseudo_transitions(
-                found.times_s,
-                duration_s=songs[name].duration_s,
-                edge_s=found.params.get("edge_s", 0.0),
-                window_s=config.epoch_window_s,
-                onset_exclude_s=config.onset_exclude_s,
-                n_sets=config.n_control_sets,
-                seed=config.seed + index,
-            )
-        except DataError as error:
-            logger.warning("epochs: %s left out: %s", name, error)
+        pseudo[name] = pseudo_transitions(
+            found.times_s,
+            duration_s=songs[name].duration_s,
+            span_s=spans[name],
+            window_s=config.epoch_window_s,
+            onset_exclude_s=config.onset_exclude_s,
+            n_sets=config.n_control_sets,
+            position_pool=pool,
+            seed=config.seed + index,
+        )
     events, control, labels, listeners = [], [], [], []
     counts = {"events": 0, "controls": 0, "dropped_near_onset": 0}
     for draw in pseudo.values():
@@ -558,6 +567,47 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
         seed=config.seed,
     )
     return result, counts
+
+
+def _admissible_spans(config: RunConfig, songs: dict) -> dict[str, tuple[float, float]]:
+    """Per song, where transitions and controls may lie (detector edge, window, onset)."""
+    from frisson.events import admissible_span
+
+    spans = {}
+    for name in sorted(songs):
+        found = songs[name].transitions["pc1_variance"]
+        try:
+            spans[name] = admissible_span(
+                songs[name].duration_s,
+                edge_s=found.params.get("edge_s", 0.0),
+                window_s=config.epoch_window_s,
+                onset_exclude_s=config.onset_exclude_s,
+            )
+        except DataError as error:
+            logger.warning("epochs: %s left out: %s", name, error)
+    return spans
+
+
+def _position_pool(config: RunConfig, songs: dict, spans: dict) -> np.ndarray | None:
+    """The study's transitions as fractions of their songs' spans (``control_positions``)."""
+    from frisson.events import relative_positions
+
+    if config.control_positions == "uniform":
+        return None
+    pool = np.concatenate(
+        [
+            relative_positions(songs[name].transitions["pc1_variance"].times_s, span)
+            for name, span in spans.items()
+        ]
+        or [np.array([])]
+    )
+    if pool.size < 5:
+        logger.warning(
+            "epochs: %d transitions in the study; controls drawn uniformly over each song's span",
+            pool.size,
+        )
+        return None
+    return pool
 
 
 def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> dict:
@@ -619,7 +669,14 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
 
     embeddings = {name: song.smoothed for name, song in songs.items()}
     acoustic = {name: song.features for name, song in songs.items()}
-    targets = {(t.participant, t.stimulus): t.target for t in trials if t.stimulus in songs}
+    # The first onset_exclude_s of each song are left out of training and scoring: every
+    # song's onset evokes an orienting response, which any model learns from the song's
+    # start (not from the music) and which a held-out song shares.
+    targets = {
+        (t.participant, t.stimulus): t.target.crop(config.onset_exclude_s or None)
+        for t in trials
+        if t.stimulus in songs and t.target.end_s > config.onset_exclude_s + 10.0
+    }
     participants = sorted({p for p, _ in targets})
     if len(participants) < 4 or len(embeddings) < 2:
         logger.warning(
@@ -669,6 +726,7 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
         [split.train, split.validation, split.test],
         [[list(f.train), list(f.test)] for f in folds],
         config.n_surrogates,
+        config.onset_exclude_s,
     )
 
     def compute():
