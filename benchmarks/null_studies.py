@@ -57,8 +57,8 @@ from frisson.simulate import NULL_FAMILIES, null_params, simulate_study, synth_p
 RESULTS = Path(__file__).parent / "results"
 #: The most telling nulls first, so that an interrupted run has them.
 FAMILY_ORDER = [
-    "shared_scrs",
     "onset_habituation",
+    "shared_scrs",
     "all",
     "loudness",
     "clean",

@@ -448,3 +448,36 @@ def test_constant_bars_see_code_but_not_docstrings(monkeypatch):
     monkeypatch.setitem(TREES, "frisson.store", ast.parse(code))
     assert spelled_default_encoder()["frisson.store"] == [1]
     assert "frisson.store" in suffix_lists()
+
+
+# ------------------------------------------------------------------- shared docstrings
+def test_every_docstring_placeholder_is_filled():
+    """No ``%(name)s`` is left in a public docstring (fill_doc ran and knew every entry)."""
+    import importlib
+    import inspect
+
+    from frisson._docs import fill_doc
+
+    left = []
+    for module_name in TREES:
+        if module_name.endswith("__main__"):
+            continue  # runs the command line when imported
+        module = importlib.import_module(module_name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
+                continue
+            doc = inspect.getdoc(obj) or ""
+            if "%(" in doc and ")s" in doc:
+                left.append(f"{module_name}.{name}")
+    assert not left, f"docstrings with unfilled %(name)s (decorate with fill_doc): {left}"
+
+    def planted():
+        """Doc.
+
+        Parameters
+        ----------
+        %(no_such_entry)s
+        """
+
+    with pytest.raises(KeyError, match="no_such_entry"):
+        fill_doc(planted)

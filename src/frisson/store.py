@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson.audio import AUDIO_SUFFIXES  # re-exported: the suffixes embed walks folders for
 from frisson.encoders._base import Embedding, Encoder, resolve_layers
@@ -733,6 +734,7 @@ def find_audio_files(
     return files, missing
 
 
+@fill_doc
 def embed(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
     *,
@@ -756,8 +758,7 @@ def embed(
         Layers to store (default all of the encoder's).
     encoder_params : dict, optional
         Settings passed to :func:`frisson.encoders.get_encoder` (part of the key).
-    progress_bar : bool, optional
-        Show a progress bar on stderr (default: when stderr is a terminal).
+    %(progress_bar)s
 
     Returns
     -------

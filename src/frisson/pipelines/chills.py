@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frisson._check import check_int, check_option, check_positive
+from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
@@ -319,6 +320,7 @@ class StudyResults:
 
 
 # --------------------------------------------------------------------------- steps
+@fill_doc
 def run_study(
     config: RunConfig, *, overwrite: bool = False, progress_bar: bool | None = None
 ) -> StudyResults:
@@ -333,10 +335,8 @@ def run_study(
     ----------
     config : RunConfig
         What to run (see :meth:`RunConfig.from_toml`).
-    overwrite : bool
-        Write into an existing non-empty output folder that frisson did not create.
-    progress_bar : bool, optional
-        Progress bars (default: when stderr is a terminal).
+    %(overwrite)s
+    %(progress_bar)s
 
     Returns
     -------

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from frisson._check import check_option, check_positive
+from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
@@ -241,6 +242,7 @@ class EncodingResults:
 
 
 # ------------------------------------------------------------------------------ steps
+@fill_doc
 def run_encoding(
     config: EncodeConfig, *, overwrite: bool = False, progress_bar: bool | None = None
 ) -> EncodingResults:
@@ -255,10 +257,8 @@ def run_encoding(
     ----------
     config : EncodeConfig
         What to run (see :meth:`EncodeConfig.from_toml`).
-    overwrite : bool
-        Write into an existing non-empty output folder that frisson did not create.
-    progress_bar : bool, optional
-        Progress bars (default: when stderr is a terminal).
+    %(overwrite)s
+    %(progress_bar)s
 
     Returns
     -------

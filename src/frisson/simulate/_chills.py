@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from frisson._check import check_int, check_option, check_positive, rng_from_seed
+from frisson._docs import fill_doc
 from frisson._logging import logger
 from frisson.errors import ParameterError
 from frisson.simulate._music import _stimulus_paths, boundaries_path, read_stimulus_boundaries
@@ -348,6 +349,7 @@ class SimulatedStudy:
     artefacts: object = field(default=None, repr=False)
 
 
+@fill_doc
 def simulate_study(
     stimuli: str | os.PathLike | list[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -393,8 +395,7 @@ def simulate_study(
         Simulation settings (default :class:`StudyParams`).
     seed : int
         Seed of every random draw; the same seed gives the same study.
-    progress_bar : bool, optional
-        Show a progress bar (default: when stderr is a terminal).
+    %(progress_bar)s
 
     Returns
     -------

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from frisson._check import check_int, check_positive, rng_from_seed
+from frisson._docs import fill_doc
 from frisson.errors import ParameterError
 from frisson.simulate._music import _stimulus_paths
 from frisson.timeseries import TimeSeries
@@ -118,6 +119,7 @@ class SimulatedFmri:
     seed: int = 0
 
 
+@fill_doc
 def simulate_fmri_study(
     stimuli: str | os.PathLike | list[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -166,8 +168,7 @@ def simulate_fmri_study(
         network such as ``musicnn-msd``, or :class:`SyntheticLayersEncoder`).
     seed : int
         Seed of every random draw.
-    progress_bar : bool, optional
-        Progress bars (default: when stderr is a terminal).
+    %(progress_bar)s
 
     Returns
     -------
