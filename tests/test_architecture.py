@@ -460,8 +460,8 @@ def test_every_docstring_placeholder_is_filled():
 
     left = []
     for module_name in TREES:
-        if module_name.endswith("__main__"):
-            continue  # runs the command line when imported
+        if module_name.endswith("__main__") or module_name == "frisson._docs":
+            continue  # runs the command line when imported; explains the placeholders
         module = importlib.import_module(module_name)
         for name, obj in vars(module).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != module_name:
