@@ -139,6 +139,12 @@ class RunConfig:
         uniformly.
     summary_window_s : (float, float)
         Post-event window of the summary effect (mean difference, with a CI over songs).
+    score_detrend_order : int or None
+        The CNN's predictions and the held-out participants' mean are scored
+        after removing a polynomial of this order over each song (default 3):
+        slow trends every song shares (habituation) are not a prediction from
+        the music, and the surrogate null assumes stationary series. None
+        scores the raw series.
     max_missing_fraction : float
         A trial with more than this fraction of its skin conductance missing
         (NaN) is left out, and reported; shorter gaps are interpolated.
@@ -171,6 +177,7 @@ class RunConfig:
     onset_exclude_s: float = 10.0
     n_control_sets: int = 20
     control_positions: str = "pooled"
+    score_detrend_order: int | None = 3
     summary_window_s: tuple[float, float] = (1.0, 5.0)
     max_missing_fraction: float = 0.2
     seed: int = 0
@@ -219,6 +226,8 @@ class RunConfig:
             check_int(name, getattr(self, name), minimum=1)
         check_int("song_folds", self.song_folds, minimum=2)
         check_int("seed", self.seed, minimum=0)
+        if self.score_detrend_order is not None:
+            check_int("score_detrend_order", self.score_detrend_order, minimum=0)
         for name in ("response_rate_hz", "isc_window_s", "isc_hop_s", "isc_near_radius_s"):
             check_positive(name, getattr(self, name))
         check_positive("onset_exclude_s", self.onset_exclude_s, allow_zero=True)
@@ -727,6 +736,7 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
         [[list(f.train), list(f.test)] for f in folds],
         config.n_surrogates,
         config.onset_exclude_s,
+        config.score_detrend_order,
     )
 
     def compute():
@@ -740,7 +750,12 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
         predictions = predict_scopes(models, targets, split, folds)
         truths = held_out_truths(targets, split.test, songs=sorted(embeddings))
         evaluation = evaluate_scopes(
-            predictions, truths, main=main, n_surrogates=config.n_surrogates, seed=config.seed
+            predictions,
+            truths,
+            main=main,
+            n_surrogates=config.n_surrogates,
+            detrend_order=config.score_detrend_order,
+            seed=config.seed,
         )
         examples = {
             (p, song): (predictions[main][HELD_OUT_SONGS][song], targets[(p, song)])
