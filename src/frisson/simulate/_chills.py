@@ -28,6 +28,7 @@ from frisson._check import check_int, check_option, check_positive, rng_from_see
 from frisson._docs import fill_doc
 from frisson._logging import logger
 from frisson.errors import ParameterError
+from frisson.simulate._bids import write_dataset_files
 from frisson.simulate._music import _stimulus_paths, boundaries_path, read_stimulus_boundaries
 from frisson.timeseries import TimeSeries
 
@@ -439,7 +440,7 @@ def simulate_study(
         artefact_rows += [{"participant": pid, **row} for row in run.artefacts]
         recordings[pid] = _write_participant(root, pid, run.columns, run.events, params)
     tables = _truth_tables(truth_rows, scr_rows, beat_rows, artefact_rows)
-    _write_description(root, participant_rows)
+    write_dataset_files(root, participant_rows, name="frisson simulated listening study")
     _write_truth(root, params, seed, planted, tables)
     return SimulatedStudy(
         root,
@@ -925,27 +926,6 @@ def _truth_tables(truth_rows, scr_rows, beat_rows, artefact_rows) -> dict:
             artefact_rows, columns=["participant", "run_time_s", "duration_s", "kind"]
         ),
     }
-
-
-def _write_description(root: Path, participant_rows: list[dict]) -> None:
-    import json
-
-    import pandas as pd
-
-    from frisson import __version__
-
-    pd.DataFrame(participant_rows).to_csv(root / "participants.tsv", sep="\t", index=False)
-    (root / "dataset_description.json").write_text(
-        json.dumps(
-            {
-                "Name": "frisson simulated listening study",
-                "BIDSVersion": "1.9.0",
-                "DatasetType": "raw",
-                "GeneratedBy": [{"Name": "frisson", "Version": __version__}],
-            },
-            indent=2,
-        )
-    )
 
 
 def _per_stimulus_table(planted, columns) -> object:

@@ -11,6 +11,7 @@ import numpy as np
 from frisson._check import check_int, check_positive, rng_from_seed
 from frisson._docs import fill_doc
 from frisson.errors import ParameterError
+from frisson.simulate._bids import write_dataset_files
 from frisson.simulate._music import _stimulus_paths
 from frisson.timeseries import TimeSeries
 
@@ -203,7 +204,7 @@ def simulate_fmri_study(
         participant_rows.append({"participant_id": f"sub-{pid}"})
         order = [names[i] for i in rng.permutation(len(names))]
         _write_fmri_participant(rng, params, space, features, durations, root, pid, order)
-    _write_fmri_description(root, participant_rows)
+    write_dataset_files(root, participant_rows, name="frisson simulated fMRI listening study")
     _write_fmri_truth(root, params, space, features, durations, enc, seed)
     return SimulatedFmri(
         root,
@@ -367,27 +368,6 @@ def _write_fmri_participant(rng, params, space: _Space, features, durations, roo
                 }
             ],
         )
-
-
-def _write_fmri_description(root: Path, participant_rows: list[dict]) -> None:
-    import json
-
-    import pandas as pd
-
-    from frisson import __version__
-
-    pd.DataFrame(participant_rows).to_csv(root / "participants.tsv", sep="\t", index=False)
-    (root / "dataset_description.json").write_text(
-        json.dumps(
-            {
-                "Name": "frisson simulated fMRI listening study",
-                "BIDSVersion": "1.9.0",
-                "DatasetType": "raw",
-                "GeneratedBy": [{"Name": "frisson", "Version": __version__}],
-            },
-            indent=2,
-        )
-    )
 
 
 def _write_fmri_truth(root, params, space: _Space, features, durations, enc, seed) -> None:
