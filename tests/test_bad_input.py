@@ -557,11 +557,11 @@ def _events(root, pid="01"):
 
 
 def _sidecar(root, pid="01"):
-    return next(root.glob(f"sub-{pid}/beh/*_physio.json"))
+    return next(root.glob(f"sub-{pid}/beh/*_recording-physio_physio.json"))
 
 
 def _physio(root, pid="01"):
-    return next(root.glob(f"sub-{pid}/beh/*_physio.tsv.gz"))
+    return next(root.glob(f"sub-{pid}/beh/*_recording-physio_physio.tsv.gz"))
 
 
 def _damage(case, root):

@@ -111,7 +111,7 @@ def _problems(root, severity=None):
 def _edit_sidecar(root, pid, **fields):
     import json
 
-    path = _file(root, pid, "_physio.json")
+    path = _file(root, pid, "_recording-physio_physio.json")
     sidecar = json.loads(path.read_text())
     sidecar.update(fields)
     path.write_text(json.dumps(sidecar))
@@ -121,7 +121,7 @@ def _edit_sidecar(root, pid, **fields):
 def _edit_physio_rows(root, pid, edit):
     import gzip
 
-    path = _file(root, pid, "_physio.tsv.gz")
+    path = _file(root, pid, "_recording-physio_physio.tsv.gz")
     lines = gzip.open(path, "rt").read().splitlines()
     lines = edit(lines)
     with gzip.open(path, "wt") as handle:
@@ -223,7 +223,7 @@ def test_infinite_samples_are_errors(study_copy):
 
     _edit_physio_rows(study_copy, "02", planted)
     (problem,) = _problems(study_copy)
-    assert problem.path == STUDY_LABEL.format(pid="02") + "_physio.tsv.gz"
+    assert problem.path == STUDY_LABEL.format(pid="02") + "_recording-physio_physio.tsv.gz"
     assert problem.message.startswith("eda has 5 infinite sample(s) (first at 3.00 s)")
 
 
@@ -267,19 +267,19 @@ def test_trial_past_the_recording_is_an_error_and_skipped_by_trials(study_copy, 
 def test_sidecar_errors_name_the_json(study_copy):
     path = _edit_sidecar(study_copy, "02", SamplingFrequency="fast")
     (problem,) = _problems(study_copy)
-    assert problem.path == STUDY_LABEL.format(pid="02") + "_physio.json"
+    assert problem.path == STUDY_LABEL.format(pid="02") + "_recording-physio_physio.json"
     assert problem.message.startswith("SamplingFrequency must be a positive number of Hz")
     path.unlink()
     (problem,) = _problems(study_copy)
-    assert problem.path == STUDY_LABEL.format(pid="02") + "_physio.json"
+    assert problem.path == STUDY_LABEL.format(pid="02") + "_recording-physio_physio.json"
     assert "is missing" in problem.message
 
 
 def test_a_missing_physio_file_does_not_ask_for_rate_hz(study_copy):
-    _file(study_copy, "02", "_physio.tsv.gz").unlink()
+    _file(study_copy, "02", "_recording-physio_physio.tsv.gz").unlink()
     errors = _problems(study_copy, "error")
     (problem,) = errors
-    assert problem.path == STUDY_LABEL.format(pid="02") + "_physio.tsv.gz"
+    assert problem.path == STUDY_LABEL.format(pid="02") + "_recording-physio_physio.tsv.gz"
     assert problem.message.startswith("the recording is missing (its sidecar")
     assert "rate_hz" not in problem.message
 

@@ -56,7 +56,7 @@ def test_study_layout_reads_and_validates(simulated):
     for run in study.runs:  # each run's BOLD is its own (run-1 never takes run-10's file)
         assert run.bold.name == f"{run.label}_bold.nii.gz"
         events = study.read_events(run)
-        assert len(events) == 1 and events["stim_file"][0].startswith("stimuli/piece-")
+        assert len(events) == 1 and events["stim_file"][0].startswith("piece-")
     image = nib.load(study.runs[0].bold)
     assert image.get_data_dtype() == np.float32
     assert image.header.get_zooms()[3] == pytest.approx(1.0)

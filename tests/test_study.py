@@ -43,7 +43,7 @@ def test_simulated_study_validates_and_reads_back_exactly(simulated):
     assert study.participant_ids == ["01", "02", "03"]
     assert sorted(study.stimuli) == ["song-1.wav", "song-2.wav"]
     for pid, columns in simulated.recordings.items():
-        physio = read_bids_physio(simulated.root / f"{_label(pid)}_physio.tsv.gz")
+        physio = read_bids_physio(simulated.root / f"{_label(pid)}_recording-physio_physio.tsv.gz")
         for kind in ("eda", "ppg"):
             assert physio[kind].rate_hz == 100.0
             np.testing.assert_array_equal(
@@ -88,20 +88,20 @@ def _damaged(simulated, tmp_path, damage):
 
 
 def _truncate_rows(root):
-    path = root / f"{_label('02')}_physio.tsv.gz"
+    path = root / f"{_label('02')}_recording-physio_physio.tsv.gz"
     lines = gzip.open(path, "rt").read().splitlines()
     with gzip.open(path, "wt") as handle:
         handle.write("\n".join(lines[: len(lines) // 3]) + "\n")
 
 
 def _truncate_bytes(root):
-    path = root / f"{_label('02')}_physio.tsv.gz"
+    path = root / f"{_label('02')}_recording-physio_physio.tsv.gz"
     path.write_bytes(path.read_bytes()[:5000])
 
 
 def _rate(value):
     def damage(root):
-        path = root / f"{_label('02')}_physio.json"
+        path = root / f"{_label('02')}_recording-physio_physio.json"
         sidecar = json.loads(path.read_text())
         sidecar["SamplingFrequency"] = value
         path.write_text(json.dumps(sidecar))
@@ -110,7 +110,7 @@ def _rate(value):
 
 
 def _nan_block(root):
-    path = root / f"{_label('02')}_physio.tsv.gz"
+    path = root / f"{_label('02')}_recording-physio_physio.tsv.gz"
     lines = gzip.open(path, "rt").read().splitlines()
     for i in range(2000, 2300):  # 3 s at 100 Hz, inside the first trial (10 s on)
         lines[i] = "n/a\tn/a"

@@ -28,7 +28,7 @@ from frisson._check import check_int, check_option, check_positive, rng_from_see
 from frisson._docs import fill_doc
 from frisson._logging import logger
 from frisson.errors import ParameterError
-from frisson.simulate._bids import write_dataset_files
+from frisson.simulate._bids import task_sidecars, write_dataset_files
 from frisson.simulate._music import _stimulus_paths, boundaries_path, read_stimulus_boundaries
 from frisson.timeseries import TimeSeries
 
@@ -54,6 +54,20 @@ _SURGE_SPACING_S = 3.0
 _STRENGTH_RANGE = (0.4, 1.0)
 #: SD of the Gaussian bump of each boundary in the drive (s).
 _DRIVE_SD_S = 0.75
+
+#: The layout section of a simulated chills study's README.
+_README_LAYOUT = """- `participants.tsv`: one row per listener; `absorption` (described in
+  `participants.json`).
+- `sub-XX/beh/sub-XX_task-listening_events.tsv`: one row per stimulus presentation
+  (`trial_type` music, `stim_file` relative to `stimuli/`) and per reported chill
+  (`trial_type` chill). Times are seconds from the start of the run.
+- `sub-XX/beh/sub-XX_task-listening_recording-physio_physio.tsv.gz` (+ `.json`):
+  skin conductance (`eda`, uS) and photoplethysmogram (`ppg`) at the sidecar's
+  `SamplingFrequency`, from `StartTime` (run time).
+- `sub-XX/beh/sub-XX_task-listening_recording-ratings_physio.tsv.gz` (+ `.json`):
+  continuous emotionality ratings at their own rate, when simulated.
+- `derivatives/ground_truth/`: what the simulator planted.
+"""
 
 
 @dataclass(frozen=True)
@@ -379,7 +393,7 @@ def simulate_study(
 
         stimuli/<name>, participants.tsv, dataset_description.json
         sub-XX/beh/sub-XX_task-listening_events.tsv          music + chill events
-        sub-XX/beh/sub-XX_task-listening_physio.tsv.gz       eda (uS), ppg
+        sub-XX/beh/sub-XX_task-listening_recording-physio_physio.tsv.gz   eda (uS), ppg
         sub-XX/beh/sub-XX_task-listening_recording-ratings_physio.tsv.gz
         derivatives/ground_truth/simulation.json             params, seed, per stimulus
             boundaries.tsv, shared_scrs.tsv, loudness_surges.tsv (per stimulus)
@@ -440,7 +454,19 @@ def simulate_study(
         artefact_rows += [{"participant": pid, **row} for row in run.artefacts]
         recordings[pid] = _write_participant(root, pid, run.columns, run.events, params)
     tables = _truth_tables(truth_rows, scr_rows, beat_rows, artefact_rows)
-    write_dataset_files(root, participant_rows, name="frisson simulated listening study")
+    write_dataset_files(
+        root,
+        participant_rows,
+        name="frisson simulated listening study",
+        command="simulate",
+        layout=_README_LAYOUT,
+        sidecars=task_sidecars(
+            "listening",
+            "Listening to music while skin conductance, pulse and (optionally) continuous "
+            "ratings are recorded; chills reported as events.",
+            (),
+        ),
+    )
     _write_truth(root, params, seed, planted, tables)
     return SimulatedStudy(
         root,
@@ -653,7 +679,7 @@ def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
             "onset": onsets[name],
             "duration": planted[name].duration_s,
             "trial_type": "music",
-            "stim_file": f"stimuli/{name}",
+            "stim_file": name,
         }
         for name in order
     ]
@@ -897,10 +923,14 @@ def _write_participant(root: Path, pid: str, columns, events, params) -> dict[st
     write_events(folder / f"{label}_events.tsv", events)
     physio = {"eda": columns["eda"], "ppg": columns["ppg"]}
     write_physio(
-        folder / f"{label}_physio.tsv.gz",
+        folder / f"{label}_recording-physio_physio.tsv.gz",
         physio,
         rate_hz=params.physio_rate_hz,
         units={"eda": "uS", "ppg": "a.u."},
+        descriptions={
+            "eda": "Skin conductance (simulated).",
+            "ppg": "Photoplethysmogram (simulated), arbitrary units.",
+        },
     )
     recording = {k: v.astype(np.float32) for k, v in physio.items()}
     if "emotionality" in columns:
@@ -908,6 +938,11 @@ def _write_participant(root: Path, pid: str, columns, events, params) -> dict[st
             folder / f"{label}_recording-ratings_physio.tsv.gz",
             {"emotionality": columns["emotionality"]},
             rate_hz=params.ratings_rate_hz,
+            units={"emotionality": "a.u."},
+            descriptions={
+                "emotionality": "Continuous emotionality rating (simulated), 0-1; n/a "
+                "between stimuli."
+            },
         )
         recording["emotionality"] = columns["emotionality"].astype(np.float32)
     return recording

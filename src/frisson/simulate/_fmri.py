@@ -11,7 +11,7 @@ import numpy as np
 from frisson._check import check_int, check_positive, rng_from_seed
 from frisson._docs import fill_doc
 from frisson.errors import ParameterError
-from frisson.simulate._bids import write_dataset_files
+from frisson.simulate._bids import task_sidecars, write_dataset_files
 from frisson.simulate._music import _stimulus_paths
 from frisson.timeseries import TimeSeries
 
@@ -204,7 +204,18 @@ def simulate_fmri_study(
         participant_rows.append({"participant_id": f"sub-{pid}"})
         order = [names[i] for i in rng.permutation(len(names))]
         _write_fmri_participant(rng, params, space, features, durations, root, pid, order)
-    write_dataset_files(root, participant_rows, name="frisson simulated fMRI listening study")
+    write_dataset_files(
+        root,
+        participant_rows,
+        name="frisson simulated fMRI listening study",
+        command="simulate-fmri",
+        layout=_README_LAYOUT,
+        sidecars=task_sidecars(
+            "music",
+            "Listening to one piece of music per run during fMRI.",
+            ("bold",),
+        ),
+    )
     _write_fmri_truth(root, params, space, features, durations, enc, seed)
     return SimulatedFmri(
         root,
@@ -324,6 +335,17 @@ def _fmri_signals(space: _Space, params, features, durations, order, hrf):
     return signals, n_volumes
 
 
+#: The layout section of a simulated fMRI study's README.
+_README_LAYOUT = """- `sub-XX/func/sub-XX_task-music_run-N_bold.nii.gz` (+ `.json` with
+  `RepetitionTime`, `TaskName`): one run per stimulus, 4-D float32.
+- `sub-XX/func/sub-XX_task-music_run-N_events.tsv`: the run's stimulus (`stim_file`
+  relative to `stimuli/`) and its onset in seconds from the first volume.
+- `derivatives/atlas/`: the brain mask and a region atlas (`rois_dseg`).
+- `derivatives/ground_truth/`: the planted layer of every voxel, responsive voxels,
+  weights and the simulation's parameters.
+"""
+
+
 def _write_fmri_participant(rng, params, space: _Space, features, durations, root, pid, order):
     """Write one participant's runs (BOLD, sidecar, events), one stimulus per run."""
     import json
@@ -364,7 +386,7 @@ def _write_fmri_participant(rng, params, space: _Space, features, durations, roo
                     "onset": round(params.baseline_s / tr) * tr,
                     "duration": durations[name],
                     "trial_type": "music",
-                    "stim_file": f"stimuli/{name}",
+                    "stim_file": name,
                 }
             ],
         )

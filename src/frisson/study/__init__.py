@@ -32,7 +32,7 @@ Modules: ``_read`` (:func:`read_study`, :class:`Study`, :class:`Trial`),
 from frisson.study._bold import load_bold, voxel_ijk
 from frisson.study._files import EVENT_COLUMNS, Problem, Run, stimulus_stem
 from frisson.study._read import Study, Trial, read_study
-from frisson.study._write import write_events, write_physio
+from frisson.study._write import write_dataset_files, write_events, write_physio
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -44,6 +44,7 @@ __all__ = [
     "read_study",
     "stimulus_stem",
     "voxel_ijk",
+    "write_dataset_files",
     "write_events",
     "write_physio",
 ]

@@ -107,6 +107,7 @@ def _same_run(candidate: dict[str, str], run: dict[str, str]) -> bool:
 
 
 def _stimulus_name(stim_file: str) -> str:
+    """A ``stim_file`` as a name relative to ``stimuli/`` (BIDS); a ``stimuli/`` prefix goes."""
     return str(stim_file).removeprefix("stimuli/")
 
 

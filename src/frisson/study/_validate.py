@@ -123,27 +123,28 @@ def _presentation_problem(
 ) -> tuple[str, str] | None:
     """(severity, message) for a presentation whose stimulus is refused, missing or mistimed."""
     name = _stimulus_name(stim)
+    shown = f"stimuli/{name}"  # stim_file is relative to stimuli/ (older studies wrote it in)
     if ".." in Path(name).parts or Path(name).is_absolute():
         return (
             "error",
             f"stim_file {stim!r} points outside stimuli/; refused. Put the file in "
-            "stimuli/ and name it relative to the study (stimuli/<name>).",
+            "stimuli/ and name it relative to stimuli/.",
         )
     if name in refused:
         return (
             "error",
-            f"stimulus {stim!r} links outside the study and was refused; copy the file "
+            f"stimulus {shown!r} links outside the study and was refused; copy the file "
             "into stimuli/.",
         )
     if name not in study.stimuli:
         return (
             "error",
-            f"stimulus {stim!r} is missing from stimuli/; add the file or fix stim_file.",
+            f"stimulus {shown!r} is missing from stimuli/; add the file or fix stim_file.",
         )
     if name in lengths and abs(duration - lengths[name]) > _DURATION_SLACK_S:
         return (
             "warning",
-            f"the presentation of {stim!r} at {onset:.2f} s lasts {duration:.2f} s but "
+            f"the presentation of {shown!r} at {onset:.2f} s lasts {duration:.2f} s but "
             f"the audio lasts {lengths[name]:.2f} s (more than {_DURATION_SLACK_S} s "
             "apart); check the duration column or the stim_file.",
         )

@@ -1,0 +1,145 @@
+"""What frisson writes is valid BIDS: 0 errors from the official validator (bids-validator-deno).
+
+The validator is the PyPI package ``bids-validator-deno`` (the schema ships with it,
+so it runs offline). Warnings the simulators leave are the ones a synthetic dataset
+cannot honestly fill (scanner hardware, institution, Cognitive Atlas terms, HED) and
+are listed in :data:`JUSTIFIED_WARNINGS`; any other warning fails the test.
+"""
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from frisson.simulate import (
+    FmriParams,
+    StudyParams,
+    simulate_fmri_study,
+    simulate_study,
+    synth_piece,
+)
+
+#: Warning codes (and subcodes) a simulated dataset keeps, with the reason.
+JUSTIFIED_WARNINGS = {
+    # Scanner and site metadata: there is no scanner or site behind simulated data.
+    "SIDECAR_KEY_RECOMMENDED": {
+        "CogAtlasID", "CogPOID", "InstitutionAddress", "InstitutionName",
+        "InstitutionalDepartmentName", "CoilCombinationMethod", "DeviceSerialNumber",
+        "DwellTime", "EchoTime", "FlipAngle", "MRAcquisitionType", "MagneticFieldStrength",
+        "Manufacturer", "ManufacturersModelName", "MatrixCoilMode",
+        "NonlinearGradientCorrection", "PhaseEncodingDirection", "PulseSequenceDetails",
+        "PulseSequenceType", "ReceiveCoilActiveElements", "ReceiveCoilName",
+        "ScanningSequence", "SequenceName", "SequenceVariant", "SoftwareVersions",
+        "StationName", "TotalReadoutTime",
+    },
+    # No HED tags are used; the simulation has no source dataset.
+    "JSON_KEY_RECOMMENDED": {"HEDVersion", "SourceDatasets"},
+    # One author: the simulator.
+    "TOO_FEW_AUTHORS": {None},
+    # The tests' runs are seconds long, far shorter than a real fMRI design.
+    "SUSPICIOUSLY_SHORT_EVENT_DESIGN": {None},
+}  # fmt: skip
+
+
+def _validator() -> str:
+    found = shutil.which("bids-validator-deno") or str(
+        Path(sys.executable).with_name("bids-validator-deno")
+    )
+    if not Path(found).is_file():
+        pytest.skip(
+            "the official BIDS validator is not installed: pip install bids-validator-deno "
+            "(it is in the dev extra)"
+        )
+    return found
+
+
+def validate(root: Path) -> list[dict]:
+    """The validator's issues for a dataset folder (every row of every TSV checked)."""
+    result = subprocess.run(
+        [_validator(), str(root), "--format", "json", "--max-rows", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"bids-validator-deno gave no JSON report: {result.stderr[-2000:]}")
+    return report["issues"]["issues"]
+
+
+def _summary(issues, severity):
+    return Counter(
+        (i["code"], i.get("subCode"), i.get("location"))
+        for i in issues
+        if i["severity"] == severity
+    )
+
+
+def _unjustified(issues):
+    return sorted(
+        {
+            (i["code"], i.get("subCode"))
+            for i in issues
+            if i["severity"] == "warning"
+            and i.get("subCode") not in JUSTIFIED_WARNINGS.get(i["code"], set())
+        },
+        key=str,
+    )
+
+
+@pytest.fixture(scope="module")
+def stimuli(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stimuli")
+    for i in range(2):
+        piece = synth_piece(n_sections=3, section_s=(6.0, 6.0), rate_hz=8000, seed=i)
+        piece.write(folder / f"song-{i + 1}.wav")
+    return folder
+
+
+def test_simulated_chills_study_is_valid_bids(stimuli, tmp_path):
+    params = StudyParams(n_participants=2, ratings_rate_hz=5.0)
+    sim = simulate_study(stimuli, tmp_path / "chills", params=params, progress_bar=False)
+    issues = validate(sim.root)
+    assert _summary(issues, "error") == Counter()
+    assert _unjustified(issues) == []
+
+
+def test_simulated_fmri_study_is_valid_bids(stimuli, tmp_path):
+    params = FmriParams(n_participants=2)
+    sim = simulate_fmri_study(stimuli, tmp_path / "fmri", params=params, progress_bar=False)
+    issues = validate(sim.root)
+    assert _summary(issues, "error") == Counter()
+    assert _unjustified(issues) == []
+
+
+def test_validator_catches_what_frisson_used_to_write(stimuli, tmp_path):
+    """The test can fail: the old stim_file (stimuli/x.wav) and gzip headers are flagged."""
+    params = StudyParams(n_participants=1, ratings_rate_hz=None)
+    sim = simulate_study(stimuli, tmp_path / "old", params=params, progress_bar=False)
+    events = next(sim.root.glob("sub-01/beh/*_events.tsv"))
+    text = events.read_text().replace("\tsong-", "\tstimuli/song-")
+    events.write_text(text)
+    physio = next(sim.root.glob("sub-01/beh/*_physio.tsv.gz"))
+    data = gzip.decompress(physio.read_bytes())
+    with gzip.GzipFile(physio, "wb", mtime=1_700_000_000) as handle:  # names the file, dates it
+        handle.write(data)
+    codes = {(i["severity"], i["code"]) for i in validate(sim.root)}
+    assert ("error", "STIMULUS_FILE_MISSING") in codes
+    assert ("warning", "GZIP_HEADER_MTIME") in codes
+    assert ("warning", "GZIP_HEADER_FILENAME") in codes
+
+
+def test_physio_gzip_header_has_no_name_or_time(stimuli, tmp_path):
+    params = StudyParams(n_participants=1, ratings_rate_hz=None)
+    sim = simulate_study(stimuli, tmp_path / "gz", params=params, progress_bar=False)
+    raw = next(sim.root.glob("sub-01/beh/*_physio.tsv.gz")).read_bytes()
+    flags, mtime = raw[3], int.from_bytes(raw[4:8], "little")
+    assert flags & 0x08 == 0  # FNAME not set
+    assert mtime == 0
