@@ -199,17 +199,18 @@ def test_overflowing_input_is_refused():
         get_encoder("musicnn-msd").encode(loud)
 
 
-def test_missing_wheel_says_how_to_install_it(monkeypatch):
+def test_missing_wheel_says_how_to_install_it(monkeypatch, tmp_path):
     def missing(name):
         raise ModuleNotFoundError(name)
 
+    monkeypatch.setenv("FRISSON_HOME", str(tmp_path))  # nothing fetched there
     monkeypatch.setattr(importlib.resources, "files", missing)
-    with pytest.raises(CheckpointError, match=r"pip install --no-deps musicnn==0\.1\.0"):
+    with pytest.raises(CheckpointError, match=r"run `frisson fetch musicnn` once"):
         mn.checkpoint_path("MSD_musicnn")
     monkeypatch.setattr(mn.importlib.util, "find_spec", lambda name: None)
     assert not mn.weights_available("MTT_vgg")
     available, how = get_encoder("vgg-mtt").weights_status()
-    assert not available and how == "missing: pip install --no-deps musicnn==0.1.0"
+    assert not available and how == "missing: frisson fetch musicnn"
 
 
 def test_cli_lists_encoders_with_rates_widths_and_weights():

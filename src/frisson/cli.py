@@ -257,21 +257,37 @@ def encoders(brief: bool) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
-def fetch(names: tuple[str, ...]) -> None:
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="musicnn only: a downloaded musicnn-0.1.0-py3-none-any.whl (or its folder) "
+    "[env var: FRISSON_MUSICNN_WHEEL; default: pip download from the package index].",
+)
+def fetch(names: tuple[str, ...], source: Path | None) -> None:
     """Download and cache the weights of the encoders NAMES (needs internet).
 
     Encoders never download while encoding: fetch once, then they run offline.
     Hugging Face models go to the Hugging Face cache (HF_HUB_CACHE), others to
-    FRISSON_HOME (default ~/.cache/frisson).
+    FRISSON_HOME (default ~/.cache/frisson). `musicnn` unpacks the default
+    encoder's four checkpoints (musicnn-msd/-mtt, vgg-msd/-mtt) from the
+    published musicnn==0.1.0 wheel, hash-checked; nothing is installed.
 
-    Example: frisson fetch dac-44khz vggish hf:m-a-p/MERT-v1-95M
+    Example: frisson fetch musicnn dac-44khz vggish hf:m-a-p/MERT-v1-95M
     """
     from frisson.encoders import fetch_encoder
+    from frisson.encoders.musicnn import fetch_musicnn
     from frisson.errors import FrissonError
 
+    if source is not None and names != ("musicnn",):
+        abort("--from applies to `frisson fetch musicnn` alone; fetch other encoders apart.")
     for name in names:
         try:
-            click.echo(fetch_encoder(name))
+            if name == "musicnn":
+                click.echo(f"musicnn: checkpoints in {fetch_musicnn(source)}")
+            else:
+                click.echo(fetch_encoder(name))
         except FrissonError as error:
             abort(str(error))
 

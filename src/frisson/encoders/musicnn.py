@@ -6,8 +6,10 @@ TensorFlow-1 checkpoints of music auto-tagging networks: ``MSD_musicnn`` and
 and ``MTT_vgg`` (MagnaTagATune, 50 tags). frisson reads those checkpoint files
 with its own tensor-bundle reader and runs PyTorch ports of the networks, so
 neither TensorFlow nor the wheel's Python modules are ever imported; the wheel
-is only a container of weights (install it with
-``pip install --no-deps musicnn==0.1.0``; ``make install`` does).
+is only a container of weights. ``frisson fetch musicnn`` unpacks the four
+checkpoints from the published wheel into ``$FRISSON_HOME/musicnn-0.1.0``
+(hash-checked, nothing installed); an installed wheel
+(``pip install --no-deps musicnn==0.1.0``, as ``make install`` does) is read too.
 
 Preprocessing (as the original's ``batch_data``)
 ------------------------------------------------
@@ -87,6 +89,12 @@ from frisson._check import check_int, check_option, check_positive
 from frisson._logging import logger
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
+from frisson.encoders._musicnn_weights import (
+    FETCH_HINT,
+    cached_checkpoint,
+    fetch_musicnn,
+    musicnn_home,
+)
 from frisson.encoders._registry import LayerInfo
 from frisson.encoders._shared import MODELS, torch_threads
 from frisson.encoders._shared import patch_starts as _patch_starts
@@ -102,6 +110,7 @@ __all__ = [
     "PATCH_FRAMES",
     "MusicnnEncoder",
     "checkpoint_path",
+    "fetch_musicnn",
     "log_mel",
     "patch_starts",
     "weights_available",
@@ -117,7 +126,8 @@ PATCH_CENTER_FRAMES = (PATCH_FRAMES - 1) / 2  # 93: the centre frame of a patch
 #: Shortest audio that yields one full patch: 187 centred frames, (187 - 1) * 256 samples.
 MIN_DURATION_S = (PATCH_FRAMES - 1) * HOP_SAMPLES / SAMPLE_RATE_HZ
 WHEEL = "musicnn==0.1.0"
-INSTALL_HINT = f"pip install --no-deps {WHEEL}"
+#: How to get the checkpoints: unpacked from the published wheel into $FRISSON_HOME.
+INSTALL_HINT = FETCH_HINT
 
 MTT_TAGS = (
     "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
@@ -197,7 +207,7 @@ def _layers_of(checkpoint: str) -> dict[str, _Layer]:
 
 # ------------------------------------------------------------------------------ weights
 def weights_available(checkpoint: str = "MSD_musicnn") -> bool:
-    """Whether a checkpoint's files are installed (the musicnn wheel), without loading them.
+    """Whether a checkpoint's files are there (fetched or an installed wheel), without loading them.
 
     Examples
     --------
@@ -206,6 +216,8 @@ def weights_available(checkpoint: str = "MSD_musicnn") -> bool:
 
     """
     check_option("checkpoint", checkpoint, CHECKPOINTS)
+    if cached_checkpoint(checkpoint) is not None:
+        return True
     if importlib.util.find_spec("musicnn") is None:
         return False
     with contextlib.suppress(CheckpointError):
@@ -214,29 +226,37 @@ def weights_available(checkpoint: str = "MSD_musicnn") -> bool:
 
 
 def checkpoint_path(checkpoint: str) -> Path:
-    """Folder of a checkpoint inside the installed musicnn wheel (via importlib.resources).
+    """Folder of a checkpoint: fetched into ``$FRISSON_HOME``, else in an installed musicnn wheel.
+
+    ``frisson fetch musicnn`` puts the checkpoints into
+    ``$FRISSON_HOME/musicnn-0.1.0`` (looked at first); an installed
+    ``musicnn==0.1.0`` wheel is found through importlib.resources (its modules
+    are never imported).
 
     Raises
     ------
     CheckpointError
-        If the wheel is not installed, or installed in a form without real files.
+        If the checkpoint was neither fetched nor is in an installed wheel.
 
     """
     check_option("checkpoint", checkpoint, CHECKPOINTS)
+    fetched = cached_checkpoint(checkpoint)
+    if fetched is not None:
+        return fetched
     from importlib.resources import files
 
     try:
         folder = files("musicnn") / checkpoint
     except ModuleNotFoundError:
         raise CheckpointError(
-            f"The {checkpoint} weights come from the {WHEEL} wheel, which is not installed; "
-            f"install it with `{INSTALL_HINT}` (`make install` does this). frisson only reads "
-            "its checkpoint files and never imports TensorFlow."
+            f"The {checkpoint} weights ({WHEEL}) are not in {musicnn_home()} and no musicnn "
+            f"wheel is installed; run `{FETCH_HINT}` once (it unpacks them from the published "
+            "wheel, or `--from` a downloaded copy; set FRISSON_HOME to move the cache)."
         ) from None
     if not isinstance(folder, Path) or not folder.is_dir():
         raise CheckpointError(
             f"{folder}: the {checkpoint} checkpoint folder is missing from the installed "
-            f"musicnn package; reinstall it with `{INSTALL_HINT} --force-reinstall`."
+            f"musicnn package; run `{FETCH_HINT}` (unpacks it into {musicnn_home()})."
         )
     return folder
 
@@ -469,9 +489,15 @@ class MusicnnEncoder:
 
     def weights_status(self) -> tuple[bool, str]:
         """Whether the weights are installed, and where they come from or how to get them."""
+        if cached_checkpoint(self.checkpoint) is not None:
+            return True, f"offline, {WHEEL} checkpoints in $FRISSON_HOME ({self.checkpoint})"
         if weights_available(self.checkpoint):
             return True, f"offline, {WHEEL} wheel ({self.checkpoint})"
         return False, f"missing: {INSTALL_HINT}"
+
+    def fetch(self) -> str:
+        """Unpack the musicnn checkpoints into ``$FRISSON_HOME`` (``frisson fetch musicnn``)."""
+        return str(fetch_musicnn())
 
     def __repr__(self) -> str:
         return f"MusicnnEncoder(checkpoint={self.checkpoint!r}, patch_hop_s={self.patch_hop_s:.3f})"
