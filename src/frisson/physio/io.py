@@ -21,7 +21,6 @@ non-monotonic or irregular time, all-NaN channels, unreadable files.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,8 +28,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from frisson._bids import applicable_sidecars, inherited_metadata
 from frisson._check import check_option, check_positive
 from frisson._logging import logger
+from frisson._optional import import_optional
 from frisson.errors import DataError, ParameterError
 from frisson.timeseries import TimeSeries
 
@@ -180,8 +181,10 @@ def read_bids_physio(
 ) -> dict[str, TimeSeries]:
     r"""Read a BIDS physiology recording (``*_physio.tsv.gz`` with its ``*_physio.json``).
 
-    The TSV has no header; the sidecar JSON beside it (same name, ``.json``)
-    gives ``SamplingFrequency`` (Hz), ``StartTime`` (s, the first sample's time
+    The TSV has no header; the sidecar JSON beside it (same name, ``.json``),
+    merged over the sidecars it inherits by BIDS inheritance (e.g.
+    ``task-<t>_recording-<r>_physio.json`` at the dataset root), gives
+    ``SamplingFrequency`` (Hz), ``StartTime`` (s, the first sample's time
     relative to the first stimulus or volume; negative when recording started
     earlier) and ``Columns`` (one name per TSV column). A column's unit is read
     from ``sidecar[column]["Units"]`` when present.
@@ -225,17 +228,15 @@ def read_bids_physio(
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
     sidecar_path = _bids_sidecar(path)
-    if not sidecar_path.is_file():
+    sidecars = applicable_sidecars(path)
+    if not sidecars:
         raise DataError(
             f"{path}: the sidecar {sidecar_path.name} is missing; BIDS physiology needs it for "
             "SamplingFrequency, StartTime and Columns. Write it beside the TSV."
         )
-    try:
-        sidecar = json.loads(sidecar_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{sidecar_path}: not valid JSON ({error}).") from None
-    if not isinstance(sidecar, dict):
-        raise DataError(f"{sidecar_path}: expected a JSON object, got {type(sidecar).__name__}.")
+    if sidecar_path not in sidecars:  # only inherited ones: name the most specific
+        sidecar_path = sidecars[-1]
+    sidecar = inherited_metadata(path)
     missing = [f for f in ("SamplingFrequency", "StartTime", "Columns") if f not in sidecar]
     if missing:
         raise DataError(
@@ -610,7 +611,7 @@ def read_edf(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
-    pyedflib = _soft_import("pyedflib", "EDF/BDF files")
+    pyedflib = import_optional("pyedflib")
     try:
         reader = pyedflib.EdfReader(str(path))
     except OSError as error:
@@ -667,7 +668,7 @@ def read_acqknowledge(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
-    bioread = _soft_import("bioread", "AcqKnowledge files")
+    bioread = import_optional("bioread")
     try:
         datafile = bioread.read_file(str(path))
     except Exception as error:  # bioread raises assorted errors on malformed input
@@ -708,7 +709,7 @@ def read_physio(path: str | Path, **options: Any) -> dict[str, TimeSeries]:
     name = path.name.lower()
     if re.search(r"_physio\.tsv(\.gz)?$", name):
         sidecar = _bids_sidecar(path)
-        if sidecar.is_file():
+        if sidecar.is_file() or applicable_sidecars(path):
             return read_bids_physio(path, **options)
         if not options:
             # A BIDS recording without its sidecar: say so, not "give rate_hz".
@@ -729,14 +730,3 @@ def read_physio(path: str | Path, **options: Any) -> dict[str, TimeSeries]:
         f"{path}: unknown physiology format {suffix!r}; frisson reads BIDS *_physio.tsv.gz, "
         ".csv/.tsv/.txt, .edf/.bdf and .acq."
     )
-
-
-def _soft_import(module: str, purpose: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:  # pragma: no cover - both are dependencies
-        raise DataError(
-            f"Reading {purpose} needs the {module!r} package: pip install {module}."
-        ) from None

@@ -10,6 +10,7 @@ import numpy as np
 
 from frisson._check import check_positive
 from frisson._logging import logger
+from frisson._optional import import_optional
 from frisson.errors import DataError
 from frisson.timeseries import TimeSeries
 
@@ -48,9 +49,78 @@ def _header_tr_s(image, path: Path) -> float:
     return tr
 
 
+def sidecar_tr_s(path: str | os.PathLike) -> tuple[float, Path] | None:
+    """``RepetitionTime`` (s) of a BOLD file's BIDS sidecars (inherited ones too) and its source.
+
+    Returns None when no applicable sidecar gives one.
+
+    Raises
+    ------
+    DataError
+        If the value is not a positive number of seconds.
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "sub-01_task-x_bold.json").write_text(json.dumps({"RepetitionTime": 2}))
+    >>> sidecar_tr_s(folder / "sub-01_task-x_bold.nii.gz")[0]
+    2.0
+
+    """
+    from frisson._bids import inherited_metadata, metadata_source
+
+    path = Path(path)
+    metadata = inherited_metadata(path)
+    source = metadata_source(path, "RepetitionTime")
+    if source is None:
+        return None
+    value = metadata["RepetitionTime"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise DataError(
+            f"{source}: RepetitionTime must be a positive number of seconds, got {value!r}."
+        )
+    if value > 100:
+        raise DataError(
+            f"{source}: RepetitionTime {value!r} looks like milliseconds; BIDS gives it in "
+            "seconds (e.g. 2.0)."
+        )
+    return float(value), source
+
+
+def _repetition_time_s(image, path: Path, tr_s: float | None) -> float:
+    """The TR to use: ``tr_s``, else the sidecar's, else the header's; disagreements logged."""
+    try:
+        header_tr: float | None = _header_tr_s(image, path)
+    except DataError:
+        header_tr = None
+    if tr_s is not None:
+        tr_s = check_positive("tr_s", tr_s)
+        if header_tr is not None and abs(header_tr - tr_s) > 1e-3 * tr_s:
+            logger.warning("%s: header TR %g s, using tr_s=%g s", path.name, header_tr, tr_s)
+        return tr_s
+    from_sidecar = sidecar_tr_s(path)
+    if from_sidecar is None:
+        if header_tr is None:
+            _header_tr_s(image, path)  # raises the error that says what to do
+        return header_tr
+    sidecar_tr, source = from_sidecar
+    if header_tr is not None and abs(header_tr - sidecar_tr) > 1e-3 * sidecar_tr:
+        logger.warning(
+            "%s: the NIfTI header gives TR %g s but RepetitionTime in %s is %g s; using the "
+            "sidecar's %g s (BIDS). Fix the header or the sidecar if that is wrong.",
+            path.name,
+            header_tr,
+            source.name,
+            sidecar_tr,
+            sidecar_tr,
+        )
+    return sidecar_tr
+
+
 def _volume_array(volume, what: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
     """A 3-D mask or label image (file or array), checked against the BOLD's spatial shape."""
-    import nibabel as nib
+    nib = import_optional("nibabel")
 
     if isinstance(volume, str | os.PathLike):
         try:
@@ -127,8 +197,13 @@ def load_bold(
         ``.tsv`` beside an atlas file with the same stem, as BIDS ``_dseg``
         files have), or a mapping label -> name. Unnamed ROIs are ``roi-<label>``.
     tr_s : float, optional
-        Repetition time in seconds; needed when the header has none, and
-        overrides it (with a warning when they differ).
+        Repetition time in seconds; overrides the sidecar and the header
+        (with a warning when it differs from them). By default the
+        ``RepetitionTime`` of the BIDS sidecars that apply to the file (its
+        own ``*_bold.json`` or one it inherits, e.g. ``task-<t>_bold.json`` at
+        the dataset root) is used, and the header's pixdim[4] only when no
+        sidecar gives one; a header that disagrees with the sidecar is logged
+        as a warning (BIDS: the sidecar wins).
 
     Returns
     -------
@@ -156,7 +231,7 @@ def load_bold(
     (0.5, ('0_0_0', '1_0_0'), [3.0, 4.0, 5.0])
 
     """
-    import nibabel as nib
+    nib = import_optional("nibabel")
 
     path = Path(path)
     try:
@@ -167,16 +242,7 @@ def load_bold(
         raise DataError(f"{path}: cannot be read as NIfTI ({error}).") from None
     if len(image.shape) != 4:
         raise DataError(f"{path}: has shape {image.shape}; a BOLD run is 4-D (x, y, z, time).")
-    if tr_s is not None:
-        tr_s = check_positive("tr_s", tr_s)
-        try:
-            header_tr = _header_tr_s(image, path)
-        except DataError:
-            header_tr = tr_s
-        if abs(header_tr - tr_s) > 1e-3 * tr_s:
-            logger.warning("%s: header TR %g s, using tr_s=%g s", path.name, header_tr, tr_s)
-    else:
-        tr_s = _header_tr_s(image, path)
+    tr_s = _repetition_time_s(image, path, tr_s)
     shape = tuple(image.shape[:3])
     keep = (
         np.ones(shape, dtype=bool)

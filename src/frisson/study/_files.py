@@ -51,8 +51,10 @@ class Run:
         Participant label without ``sub-``.
     entities : dict
         BIDS entities of the run (``task``, ``ses``, ``run``...).
-    events : Path
-        The ``*_events.tsv``.
+    events : Path or None
+        The ``*_events.tsv``; None for a run without one (a BOLD run whose
+        task is one piece of music, as in OpenNeuro ds003085: see
+        ``task_stimuli`` in :func:`read_study`).
     physio : list of Path
         ``*_physio.tsv.gz`` files (any ``recording-`` label).
     beh : Path or None
@@ -64,7 +66,7 @@ class Run:
 
     participant: str
     entities: Mapping[str, str]
-    events: Path
+    events: Path | None
     physio: list[Path] = field(default_factory=list)
     beh: Path | None = None
     bold: Path | None = None
@@ -72,7 +74,17 @@ class Run:
     @property
     def label(self) -> str:
         """``sub-<id>_task-<t>[_run-<n>]`` as in the file names."""
-        return self.events.name.removesuffix("_events.tsv")
+        if self.events is not None:
+            return self.events.name.removesuffix("_events.tsv")
+        return self.main_file.name.split(".", 1)[0].rsplit("_", 1)[0]
+
+    @property
+    def main_file(self) -> Path:
+        """The file that defines the run: its events table, else its BOLD."""
+        main = self.events if self.events is not None else self.bold
+        if main is None:  # pragma: no cover - read_study never builds such a run
+            raise DataError(f"run of sub-{self.participant} {dict(self.entities)} has no files.")
+        return main
 
 
 def stimulus_stem(name: str) -> str:

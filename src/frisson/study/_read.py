@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -13,9 +13,10 @@ import numpy as np
 
 from frisson._check import check_positive
 from frisson._logging import logger
-from frisson.errors import DataError, FrissonError
+from frisson.errors import DataError, FrissonError, ParameterError
 from frisson.study._bold import load_bold
 from frisson.study._files import (
+    EVENT_COLUMNS,
     Problem,
     Run,
     _entities,
@@ -91,8 +92,11 @@ class Study:
         runs: list[Run],
         *,
         problems: Sequence[Problem] = (),
+        task_stimuli: Mapping[str, str] | None = None,
     ):
         self.root = root
+        #: Task label -> stimulus name, for runs without events (one piece per task).
+        self.task_stimuli = dict(task_stimuli or {})
         self.participants = participants
         self.stimuli = stimuli
         self.runs = runs
@@ -111,8 +115,29 @@ class Study:
         return sorted({run.participant for run in self.runs})
 
     def read_events(self, run: Run):
-        """The run's events table (columns at least onset, duration, trial_type, stim_file)."""
-        return _read_events(run.events)
+        """The run's events table (columns at least onset, duration, trial_type, stim_file).
+
+        A run without an events table whose task is one piece (``task_stimuli``)
+        gets one row: the piece from 0 s for the audio's length.
+        """
+        if run.events is not None:
+            return _read_events(run.events)
+        return self._one_piece_events(run)
+
+    def _one_piece_events(self, run: Run):
+        import pandas as pd
+
+        task = run.entities.get("task")
+        if task not in self.task_stimuli:
+            raise DataError(
+                f"{run.main_file}: no {run.label}_events.tsv; if task {task!r} is one piece "
+                f"of music, name its audio: task_stimuli={{{task!r}: 'stimuli/<file>.wav'}} "
+                "(in frisson encode: [encode.task_stimuli]); else add the events table."
+            )
+        name = self.task_stimuli[task]
+        duration_s = _audio_duration_s(self.stimuli[name])
+        row = {"onset": 0.0, "duration": duration_s, "trial_type": "music", "stim_file": name}
+        return pd.DataFrame([row], columns=list(EVENT_COLUMNS))
 
     def presentations(self, run: Run) -> list[tuple[float, float, str]]:
         """The run's stimulus presentations: ``(onset_s, duration_s, stimulus name)``, in order.
@@ -249,14 +274,45 @@ class Study:
         return list(_validate(self))
 
 
+def _audio_duration_s(path: Path) -> float:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # libsndfile raises several types for undecodable files
+        from frisson.audio import load_audio
+
+        audio = load_audio(path)
+        return audio.duration_s
+    return info.frames / info.samplerate
+
+
 # ---------------------------------------------------------------------------- reading
-def read_study(root: str | os.PathLike) -> Study:
+def read_study(
+    root: str | os.PathLike, *, task_stimuli: Mapping[str, str | os.PathLike] | None = None
+) -> Study:
     """Open a BIDS-style listening study (see the module notes for the layout).
+
+    A run is an ``*_events.tsv`` with the recordings of the same entities, or
+    a ``func/*_bold.nii[.gz]`` without events. The latter is the layout of
+    studies where each task is one piece of music (OpenNeuro ds003085:
+    ``sub-01/func/sub-01_task-happy_bold.nii.gz``, no events, no
+    ``participants.tsv``, no ``stimuli/``): ``task_stimuli`` names the audio of
+    each task, and the run then holds one presentation of it from the first
+    volume (0 s) for the audio's length. Sidecar metadata follows BIDS
+    inheritance (a top-level ``task-happy_bold.json`` applies to every
+    participant's run of that task); ``RepetitionTime`` from the sidecars wins
+    over the NIfTI header (see :func:`load_bold`).
 
     Parameters
     ----------
     root : path
         The study folder (with ``participants.tsv`` and ``stimuli/``).
+    task_stimuli : mapping of str to path, optional
+        Task label -> its audio file, relative to the study folder (or
+        absolute), e.g. ``{"happy": "stimuli/happy.wav"}``; for runs without
+        events. The stimulus is named relative to ``stimuli/`` when it lies
+        there, else relative to the study, else by its file name.
 
     Returns
     -------
@@ -265,7 +321,27 @@ def read_study(root: str | os.PathLike) -> Study:
     Raises
     ------
     DataError
-        If the folder does not exist or holds no ``sub-*/**/*_events.tsv``.
+        If the folder does not exist, holds no ``sub-*/**/*_events.tsv`` and
+        no ``sub-*/**/func/*_bold.nii[.gz]``, or a ``task_stimuli`` file is missing.
+    ParameterError
+        If ``task_stimuli`` names a task no run has.
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> import nibabel as nib, numpy as np, soundfile as sf
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.10.0"}')
+    >>> _ = (root / "task-happy_bold.json").write_text(json.dumps({"RepetitionTime": 1.0}))
+    >>> (root / "sub-01/func").mkdir(parents=True)
+    >>> nib.save(nib.Nifti1Image(np.ones((2, 2, 2, 30), np.float32), np.eye(4)),
+    ...          root / "sub-01/func/sub-01_task-happy_bold.nii.gz")
+    >>> (root / "audio").mkdir()
+    >>> sf.write(root / "audio/happy.wav", np.zeros(8000 * 20), 8000)
+    >>> study = read_study(root, task_stimuli={"happy": "audio/happy.wav"})
+    >>> run = study.runs[0]
+    >>> run.label, study.presentations(run), study.read_bold(run).rate_hz
+    ('sub-01_task-happy', [(0.0, 20.0, 'audio/happy.wav')], 1.0)
 
     """
     import pandas as pd
@@ -281,7 +357,25 @@ def read_study(root: str | os.PathLike) -> Study:
     problems: list[Problem] = []
     stimuli = _find_stimuli(root, problems)
     problems.extend(_odd_folders(root))
+    runs = _find_runs(root)
+    if not runs:
+        raise DataError(
+            f"{root}: no sub-*/**/*_events.tsv or sub-*/**/func/*_bold.nii[.gz] found; is this "
+            "a BIDS-style study folder?"
+        )
+    named = _task_stimuli(root, task_stimuli, runs)
+    stimuli.update(dict(named.values()))
+    tasks = {task: name for task, (name, _) in named.items()}
+    logger.info("%s: %d runs, %d stimuli", root, len(runs), len(stimuli))
+    for problem in problems:
+        logger.warning("%s: %s", root / problem.path, problem.message)
+    return Study(root, participants, stimuli, runs, problems=problems, task_stimuli=tasks)
+
+
+def _find_runs(root: Path) -> list[Run]:
+    """Runs defined by an events table, then BOLD runs without one (one piece per task)."""
     runs = []
+    claimed: set[Path] = set()
     for events in sorted(root.glob("sub-*/**/*_events.tsv")):
         entities = _entities(events.name)
         if "sub" not in entities:
@@ -299,6 +393,7 @@ def read_study(root: str | os.PathLike) -> Study:
             for p in root.glob(f"sub-{entities['sub']}/**/func/*_bold.nii*")
             if _same_run(_entities(p.name), entities)  # run-1 must not match run-10
         )
+        claimed.update(bold[:1])
         runs.append(
             Run(
                 participant=entities["sub"],
@@ -309,14 +404,64 @@ def read_study(root: str | os.PathLike) -> Study:
                 bold=bold[0] if bold else None,
             )
         )
-    if not runs:
-        raise DataError(
-            f"{root}: no sub-*/**/*_events.tsv found; is this a BIDS-style study folder?"
+    for bold in sorted(root.glob("sub-*/**/func/*_bold.nii*")):
+        entities = _entities(bold.name)
+        if bold in claimed or "sub" not in entities or not bold.name.endswith((".nii", ".nii.gz")):
+            continue
+        label = bold.name.split(".", 1)[0].removesuffix("_bold")
+        physio = sorted(
+            p
+            for p in bold.parent.glob(f"{label}*_physio.tsv.gz")
+            if _same_run(_entities(p.name), entities)
         )
-    logger.info("%s: %d runs, %d stimuli", root, len(runs), len(stimuli))
-    for problem in problems:
-        logger.warning("%s: %s", root / problem.path, problem.message)
-    return Study(root, participants, stimuli, runs, problems=problems)
+        runs.append(
+            Run(
+                participant=entities["sub"],
+                entities={k: v for k, v in entities.items() if k != "sub"},
+                events=None,
+                physio=physio,
+                bold=bold,
+            )
+        )
+    return sorted(runs, key=lambda run: (run.participant, run.label))
+
+
+def _task_stimuli(
+    root: Path, task_stimuli: Mapping[str, str | os.PathLike] | None, runs: Sequence[Run]
+) -> dict[str, tuple[str, Path]]:
+    """Task -> (stimulus name, file) for tasks that are one piece each."""
+    out: dict[str, tuple[str, Path]] = {}
+    tasks = {run.entities.get("task") for run in runs}
+    for task, given in (task_stimuli or {}).items():
+        if task not in tasks:
+            raise ParameterError(
+                f"task_stimuli names task {task!r}, which no run of {root} has; its tasks are "
+                f"{sorted(t for t in tasks if t)}."
+            )
+        path = Path(given)
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            raise DataError(
+                f"{path}: the audio of task {task!r} (task_stimuli) not found; give its path "
+                "relative to the study folder, e.g. 'stimuli/happy.wav'."
+            )
+        name = _task_stimulus_name(root, path)
+        clash = [t for t, (n, p) in out.items() if n == name and p != path]
+        if clash:
+            raise ParameterError(
+                f"task_stimuli: tasks {clash[0]!r} and {task!r} name different files called "
+                f"{name!r}; rename one of them."
+            )
+        out[task] = (name, path)
+    return out
+
+
+def _task_stimulus_name(root: Path, path: Path) -> str:
+    """A task's audio as a stimulus name: relative to stimuli/, else the study, else its name."""
+    for base in (root / "stimuli", root):
+        if path.absolute().is_relative_to(base.absolute()):
+            return path.absolute().relative_to(base.absolute()).as_posix()
+    return path.name
 
 
 #: Top-level folders of a BIDS dataset that are not participants.

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from frisson._optional import import_optional
 from frisson.errors import DataError, FrissonError
-from frisson.study._bold import _header_tr_s
+from frisson.study._bold import _header_tr_s, sidecar_tr_s
 from frisson.study._files import (
     _KNOWN_EVENT_COLUMNS,
     Problem,
@@ -45,7 +46,7 @@ def _validate(study: Study) -> Iterator[Problem]:
         yield Problem("error", "stimuli/", "no stimulus files; put the audio in stimuli/.")
     lengths: dict[str, float] = {}
     for name, path in study.stimuli.items():
-        problem, length = _check_stimulus(path, f"stimuli/{name}")
+        problem, length = _check_stimulus(path, rel(path))
         if problem is not None:
             yield problem
         if length is not None:
@@ -80,30 +81,32 @@ def _validate_run(study: Study, run, rel, refused: set[str], lengths: dict[str, 
     try:
         events = study.read_events(run)
     except DataError as error:
-        yield Problem("error", rel(run.events), str(error).split(": ", 1)[-1])
+        yield Problem("error", rel(run.main_file), str(error).split(": ", 1)[-1])
         return
     unknown = sorted(set(events.columns) - _KNOWN_EVENT_COLUMNS)
     if unknown:
-        yield Problem("warning", rel(run.events), f"unknown column(s) {unknown} (kept, not used).")
+        yield Problem(
+            "warning", rel(run.main_file), f"unknown column(s) {unknown} (kept, not used)."
+        )
     negative = np.flatnonzero(events["duration"].to_numpy(dtype=float) < 0)
     for row in negative:
         yield Problem(
             "error",
-            rel(run.events),
+            rel(run.main_file),
             f"row {row + 1} has a negative duration ({events['duration'].iloc[row]:g} s); "
             "durations are seconds >= 0.",
         )
     if "stim_file" not in events:
-        yield Problem("error", rel(run.events), "no stim_file column: no trials to analyse.")
+        yield Problem("error", rel(run.main_file), "no stim_file column: no trials to analyse.")
         return
     presentations, _ = _split_events(events)
     for onset, duration, stim in presentations:
         message = _presentation_problem(study, stim, onset, duration, refused, lengths)
         if message is not None:
-            yield Problem(message[0], rel(run.events), message[1])
+            yield Problem(message[0], rel(run.main_file), message[1])
     if not run.physio and run.beh is None and run.bold is None:
-        yield Problem("warning", rel(run.events), "no physiology, ratings or BOLD for this run.")
-    for sidecar in sorted(run.events.parent.glob(f"{run.label}*_physio.json")):
+        yield Problem("warning", rel(run.main_file), "no physiology, ratings or BOLD for this run.")
+    for sidecar in sorted(run.main_file.parent.glob(f"{run.label}*_physio.json")):
         data = sidecar.with_name(sidecar.name.removesuffix(".json") + ".tsv.gz")
         if _same_run(_entities(sidecar.name), dict(run.entities)) and not data.is_file():
             yield Problem(
@@ -283,11 +286,29 @@ def _validate_physio(
                 )
 
 
+def _validated_tr_s(image, path: Path) -> tuple[float, str | None]:
+    """The run's TR (sidecar first, as BIDS says) and a message when the header disagrees."""
+    from_sidecar = sidecar_tr_s(path)
+    if from_sidecar is None:
+        return _header_tr_s(image, path), None
+    sidecar_tr, source = from_sidecar
+    try:
+        header_tr = _header_tr_s(image, path)
+    except DataError:
+        return sidecar_tr, None
+    if abs(header_tr - sidecar_tr) <= 1e-3 * sidecar_tr:
+        return sidecar_tr, None
+    return sidecar_tr, (
+        f"the NIfTI header gives TR {header_tr:g} s but RepetitionTime in {source.name} is "
+        f"{sidecar_tr:g} s; frisson uses the sidecar's (BIDS). Fix whichever is wrong."
+    )
+
+
 def _validate_bold(
     path: Path, where: str, presentations: Sequence[tuple[float, float, str]]
 ) -> Iterator[Problem]:
     """Header checks only (no voxel data is read): 4-D, a repetition time, covers the trials."""
-    import nibabel as nib
+    nib = import_optional("nibabel")
 
     try:
         image = nib.load(path)
@@ -298,10 +319,12 @@ def _validate_bold(
         yield Problem("error", where, f"has shape {image.shape}; a BOLD run is 4-D (x, y, z, t).")
         return
     try:
-        tr_s = _header_tr_s(image, path)
+        tr_s, disagreement = _validated_tr_s(image, path)
     except DataError as error:
         yield Problem("error", where, str(error).split(": ", 1)[-1])
         return
+    if disagreement is not None:
+        yield Problem("warning", where, disagreement)
     end_s = image.shape[3] * tr_s
     for onset, duration, stim in presentations:
         if onset < 0 or onset + duration > end_s + tr_s:
