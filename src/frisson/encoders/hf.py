@@ -181,6 +181,7 @@ import numpy as np
 
 from frisson._check import check_int, check_positive
 from frisson._logging import logger, progress_enabled
+from frisson._optional import import_optional
 from frisson.audio import Audio
 from frisson.encoders._base import Embedding, resolve_layers
 from frisson.encoders._registry import LayerInfo
@@ -636,6 +637,7 @@ class HFEncoder:
         n_threads: int | None = None,
         progress_bar: bool | None = None,
     ) -> None:
+        import_optional("transformers")  # the [codecs] extra
         if not isinstance(repo_id, str) or not repo_id:
             raise ParameterError(f"repo_id must be a hub id or a folder, got {repo_id!r}.")
         self.repo_id = repo_id

@@ -54,6 +54,7 @@ import numpy as np
 from frisson._check import check_option, check_positive
 from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
+from frisson._optional import import_optional
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
@@ -525,7 +526,7 @@ def _design(study, config: EncodeConfig, runs: list, embeddings, layers):
 
 
 def _bold_targets(study, config: EncodeConfig, runs: list):
-    import nibabel as nib
+    nib = import_optional("nibabel")
 
     options = {"tr_s": config.tr_s}
     if config.atlas is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frisson._io import atomic_write
+from frisson._optional import import_optional
 from frisson.report._files import write_figure, write_table
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ __all__ = ["write_encoding_report"]
 
 
 def _gzip_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
-    import nibabel as nib
+    nib = import_optional("nibabel")
 
     image = nib.Nifti1Image(array, affine)
     data = gzip.compress(image.to_bytes(), compresslevel=4)

@@ -10,6 +10,7 @@ import numpy as np
 
 from frisson._check import check_int, check_positive, rng_from_seed
 from frisson._docs import fill_doc
+from frisson._optional import import_optional
 from frisson.errors import ParameterError
 from frisson.simulate._bids import task_sidecars, write_dataset_files
 from frisson.simulate._music import _stimulus_paths
@@ -350,7 +351,7 @@ def _write_fmri_participant(rng, params, space: _Space, features, durations, roo
     """Write one participant's runs (BOLD, sidecar, events), one stimulus per run."""
     import json
 
-    import nibabel as nib
+    nib = import_optional("nibabel")
 
     from frisson.models.encoding import canonical_hrf
     from frisson.study import write_events
@@ -396,7 +397,7 @@ def _write_fmri_truth(root, params, space: _Space, features, durations, enc, see
     """The atlas (optional) and ``derivatives/ground_truth/`` of an fMRI study."""
     import json
 
-    import nibabel as nib
+    nib = import_optional("nibabel")
     import pandas as pd
 
     from frisson import __version__

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from frisson._check import check_int, check_option, rng_from_seed
+from frisson._optional import import_optional
 from frisson.errors import DataError
 from frisson.models.encoding._cv import (
     _check_responses,
@@ -176,6 +177,8 @@ def variance_partition(
 
     """
     import pandas as pd
+
+    import_optional("himalaya")  # the [fmri] extra
     from himalaya.ridge import BandedRidgeCV
 
     y_runs = _check_responses(responses)

@@ -54,6 +54,7 @@ from typing import Any, Literal
 import numpy as np
 
 from frisson._check import check_int, check_option
+from frisson._optional import import_optional
 from frisson.errors import ParameterError
 
 __all__ = [
@@ -236,6 +237,7 @@ def solve_primal_cv(
     n_targets_batch: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`solve_eigh_cv` with himalaya's ``RidgeCV`` (current himalaya backend)."""
+    import_optional("himalaya")  # the [fmri] extra
     from himalaya.backend import get_backend
     from himalaya.ridge import RidgeCV
 
@@ -257,6 +259,7 @@ def solve_kernel_cv(
     n_targets_batch: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`solve_eigh_cv` with himalaya's linear ``KernelRidgeCV``."""
+    import_optional("himalaya")  # the [fmri] extra
     from himalaya.backend import get_backend
     from himalaya.kernel_ridge import KernelRidgeCV
 
@@ -282,6 +285,7 @@ def solve_primal(
     n_targets_batch: int | None = None,
 ) -> np.ndarray:
     """As :func:`solve_eigh` with himalaya's ``Ridge``."""
+    import_optional("himalaya")  # the [fmri] extra
     from himalaya.backend import get_backend
     from himalaya.ridge import Ridge
 
@@ -299,6 +303,7 @@ def solve_kernel(
     n_targets_batch: int | None = None,
 ) -> np.ndarray:
     """As :func:`solve_eigh` with himalaya's linear ``KernelRidge`` (eigenvalues solver)."""
+    import_optional("himalaya")  # the [fmri] extra
     from himalaya.backend import get_backend
     from himalaya.kernel_ridge import KernelRidge
 
@@ -401,6 +406,7 @@ def check_solver_params(
 @contextlib.contextmanager
 def _himalaya_backend(name: str) -> Iterator[Any]:
     """Set himalaya's global backend inside the block and restore the previous one."""
+    import_optional("himalaya")  # the [fmri] extra
     from himalaya.backend import get_backend, set_backend
 
     previous = get_backend()
