@@ -60,6 +60,7 @@ from frisson._check import (
     check_range_s,
     rng_from_seed,
 )
+from frisson._lagcorr import dct_lag_search
 from frisson._logging import logger
 from frisson.errors import DataError, ParameterError
 from frisson.timeseries import TimeSeries
@@ -781,21 +782,24 @@ def _lagged_tests(
     surrogates: np.ndarray | tuple[Callable[[np.ndarray], np.ndarray], np.ndarray],
     lags: np.ndarray,
     rate_hz: float,
+    null_max: np.ndarray | None = None,
 ) -> list[LaggedCorrelation]:
     """Test every row of ``xs`` against ``y``, sharing the surrogates' FFTs.
 
     ``surrogates`` is an array (n_surrogates, n) or ``(make, draw)``: ``make(draw[i:j])``
-    builds a batch of them, so that only a batch is held at a time.
+    builds a batch of them, so that only a batch is held at a time. ``null_max``
+    (n_x, n_surrogates), when given, is their ``max |r|`` computed elsewhere.
     """
     observed = _lagged_pearson(xs, y[np.newaxis], lags)[:, 0]  # (n_x, n_lags)
     make, draw = surrogates if isinstance(surrogates, tuple) else ((lambda d: d), surrogates)
-    null_max = np.concatenate(
-        [
-            np.abs(_lagged_pearson(xs, make(draw[i : i + _SURROGATE_BATCH]), lags)).max(axis=2)
-            for i in range(0, draw.shape[0], _SURROGATE_BATCH)
-        ],
-        axis=1,
-    )  # (n_x, n_surrogates)
+    if null_max is None:
+        null_max = np.concatenate(
+            [
+                np.abs(_lagged_pearson(xs, make(draw[i : i + _SURROGATE_BATCH]), lags)).max(axis=2)
+                for i in range(0, draw.shape[0], _SURROGATE_BATCH)
+            ],
+            axis=1,
+        )  # (n_x, n_surrogates)
     results = []
     for r_by_lag, null in zip(observed, null_max, strict=True):
         best = int(np.argmax(np.abs(r_by_lag)))
@@ -1077,6 +1081,7 @@ def feature_correlations(
     draw = _draw_surrogates(
         null, n, n_surrogates, _min_shift(None, lags, pcs.rate_hz, n), rng_from_seed(seed)
     )
+    search = dct_lag_search(xs, lags) if null == "dct" else None  # same r, one matrix product
     results = {}
     for f_index, feature in enumerate(features.names):
         y = aligned.values[span, f_index]
@@ -1084,7 +1089,8 @@ def feature_correlations(
         def make(batch: np.ndarray, y: np.ndarray = y) -> np.ndarray:
             return _apply_surrogates(null, y, batch)
 
-        tests = _lagged_tests(xs, y, (make, draw), lags, pcs.rate_hz)
+        null_max = None if search is None else search.null_max_abs_r(y, draw)
+        tests = _lagged_tests(xs, y, (make, draw), lags, pcs.rate_hz, null_max)
         results.update({(pc, feature): test for pc, test in zip(pc_names, tests, strict=True)})
     keys = list(results)
     null_max = np.stack([results[key].null_max_abs_r for key in keys])  # (n_tests, n_surrogates)
