@@ -14,13 +14,22 @@ is counted:
 - ``epochs``: transition-locked vs pseudo-transition skin conductance, songs as
   the random factor (summary effect, sign flips over songs);
 - ``epochs_cluster``: its cluster test over epoch time (smallest cluster p);
-- ``ridge_headline``: Fisher's p of the ridge predictor on held-out participants
-  AND songs (the headline scope);
-- ``ridge_seen_songs``: the same on held-out participants of seen songs (the
-  memorisation ceiling: expected to reject under song-shared responses; shown so
-  the table says why it is not the headline);
+- ``ridge_headline``: the song-level p (sign flips over songs of the songs'
+  standardised r, :meth:`frisson.models.Evaluation.song_level_p`) of the ridge
+  predictor on held-out participants AND songs (the headline scope);
+- ``ridge_fisher``: Fisher's combined p of the same songs' one-sided p;
+- ``ridge_seen_songs``: the song-level p on held-out participants of seen songs
+  (the memorisation ceiling: expected to reject under song-shared responses;
+  shown so the table says why it is not the headline);
 - ``ridge_song``: per-song one-sided p of the headline (rate over songs);
+- ``cnn_headline``, ``cnn_fisher``, ``cnn_song``: the same for the chills CNN,
+  on the first ``--cnn-datasets`` studies of each family (it is slow to fit);
 - ``isc_near``: ISC near transitions vs elsewhere, per song (rate over songs).
+
+Each study draws its ``--songs`` stimuli from a pool of ``--pool`` generated
+pieces (seeded by the study), so the music varies between studies as well as
+the listeners; a piece's latent analysis is computed once and cached
+(``RunConfig.song_seed`` keeps it independent of the study seed).
 
 Loudness: in these pieces (as in much real music) loudness changes at the section
 boundaries, so a loudness-driven response is a response at the transitions and
@@ -66,20 +75,41 @@ FAMILY_ORDER = [
     "heterogeneity_artefacts",
 ]
 assert set(FAMILY_ORDER) == set(NULL_FAMILIES)
-TESTS = ("epochs", "epochs_cluster", "ridge_headline", "ridge_seen_songs", "ridge_song", "isc_near")
+TESTS = (
+    "epochs",
+    "epochs_cluster",
+    "ridge_headline",
+    "ridge_fisher",
+    "ridge_seen_songs",
+    "ridge_song",
+    "cnn_headline",
+    "cnn_fisher",
+    "cnn_seen_songs",
+    "cnn_song",
+    "isc_near",
+)
 
 
-def _stimuli(folder: Path, n_songs: int) -> Path:
+def _stimuli(folder: Path, n_pieces: int) -> list[Path]:
+    """The pool of generated pieces (4-6 sections of 9-15 s each), written once."""
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n_songs):
+    paths = []
+    for i in range(n_pieces):
         path = folder / f"piece-{i + 1}.wav"
         if not path.exists():
-            piece = synth_piece(n_sections=4 + i % 2, section_s=(9.0, 15.0), seed=500 + i)
+            piece = synth_piece(n_sections=4 + i % 3, section_s=(9.0, 15.0), seed=500 + i)
             piece.write(path)
-    return folder
+        paths.append(path)
+    return paths
 
 
-def _config(study: Path, output: Path, encoder: str, seed: int, isc: bool):
+def _chosen(pool: list[str], n_songs: int, seed: int) -> list[str]:
+    """The study's songs: ``n_songs`` of the pool, drawn with the study's seed."""
+    rng = np.random.default_rng(seed)
+    return sorted(str(p) for p in rng.choice(pool, size=n_songs, replace=False))
+
+
+def _config(study: Path, output: Path, encoder: str, seed: int, isc: bool, cnn: bool):
     from frisson.pipelines.chills import RunConfig
 
     return RunConfig(
@@ -88,7 +118,7 @@ def _config(study: Path, output: Path, encoder: str, seed: int, isc: bool):
         encoder=encoder,
         analyses=("latent", "epochs", "isc", "cnn") if isc else ("latent", "epochs", "cnn"),
         decomposition="highpass",
-        models=("ridge",),
+        models=("cnn", "ridge") if cnn else ("ridge",),
         n_test=4,
         song_folds=3,
         n_surrogates=199,
@@ -116,26 +146,46 @@ def _one(job: dict) -> dict:
         import shutil
 
         shutil.rmtree(study)
-    simulate_study(root / "stimuli", study, params=params, seed=job["seed"])
-    results = run_study(
-        _config(study, root / "results", job["encoder"], job["seed"], job["isc"]),
-        progress_bar=False,
-    )
+    songs = _chosen(job["pool"], job["songs"], job["seed"])
+    simulate_study(songs, study, params=params, seed=job["seed"])
+    config = _config(study, root / "results", job["encoder"], job["seed"], job["isc"], job["cnn"])
+    results = run_study(config, progress_bar=False)
     row = {k: job[k] for k in ("family", "effect_size", "seed")}
     e = results.epochs
     row["epochs"] = e.p if e is not None else None
     row["epochs_cluster"] = e.min_p if e is not None else None
     row["effect"] = e.effect if e is not None else None
     evaluation = results.cnn
-    model = "ridge (same embedding)"
-    row["ridge_headline"] = evaluation.fisher_p(model, HELD_OUT_SONGS)
-    row["ridge_seen_songs"] = evaluation.fisher_p(model, SEEN_SONGS)
-    row["ridge_song"] = [s.p for s in evaluation.for_model(model, HELD_OUT_SONGS)]
+    labels = {"ridge": "ridge (same embedding)"}
+    if job["cnn"]:
+        labels["cnn"] = evaluation.main_model
+    for name, model in labels.items():
+        row[f"{name}_headline"] = evaluation.song_level_p(model, HELD_OUT_SONGS)
+        row[f"{name}_fisher"] = evaluation.fisher_p(model, HELD_OUT_SONGS)
+        row[f"{name}_seen_songs"] = evaluation.song_level_p(model, SEEN_SONGS)
+        row[f"{name}_song"] = [s.p for s in evaluation.for_model(model, HELD_OUT_SONGS)]
+    row["songs"] = [Path(p).stem for p in songs]
     row["isc_near"] = [
         v["near"].p for v in results.isc.values() if v.get("near") is not None
     ] or None
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def _warm(root: Path, pool: list[str], encoder: str) -> None:
+    """Encode and analyse every piece of the pool (the latent step only), into the shared cache."""
+    import dataclasses
+    import shutil
+
+    from frisson.pipelines.chills import run_study
+
+    study = root / "warm"
+    for start in range(0, len(pool), 7):
+        if study.exists():
+            shutil.rmtree(study)
+        simulate_study(pool[start : start + 7], study, params=null_params("clean"), seed=0)
+        config = _config(study, root / "results", encoder, seed=0, isc=False, cnn=False)
+        run_study(dataclasses.replace(config, analyses=("latent",)), progress_bar=False)
 
 
 def _rate(values: list[float], alpha: float) -> tuple[float, float, float, int]:
@@ -156,7 +206,7 @@ def _table(rows: list[dict]) -> list[dict]:
         for test in TESTS:
             values = []
             for r in subset:
-                value = r[test]
+                value = r.get(test)
                 values += value if isinstance(value, list) else [value]
             if not any(v is not None for v in values):
                 continue
@@ -204,8 +254,12 @@ def main() -> None:
     parser.add_argument(
         "--isc-datasets", type=int, default=0, help="of each family, how many also run the ISC"
     )
+    parser.add_argument(
+        "--cnn-datasets", type=int, default=0, help="of each family, how many also fit the CNN"
+    )
     parser.add_argument("--participants", type=int, default=12)
-    parser.add_argument("--songs", type=int, default=7)
+    parser.add_argument("--songs", type=int, default=7, help="songs per study")
+    parser.add_argument("--pool", type=int, default=21, help="generated pieces to draw from")
     parser.add_argument("--encoder", default="musicnn-msd")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "null_studies.json")
@@ -224,20 +278,28 @@ def main() -> None:
         _report(args, rows, seconds=float(sum(r["seconds"] for r in rows)))
         return
     jobs = [
-        {"family": "realistic", "effect_size": effect, "seed": 20_000 + k, "isc": False}
+        {"family": "realistic", "effect_size": effect, "seed": 20_000 + k, "isc": False,
+         "cnn": k < args.cnn_datasets}
         for effect in args.effects
         for k in range(args.power_datasets)
     ] + [
-        {"family": family, "effect_size": 0.0, "seed": 10_000 + k, "isc": k < args.isc_datasets}
+        {"family": family, "effect_size": 0.0, "seed": 10_000 + k, "isc": k < args.isc_datasets,
+         "cnn": k < args.cnn_datasets}
         for family in args.families
         for k in range(args.small_datasets if family in args.small_families else args.datasets)
-    ]
+    ]  # fmt: skip
     start = time.perf_counter()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _stimuli(root / "stimuli", args.songs)
-        common = {"root": str(root), "participants": args.participants, "encoder": args.encoder}
+        pool = [str(p) for p in _stimuli(root / "pool", args.pool)]
+        common = {
+            "root": str(root),
+            "participants": args.participants,
+            "encoder": args.encoder,
+            "pool": pool,
+            "songs": args.songs,
+        }
         jobs = [{**common, **job} for job in jobs]
         if args.resume and rows_path.exists():  # the seeds make every study reproducible
             rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line]
@@ -249,7 +311,8 @@ def main() -> None:
         if not jobs:
             _report(args, rows, seconds=time.perf_counter() - start)
             return
-        first = _one(jobs[0])  # encodes the stimuli once; the workers reuse the cache
+        _warm(root, pool, args.encoder)  # every piece analysed once; the workers reuse the cache
+        first = _one(jobs[0])
         rows.append(first)
         with open(rows_path, "a") as handle, ProcessPoolExecutor(args.workers) as pool:
             handle.write(json.dumps(first) + "\n")

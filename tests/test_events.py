@@ -391,3 +391,58 @@ def test_song_level_test_finds_a_planted_transition_locked_response():
         effects.append(result.effect)
     assert found / n_sets >= 0.8
     assert 0.1 < np.mean(effects) < 0.6  # z units of the normalised SC, 1-5 s after
+
+
+def _habituating_song(rng, n_listeners, early):
+    """Tonic habituation, rare SCRs, no response to the transitions (early or late in the song)."""
+    duration = rng.uniform(120, 200)
+    n = int(duration * RATE_HZ)
+    t = np.arange(n) / RATE_HZ
+    kicks = (rng.random((n_listeners, n)) < 1 / 1500) * rng.exponential(1.0, (n_listeners, n))
+    tonic = rng.uniform(2, 5, (n_listeners, 1)) * np.exp(-t / rng.uniform(30, 60))
+    x = _scr(kicks) + tonic + 0.05 * rng.standard_normal((n_listeners, n))
+    x = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    low, high = (15.0, 0.45 * duration) if early else (0.55 * duration, duration - 10.0)
+    return duration, x, np.sort(rng.uniform(low, high, rng.integers(3, 6)))
+
+
+def test_position_matched_controls_keep_the_song_level_test_exact_under_habituation():
+    """Pooled controls tie the songs together under habituation; matching positions frees them.
+
+    Half the songs have their transitions early, half late, and the listeners'
+    tonic level habituates. Controls drawn from the study's pooled positions sit
+    between the two, so an early song's difference and a late song's have
+    opposite signs that cancel in the mean over songs: p-values pile up in the
+    middle (the test is conservative). The position-matched control
+    (``position_degree=3``) compares each song with itself: p close to uniform.
+    """
+    rng = np.random.default_rng(21)
+    n_studies, n_listeners = 60, 4
+    p = {None: [], 3: []}
+    for _ in range(n_studies):
+        songs = [_habituating_song(rng, n_listeners, early=k % 2 == 0) for k in range(7)]
+        spans = [admissible_span(d, edge_s=5.0) for d, _, _ in songs]
+        pool = np.concatenate(
+            [relative_positions(ev, sp) for (_, _, ev), sp in zip(songs, spans, strict=True)]
+        )
+        draws = [
+            pseudo_transitions(ev, duration_s=d, span_s=sp, position_pool=pool, seed=k)
+            for k, ((d, _, ev), sp) in enumerate(zip(songs, spans, strict=True))
+        ]
+        labels = np.repeat([f"s{k}" for k in range(7)], n_listeners)
+        for degree in p:
+            averages = [
+                locked_averages(TimeSeries(x[i], RATE_HZ), pt, position_degree=degree)
+                for (_, x, _), pt in zip(songs, draws, strict=True)
+                for i in range(n_listeners)
+            ]
+            events = np.array([a.events for a in averages])
+            control = np.array([a.control for a in averages])
+            p[degree].append(song_level_test(events, control, EPOCH_TIMES_S, songs=labels).p)
+    tails = {
+        degree: np.mean((np.array(v) <= 0.2) | (np.array(v) >= 0.8)) for degree, v in p.items()
+    }
+    # Uniform p put 40 % in the two outer fifths; 99 % binomial bounds over 60 studies: 25-57 %.
+    assert tails[None] < 0.25
+    assert 0.25 <= tails[3] <= 0.57
+    assert np.mean(np.array(p[3]) <= 0.05) <= stats.binom.ppf(0.99, n_studies, 0.07) / n_studies

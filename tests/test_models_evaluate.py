@@ -219,6 +219,7 @@ def test_evaluation_tables(planted):
         "truth_song",
         "r",
         "p",
+        "z",
         "r_participants",
         "n_participants",
         "n_times",
@@ -232,10 +233,14 @@ def test_evaluation_tables(planted):
         "n_songs",
         "median_r",
         "median_r_participants",
+        "p",
         "fisher_p",
         "n_significant",
     ]
     assert summary.loc["truth", "n_significant"] == 3
+    # Three songs: the smallest sign-flip p is 1/8, reached when every z is positive.
+    assert (frame[frame.model == "truth"].z > 2).all()
+    assert summary.loc["truth", "p"] == pytest.approx(1 / 8)
     assert summary.loc["truth", "median_r"] > 0.7 and abs(summary.loc["noise", "median_r"]) < 0.2
     assert not summary.headline.any()  # nothing was held out on every axis
     assert result.main_model == "truth"
@@ -586,3 +591,32 @@ def test_detrending_removes_a_shared_trend_that_the_surrogates_cannot_see():
         )
     assert raw > 0.8 * n_songs  # the shared trend alone "predicts" the truth
     assert detrended <= 8  # binomial 99.9 % bound for 5 % of 60
+
+
+def test_song_level_p_is_exact_over_songs_and_ignores_a_shared_scale_error():
+    """Sign flips over songs: uniform on its grid for symmetric song scores, whatever their scale.
+
+    Each null 'study' has 7 songs whose z share one scale error (x 1.6, as when the
+    surrogate null is too narrow for every song of a study): Fisher's p of the songs'
+    p-values rejects far too often, the song-level test stays at its exact level.
+    """
+    from scipy import stats
+
+    from frisson.models.evaluate import Evaluation, SongScore
+
+    rng = np.random.default_rng(7)
+    rejections_song_level, rejections_fisher = 0, 0
+    n_studies = 400
+    for _ in range(n_studies):
+        z = 1.6 * rng.standard_normal(7)
+        scores = tuple(
+            SongScore("m", HELD_OUT_SONGS, f"s{i}", f"s{i}", 0.1 * v, float(stats.norm.sf(v)),
+                      float(v), 0.1, 5, 100, 10.0)
+            for i, v in enumerate(z)
+        )  # fmt: skip
+        evaluation = Evaluation(scores)
+        rejections_song_level += evaluation.song_level_p("m") <= 0.05
+        rejections_fisher += evaluation.fisher_p("m") <= 0.05
+    # Exact level: 6/128 patterns have p <= .05 (4.7 %); binomial 99.9 % bounds over 400.
+    assert 0.015 < rejections_song_level / n_studies < 0.09
+    assert rejections_fisher / n_studies > 0.15

@@ -90,6 +90,7 @@ import numpy as np
 
 from frisson._check import check_int, check_positive, check_range_s, rng_from_seed
 from frisson._logging import logger
+from frisson._signflip import sign_patterns, signflip_t
 from frisson.errors import DataError, ParameterError
 from frisson.timeseries import TimeSeries
 
@@ -773,6 +774,7 @@ def locked_averages(
     window_s: tuple[float, float] = (-2.0, 8.0),
     baseline_s: tuple[float | None, float | None] | None = (None, 0.0),
     channel: str | None = None,
+    position_degree: int | None = None,
 ) -> LockedAverages:
     """Average one trial's response around a song's kept transitions and its control sets.
 
@@ -784,6 +786,16 @@ def locked_averages(
         The song's :func:`pseudo_transitions` (the same for every listener).
     window_s, baseline_s, channel
         As in :func:`epochs`.
+    position_degree : int, optional
+        Position-matched control: the control epochs are regressed, at every
+        epoch time, on their position in the song's span (a polynomial of
+        this degree in the fraction of the span), and ``control`` is that fit
+        evaluated at the transitions' positions and averaged like them. A
+        response that changes with the position in the song (habituation
+        after its onset, drift) then cancels within the song. Default (None):
+        the plain mean of the control epochs. The fit is linear in the data
+        and its design depends only on the song's draw, so it is the same for
+        every listener and averaging over listeners commutes with it.
 
     Returns
     -------
@@ -798,6 +810,20 @@ def locked_averages(
     >>> avg.n_events, avg.n_controls, avg.events.shape
     (2, 40, (101,))
 
+    Habituation (an exponential decay, time constant 30 s) and no response at
+    the transitions: the transitions' epochs fall by a different amount than
+    the average control's, because the decay is faster early in the song. The
+    position-matched control follows the transitions' positions:
+
+    >>> decay = TimeSeries(np.exp(-t / 30.0), rate_hz=10.0)
+    >>> plain = locked_averages(decay, pt)
+    >>> matched = locked_averages(decay, pt, position_degree=3)
+    >>> at_5s = plain.times_s == 5.0
+    >>> bias_plain = (plain.events - plain.control)[at_5s][0]
+    >>> bias_matched = (matched.events - matched.control)[at_5s][0]
+    >>> bool(abs(bias_matched) < 0.1 * abs(bias_plain))
+    True
+
     """
     event_epochs = epochs(
         response, pseudo.events_s, window_s=window_s, baseline_s=baseline_s, channel=channel
@@ -809,12 +835,28 @@ def locked_averages(
         baseline_s=baseline_s,
         channel=channel,
     )
+    n_events, n_controls = event_epochs.data.shape[0], control_epochs.data.shape[0]
+    if position_degree is None or n_events == 0 or n_controls == 0:
+        control = control_epochs.average()
+    else:
+        degree = check_int("position_degree", position_degree, minimum=0)
+        if n_controls < 2 * (degree + 1):
+            raise DataError(
+                f"{n_controls} control epochs cannot fit a degree-{degree} position trend; "
+                "draw more control sets (n_sets) or lower position_degree."
+            )
+        low, high = pseudo.span_s
+        scale = max(high - low, 1e-9)
+        design = np.vander((control_epochs.event_times_s - low) / scale, degree + 1)
+        at_events = np.vander((event_epochs.event_times_s - low) / scale, degree + 1)
+        coefficients, *_ = np.linalg.lstsq(design, control_epochs.data, rcond=None)
+        control = at_events.mean(axis=0) @ coefficients
     return LockedAverages(
         event_epochs.times_s,
         event_epochs.average(),
-        control_epochs.average(),
-        int(event_epochs.data.shape[0]),
-        int(control_epochs.data.shape[0]),
+        control,
+        int(n_events),
+        int(n_controls),
     )
 
 
@@ -1019,12 +1061,12 @@ def song_level_test(
     differences = song_events - song_control
     song_effects = differences[:, in_window].mean(axis=1)
 
-    signs, exact = _sign_patterns(n_songs, n_permutations, tail, seed)
+    signs, exact = sign_patterns(n_songs, n_permutations, seed)
     df = n_songs - 1
     if threshold is None:
         threshold = float(stats.t.ppf(0.975 if tail == 0 else 0.95, df))
     threshold = abs(float(threshold))
-    t_all = _signflip_t(signs, differences)  # (n_patterns, n_times); row 0 = observed
+    t_all = signflip_t(signs, differences)  # (n_patterns, n_times); row 0 = observed
     clusters = _cluster_p_values(t_all, times_s, threshold, tail)
     p = _summary_p(signs @ song_effects / n_songs, song_effects, tail)
     effect, half, p_t = _summary_ci(song_effects, ci_level, tail)
@@ -1203,27 +1245,6 @@ def _method_text(
         f"one-sample t over songs, clusters of |t| > {threshold:.3f}, cluster mass = sum of "
         f"t, corrected by the maximum cluster mass over the same sign patterns."
     )
-
-
-def _sign_patterns(n: int, n_permutations: int, tail: int, seed: int) -> tuple[np.ndarray, bool]:
-    """Rows of +-1, the observed pattern (all +1) first; all 2**n when that fits."""
-    if 2**n <= n_permutations:
-        codes = np.arange(2**n)[:, None] >> np.arange(n)[None, :] & 1
-        return 1.0 - 2.0 * codes, True
-    rng = rng_from_seed(seed)
-    random = rng.choice([-1.0, 1.0], size=(n_permutations - 1, n))
-    return np.vstack([np.ones((1, n)), random]), False
-
-
-def _signflip_t(signs: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """One-sample t of ``signs[k] * data`` per column for every pattern k (sum of squares fixed)."""
-    n = data.shape[0]
-    mean = signs @ data / n
-    squares = (data**2).sum(axis=0) / n
-    var = (squares[None, :] - mean**2) * n / (n - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = mean / np.sqrt(var / n)
-    return np.where(var > 0, t, 0.0)
 
 
 def _clusters(t: np.ndarray, threshold: float, tail: int):
