@@ -38,6 +38,7 @@ from frisson.timeseries import TimeSeries
 __all__ = [
     "CHANNEL_KINDS",
     "channel_kind",
+    "looks_like_e4",
     "read_acqknowledge",
     "read_bids_physio",
     "read_edf",
@@ -330,6 +331,7 @@ def read_table_physio(
     rate_tolerance: float = 0.01,
     columns: Sequence[str] | None = None,
     delimiter: str | None = None,
+    decimal: str = ".",
     start_s: float | None = None,
     units: Mapping[str, str] | None = None,
     kinds: Mapping[str, str] | None = None,
@@ -366,7 +368,10 @@ def read_table_physio(
     columns : sequence of str, optional
         Column names for a file without a header row (its first row is then data).
     delimiter : str, optional
-        Field separator; default from the extension.
+        Field separator; default from the extension (``;`` for a ``.csv``
+        with ``decimal=","``).
+    decimal : {'.', ','}
+        Decimal mark of the numbers (``","`` for files from European locales).
     start_s : float, optional
         Time of the first sample in seconds; default the first timestamp
         (``'s'``/``'ms'``) or 0.
@@ -386,7 +391,10 @@ def read_table_physio(
     ------
     DataError
         Unreadable file, non-numeric values, non-monotonic or irregular time, a
-        rate that disagrees with the timestamps, all-NaN channels.
+        rate that disagrees with the timestamps, all-NaN channels; a first row
+        of numbers instead of column names (pass ``columns=``), a table that
+        looks transposed (channels as rows), an Empatica E4 or OpenSignals file
+        (read with :mod:`frisson.physio.formats`).
     ParameterError
         Neither ``rate_hz`` nor ``time_column``; unknown column names.
 
@@ -415,7 +423,11 @@ def read_table_physio(
         rate_hz = check_positive("rate_hz", rate_hz)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
+    check_option("decimal", decimal, (".", ","))
     sep = delimiter or _delimiter_for(path)
+    if decimal == "," and sep == ",":
+        sep = ";"  # a decimal comma goes with semicolon-separated CSV
+    _refuse_other_formats(path)
     try:
         table = pd.read_csv(
             path,
@@ -437,7 +449,12 @@ def read_table_physio(
             f"{path}: the file has {table.shape[1]} columns but columns= names {len(columns)}."
         )
     names = [str(c).strip() for c in (table.columns if columns is None else columns)]
+    _refuse_transposed(path, table.shape)
+    if columns is None:
+        _refuse_numeric_header(path, names)
     table.columns = names
+    if decimal == ",":
+        table = table.apply(lambda column: column.str.replace(",", ".", regex=False))
     if time_column is not None and time_column not in names:
         raise DataError(
             f"{path}: no time column {time_column!r}; the columns are {names}. Pass "
@@ -469,6 +486,82 @@ def read_table_physio(
         raise ParameterError(f"units names {bad_units}, not channels of {path.name}.")
     chans = [(n, data[:, i], rate_hz, units.get(n)) for i, n in enumerate(channel_names)]
     return _assemble(path, chans, start_s=start, kinds=kinds, select=channels)
+
+
+def looks_like_e4(path: str | Path) -> bool:
+    r"""Whether a ``.csv`` starts like an Empatica E4 channel file.
+
+    Row 1 holds the start time in Unix seconds and row 2 the rate in Hz, the
+    same value in every column.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "EDA.csv"
+    >>> _ = path.write_text("1495437325.000000\n4.000000\n0.1\n")
+    >>> looks_like_e4(path)
+    True
+
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first, second = handle.readline(), handle.readline()
+        start = {float(v) for v in first.split(",")}
+        rate = {float(v) for v in second.split(",")}
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return (
+        len(start) == 1 == len(rate)
+        and 1e9 < start.pop() < 4e9
+        and 0 < rate.pop() <= 10_000
+        and len(first.split(",")) == len(second.split(","))
+    )
+
+
+def _refuse_other_formats(path: Path) -> None:
+    """Stop on files of a known lab format, which a plain table reader would corrupt."""
+    if looks_like_e4(path):
+        raise DataError(
+            f"{path}: an Empatica E4 file (row 1: start time in Unix seconds, row 2: rate); "
+            "read as a table its first two rows would become samples or column names. Use "
+            "frisson.physio.formats.read_e4 (format='e4')."
+        )
+    if path.suffix.lower() == ".txt":
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            if handle.readline().startswith("# OpenSignals"):
+                raise DataError(
+                    f"{path}: an OpenSignals (BITalino) text file; its JSON header gives the "
+                    "channels and the rate. Use frisson.physio.formats.read_opensignals "
+                    "(format='opensignals')."
+                )
+
+
+def _refuse_numeric_header(path: Path, names: Sequence[str]) -> None:
+    def number(text: str) -> bool:
+        try:
+            float(text.replace(",", "."))
+        except ValueError:
+            return False
+        return True
+
+    if names and all(number(name) for name in names):
+        raise DataError(
+            f"{path}: row 1 holds numbers ({', '.join(names[:3])}...), not column names; the "
+            "file has no header row. Pass columns=[...] to name its columns."
+        )
+
+
+def _refuse_transposed(path: Path, shape: tuple[int, int]) -> None:
+    rows, cols = shape
+    if rows < cols and rows <= 3:
+        raise DataError(
+            f"{path}: {rows} row(s) of samples but {cols} columns: the table looks transposed "
+            "(channels as rows). Samples must be rows and channels columns; transpose it "
+            "(e.g. pandas DataFrame.T) or check the delimiter."
+        )
 
 
 def _delimiter_for(path: Path) -> str:
