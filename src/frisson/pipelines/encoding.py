@@ -30,7 +30,8 @@ inputs' content and the settings, so a rerun recomputes only what changed):
 
 4. **fit**: :func:`frisson.models.encoding.fit_layer_profiles` per participant
    (or group): nested leave-one-run-out ridge per layer with FIR delays,
-   phase-randomised null, Benjamini-Hochberg q.
+   phase-randomised null (studentised r pooled over units by default, so that
+   Benjamini-Hochberg can pass sparse effects), Benjamini-Hochberg q.
 5. **outputs**: ``profiles.tsv`` (participant x unit x layer: r, r2, p, q,
    best), ``best_layers.tsv`` (per unit: best layer, its r, p and q),
    ``layer_summary.tsv``; ``layer_profiles.png`` (mean r per layer with 95 %
@@ -100,8 +101,14 @@ class EncodeConfig:
         PCA per layer (variance fraction, count, or None for none).
     rectify : bool
         Rectify each layer's frames before z-scoring.
-    n_permutations : int
-        Phase-randomised refits of the null (0: no p-values).
+    n_permutations : int or 'auto'
+        Phase-randomised refits of the null per unit (0: no p-values; 'auto':
+        about 20 000 pooled draws per layer, see
+        :func:`frisson.models.encoding.fit_layer_profiles`).
+    null : {'pooled', 'unit'}
+        p against the studentised null draws of every unit of the fit
+        (default: p fine enough for FDR when few units respond) or against
+        each unit's own draws.
     fdr_q : float
         q threshold of "significant" in figures and summaries.
     mask, atlas, atlas_labels : Path or None
@@ -132,7 +139,8 @@ class EncodeConfig:
     alphas: tuple[float, ...] | None = None
     n_components: float | int | str | None = 0.99
     rectify: bool = False
-    n_permutations: int = 100
+    n_permutations: int | str = "auto"
+    null: str = "pooled"
     fdr_q: float = 0.05
     mask: Path | None = None
     atlas: Path | None = None
@@ -174,6 +182,13 @@ class EncodeConfig:
     def check(self) -> None:
         """Refuse settings that cannot work, naming the valid ones."""
         check_option("target", self.target, TARGETS)
+        check_option("null", self.null, ("pooled", "unit"))
+        if isinstance(self.n_permutations, str):
+            check_option("n_permutations", self.n_permutations, ("auto",))
+        elif isinstance(self.n_permutations, bool) or not isinstance(self.n_permutations, int):
+            raise ParameterError(
+                f"n_permutations must be a whole number or 'auto', got {self.n_permutations!r}."
+            )
         check_positive("response_rate_hz", self.response_rate_hz)
         check_positive("fdr_q", self.fdr_q)
         if self.post_s is not None:
@@ -424,6 +439,7 @@ def _fit(config: EncodeConfig, features, responses, show: bool):
         n_components=config.n_components,
         rectify=False,  # done on the frames, before the per-stimulus z-scoring
         n_permutations=config.n_permutations,
+        null=config.null,
         seed=config.seed,
         progress_bar=show,
         **options,

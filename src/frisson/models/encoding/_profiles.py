@@ -9,19 +9,32 @@ fold's prediction z-scored in its run; see :class:`LayerProfiles`).
 
 Null, p and FDR
 ---------------
-Each permutation phase-randomises the resampled features of every run (one set
-of random phases per run and permutation, the same for every feature column,
-so their cross-correlation and each column's power spectrum stay; the same
-phases for every layer, so layers stay as correlated as the real ones), then
-refits with the same outer folds and the lambdas chosen on the real data, and
-scores as the real fit. Phase randomisation is a linear operation on time and
-PCA a linear map of the columns, so randomising the PCA scores (what the code
-does) equals randomising the features and projecting them with the real fit's
-PCA. ``p = (1 + #(null r >= real r)) / (1 + n_permutations)``; ``q`` is the
-Benjamini-Hochberg adjustment (:func:`scipy.stats.false_discovery_control`)
-over units, per layer. The best layer is chosen by a max over layers, so its p
-(``p_best``) comes from the null distribution of the max over layers of each
-permutation's r (paired layers); ``q_best`` is BH over units of ``p_best``.
+Each permutation phase-randomises every run (one set of random phases per run
+and permutation, the same for every column and every layer, so the columns'
+spectra and cross-correlations stay and layers stay as correlated as the real
+ones) and refits with the same outer folds and the lambdas chosen on the real
+data. Randomising the delayed design ``X -> R X`` (``R`` orthogonal) keeps its
+Gram matrix, so the refit is the real fold's linear map applied to ``R'y``
+(:mod:`~frisson.models.encoding._null`): one eigendecomposition per fold
+serves every permutation.
+
+``null="pooled"`` (default): every r is studentised
+(:func:`~frisson.models.encoding._null.studentised_r`: divided by its
+standard deviation under phase randomisation given the response's and the
+prediction's spectra, so that units of any autocorrelation share one null), and
+``p = (1 + #(pooled null t >= t)) / (1 + n_permutations x n_units)`` against the
+draws of every unit of the layer. p then reaches ``1 / (n_perm n_units + 1)``,
+fine enough for Benjamini-Hochberg to pass sparse effects.
+``null="unit"``: each unit against its own draws of r,
+``p = (1 + #(null r >= real r)) / (1 + n_permutations)`` (exact under
+exchangeability, but no p below ``1 / (n_permutations + 1)``).
+
+``q`` is the Benjamini-Hochberg adjustment
+(:func:`scipy.stats.false_discovery_control`) over units, per layer. The best
+layer is chosen by a max over layers, so its p (``p_best``) comes from the null
+distribution of the max over layers of each permutation's statistic (paired
+layers; the statistic is t for the pooled null, r for the per-unit one);
+``q_best`` is BH over units of ``p_best``.
 """
 
 from __future__ import annotations
@@ -29,11 +42,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from frisson._check import check_int
+from frisson._check import check_int, check_option
 from frisson._logging import logger, progress_enabled
 from frisson.errors import ParameterError
 from frisson.models.encoding._cv import (
@@ -54,6 +67,7 @@ from frisson.models.encoding._design import (
     _zscore,
     canonical_hrf,
 )
+from frisson.models.encoding._null import FoldOperator, pooled_p, run_power, studentised_r
 from frisson.models.encoding._solvers import (
     DEFAULT_ALPHAS,
     Device,
@@ -63,7 +77,10 @@ from frisson.models.encoding._solvers import (
 )
 from frisson.timeseries import TimeSeries
 
-__all__ = ["LayerProfiles", "fit_layer_profiles"]
+__all__ = ["NULLS", "LayerProfiles", "fit_layer_profiles"]
+
+Null = Literal["pooled", "unit"]
+NULLS = ("pooled", "unit")  # the values of null=
 
 
 def _phase_randomise(block: np.ndarray, phases: np.ndarray) -> np.ndarray:
@@ -123,9 +140,14 @@ class LayerProfiles:
         Pearson r within each held-out run (fold ``k`` holds out run ``k``).
     alphas : ndarray, shape (n_layers, n_folds, n_units)
         Ridge penalty chosen by the inner cross-validation.
+    t : ndarray, shape (n_layers, n_units)
+        ``r`` studentised: divided by its standard deviation under phase
+        randomisation given the response's and the prediction's spectra (about
+        N(0, 1) on null units, whatever their autocorrelation).
     p, q : ndarray, shape (n_layers, n_units)
         Permutation p from phase-randomised features (NaN without
-        permutations) and its Benjamini-Hochberg q over units, per layer.
+        permutations; pooled over units or per unit, see ``null``) and its
+        Benjamini-Hochberg q over units, per layer.
     best_layer : ndarray of int, shape (n_units,)
         Index of the layer with the highest r (-1 when no r is finite).
     p_best, q_best : ndarray, shape (n_units,)
@@ -136,7 +158,9 @@ class LayerProfiles:
     delays_s : tuple of float, or 'hrf'
         The delays used (seconds, after rounding to grid samples).
     n_permutations : int
-        Permutations in the null.
+        Permutations in the null (per unit).
+    null : {'pooled', 'unit'}
+        How p was computed (module notes).
 
     """
 
@@ -144,6 +168,7 @@ class LayerProfiles:
     units: tuple[str, ...]
     r: np.ndarray
     r2: np.ndarray
+    t: np.ndarray
     fold_r: np.ndarray
     alphas: np.ndarray
     p: np.ndarray
@@ -154,6 +179,7 @@ class LayerProfiles:
     n_pcs: np.ndarray
     delays_s: tuple[float, ...] | str
     n_permutations: int
+    null: str = "pooled"
 
     def best_layer_names(self) -> list[str]:
         """Name of each unit's best layer ('' when no r is finite)."""
@@ -162,7 +188,7 @@ class LayerProfiles:
     def to_frame(self):
         """Long table, one row per unit x layer.
 
-        Columns: ``unit, layer, layer_index, r, r2, p, q, best`` (``best``: this
+        Columns: ``unit, layer, layer_index, r, r2, t, p, q, best`` (``best``: this
         is the unit's best layer), ``p_best, q_best`` (the unit's best-layer
         values, repeated), ``alpha_median`` (median over folds).
         """
@@ -178,6 +204,7 @@ class LayerProfiles:
                 "layer_index": layer_index,
                 "r": self.r.ravel(),
                 "r2": self.r2.ravel(),
+                "t": self.t.ravel(),
                 "p": self.p.ravel(),
                 "q": self.q.ravel(),
                 "best": self.best_layer[unit_index] == layer_index,
@@ -196,7 +223,8 @@ def fit_layer_profiles(
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     n_components: float | int | None = 0.99,
     rectify: bool = False,
-    n_permutations: int = 100,
+    n_permutations: int | Literal["auto"] = "auto",
+    null: Null = "pooled",
     seed: int = 0,
     solver: Solver = "auto",
     solver_params: Mapping[str, Any] | None = None,
@@ -222,13 +250,19 @@ def fit_layer_profiles(
         PCA per layer: variance fraction (default 0.99), a count, or None.
     rectify : bool
         Rectify features before resampling.
-    n_permutations : int
-        Phase-randomised refits for the null (0: no p-values).
+    n_permutations : int or 'auto'
+        Phase-randomised refits for the null (0: no p-values). 'auto': with
+        ``null='pooled'``, enough for about 20 000 pooled draws per layer
+        (``clip(ceil(20000 / n_units), 20, 1000)``); with ``null='unit'``, 1000.
+    null : {'pooled', 'unit'}
+        p against the studentised draws of every unit of the layer (default;
+        fine p for FDR), or against the unit's own draws of r (module notes).
     seed : int
         Seed of the random phases.
     solver : {'auto', 'eigh', 'primal', 'kernel'}
-        The ridge solver (a name in the registries of
-        :mod:`frisson.models.encoding._solvers`; 'auto' picks by shape and device).
+        The ridge solver of the real fit (a name in the registries of
+        :mod:`frisson.models.encoding._solvers`; 'auto' picks by shape and
+        device). The null applies each fold's fitted map in numpy.
     solver_params : dict, optional
         Settings of the solver's functions (e.g. ``{"n_targets_batch": 1024}``);
         keys the solver does not take, or that are parameters here (``alphas``),
@@ -253,36 +287,21 @@ def fit_layer_profiles(
         raise ParameterError(
             "features must be a non-empty mapping of layer name -> one TimeSeries per run."
         )
-    y_runs = _check_responses(responses)
-    rate = _common_rate(responses)
-    n_permutations = check_int("n_permutations", n_permutations, minimum=0)
+    problem = _problem(responses, delays_s, alphas, n_components)
+    null = check_option("null", null, NULLS)
+    n_units = problem.y_all.shape[1]
+    n_permutations = _resolve_permutations(n_permutations, null, n_units)
     seed = check_int("seed", seed, minimum=0)
-    slices = _run_slices([y.shape[0] for y in y_runs])
-    y_all = np.concatenate(y_runs)
-    folds = outer_folds(slices)  # checked once: inner folds never touch the outer test run
-    problem = _Problem(
-        y_runs=y_runs,
-        slices=slices,
-        y_all=y_all,
-        folds=folds,
-        y_train=[y_all[fold.train_idx] for fold in folds],
-        alphas=_check_alphas(alphas),
-        n_components=_check_n_components(n_components),
-        delays=_delays_samples(delays_s, rate),
-        hrf=canonical_hrf(rate),
-    )
-    n_layers, n_units, n_runs = len(features), y_all.shape[1], len(y_runs)
-    r = np.full((n_layers, n_units), np.nan)
-    r2 = np.full_like(r, np.nan)
-    fold_r = np.full((n_layers, n_runs, n_units), np.nan)
-    chosen = np.full((n_layers, n_runs, n_units), np.nan)
-    n_pcs = np.zeros((n_layers, n_runs), dtype=int)
-    exceed = np.zeros((n_layers, n_units))
-    null_max = np.full((n_permutations, n_units), -np.inf)
-    phases = [
-        [_random_phases(seed, k, run, y.shape[0]) for run, y in enumerate(y_runs)]
-        for k in range(n_permutations)
-    ]
+    n_layers, n_runs = len(features), len(problem.y_runs)
+    out = {
+        "r": np.full((n_layers, n_units), np.nan),
+        "r2": np.full((n_layers, n_units), np.nan),
+        "t": np.full((n_layers, n_units), np.nan),
+        "fold_r": np.full((n_layers, n_runs, n_units), np.nan),
+        "alphas": np.full((n_layers, n_runs, n_units), np.nan),
+        "n_pcs": np.zeros((n_layers, n_runs), dtype=int),
+    }
+    nulls = _NullTally(n_layers, n_permutations, n_units, seed)
 
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -298,39 +317,44 @@ def fit_layer_profiles(
                     f"features[{layer!r}] is one TimeSeries; pass one series per run (a list)."
                 )
             blocks = _on_grid(series, responses, rectify, f"features[{layer!r}]")
-            fit = _fit_layer(solve, blocks, problem)
-            r[li], r2[li], fold_r[li], chosen[li], n_pcs[li] = fit[:5]
-            for k in range(n_permutations):
-                null_r = _null_r(solve, fit.scores, chosen[li], phases[k], problem)
-                exceed[li] += null_r >= r[li]
-                null_max[k] = np.maximum(null_max[k], null_r)
+            fit = _fit_layer(solve, blocks, problem, keep_operators=n_permutations > 0)
+            for key in out:
+                out[key][li] = getattr(fit, key)
+            nulls.add(li, fit, problem)
             logger.info(
                 "layer %s: median r %.3f, %d-%d PCs, median alpha %.3g",
                 layer,
-                float(np.nanmedian(r[li])),
-                n_pcs[li].min(),
-                n_pcs[li].max(),
-                float(np.median(chosen[li])),
+                float(np.nanmedian(fit.r)),
+                fit.n_pcs.min(),
+                fit.n_pcs.max(),
+                float(np.median(fit.alphas)),
             )
         logger.info("encoding solvers used: %s", ", ".join(sorted(solve.used)))
-    best_layer, p, p_best = _p_values(r, exceed, null_max, n_permutations)
-    delays = problem.delays
+    best_layer, p, p_best = nulls.p_values(out["r"], out["t"], null)
+    delays, rate = problem.delays, problem.rate
     return LayerProfiles(
         layers=tuple(str(name) for name in features),
         units=tuple(responses[0].names),
-        r=r,
-        r2=r2,
-        fold_r=fold_r,
-        alphas=chosen,
+        **out,
         p=p,
         q=_bh(p),
         best_layer=best_layer,
         p_best=p_best,
         q_best=_bh(p_best),
-        n_pcs=n_pcs,
         delays_s="hrf" if delays is None else tuple(float(d) / rate for d in delays),
         n_permutations=n_permutations,
+        null=null,
     )
+
+
+def _resolve_permutations(n_permutations: int | str, null: str, n_units: int) -> int:
+    """``n_permutations``, with 'auto' resolved for the null and the number of units."""
+    if isinstance(n_permutations, str):
+        check_option("n_permutations", n_permutations, ("auto",))
+        if null == "unit":
+            return 1000
+        return int(np.clip(np.ceil(20000 / max(n_units, 1)), 20, 1000))
+    return check_int("n_permutations", n_permutations, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -338,6 +362,7 @@ class _Problem:
     """What every layer shares: responses, folds and the design settings."""
 
     y_runs: list[np.ndarray]  # responses z-scored per run, one (n_times, n_units) per run
+    y_power: list[np.ndarray]  # |rfft|^2 of each run's responses (the studentiser's weights)
     slices: list[np.ndarray]  # global sample indices of each run
     y_all: np.ndarray  # the runs concatenated
     folds: list[OuterFold]
@@ -346,18 +371,43 @@ class _Problem:
     n_components: float | int | None
     delays: np.ndarray | None  # samples; None for the HRF
     hrf: np.ndarray
+    rate: float
+
+
+def _problem(responses, delays_s, alphas, n_components) -> _Problem:
+    y_runs = _check_responses(responses)
+    rate = _common_rate(responses)
+    slices = _run_slices([y.shape[0] for y in y_runs])
+    y_all = np.concatenate(y_runs)
+    folds = outer_folds(slices)  # checked once: inner folds never touch the outer test run
+    return _Problem(
+        y_runs=y_runs,
+        y_power=run_power(y_runs),
+        slices=slices,
+        y_all=y_all,
+        folds=folds,
+        y_train=[y_all[fold.train_idx] for fold in folds],
+        alphas=_check_alphas(alphas),
+        n_components=_check_n_components(n_components),
+        delays=_delays_samples(delays_s, rate),
+        hrf=canonical_hrf(rate),
+        rate=rate,
+    )
 
 
 class _LayerFit(NamedTuple):
     r: np.ndarray  # (n_units,)
     r2: np.ndarray  # (n_units,)
+    t: np.ndarray  # (n_units,) r studentised
     fold_r: np.ndarray  # (n_runs, n_units)
     alphas: np.ndarray  # (n_runs, n_units), chosen per outer fold
     n_pcs: np.ndarray  # (n_runs,)
-    scores: list[list[np.ndarray]]  # per outer fold: z-scored PCA scores of every run
+    operators: list[FoldOperator]  # per outer fold: the fitted map (for the null)
 
 
-def _fit_layer(solve: _Solver, blocks: list[np.ndarray], problem: _Problem) -> _LayerFit:
+def _fit_layer(
+    solve: _Solver, blocks: list[np.ndarray], problem: _Problem, *, keep_operators: bool
+) -> _LayerFit:
     """One layer's outer folds: PCA on the training runs, inner-CV alpha, held-out scores."""
     y_all, slices = problem.y_all, problem.slices
     n_runs, n_units = len(problem.y_runs), y_all.shape[1]
@@ -366,57 +416,92 @@ def _fit_layer(solve: _Solver, blocks: list[np.ndarray], problem: _Problem) -> _
     n_pcs = np.zeros(n_runs, dtype=int)
     prediction = np.zeros_like(y_all)
     standardised = np.zeros_like(y_all)  # each fold's prediction z-scored in its run
-    fold_scores = []
+    operators = []
     for fold, y_train in zip(problem.folds, problem.y_train, strict=True):
         test_run = fold.test_run
         projection = _fit_projection([blocks[i] for i in fold.train_runs], problem.n_components)
         n_pcs[test_run] = projection.n_out
-        scores = [_zscore(projection(b)) for b in blocks]
-        fold_scores.append(scores)
-        design = [_expand(s, problem.delays, problem.hrf) for s in scores]
+        design = [_expand(_zscore(projection(b)), problem.delays, problem.hrf) for b in blocks]
         x_train = np.concatenate([design[i] for i in fold.train_runs])
         best, pred = solve.cv(x_train, y_train, design[test_run], problem.alphas, fold.inner)
         chosen[test_run] = problem.alphas[best]
         prediction[slices[test_run]] = pred
         standardised[slices[test_run]] = _zscore(pred)
         fold_r[test_run] = _pearson(problem.y_runs[test_run], pred)
+        if keep_operators:
+            operators.append(FoldOperator(x_train, design[test_run], chosen[test_run]))
     r, r2 = _pearson(y_all, standardised), _r2(y_all, prediction)
-    return _LayerFit(r, r2, fold_r, chosen, n_pcs, fold_scores)
+    t = studentised_r(r, problem.y_power, [standardised[s] for s in slices])
+    return _LayerFit(r, r2, t, fold_r, chosen, n_pcs, operators)
 
 
-def _null_r(
-    solve: _Solver,
-    fold_scores: list[list[np.ndarray]],
-    chosen: np.ndarray,
-    phases: list[np.ndarray],
-    problem: _Problem,
-) -> np.ndarray:
-    """Pearson r of one permutation: phase-randomised scores refit with the real alphas."""
-    null_prediction = np.zeros_like(problem.y_all)
-    for fold, y_train, scores in zip(problem.folds, problem.y_train, fold_scores, strict=True):
-        shuffled = [
-            _expand(_phase_randomise(s, phases[run]), problem.delays, problem.hrf)
-            for run, s in enumerate(scores)
-        ]
-        x_train = np.concatenate([shuffled[i] for i in fold.train_runs])
-        null_prediction[problem.slices[fold.test_run]] = _zscore(
-            solve.predict(x_train, y_train, shuffled[fold.test_run], chosen[fold.test_run])
+class _NullTally:
+    """The null draws of every layer, kept as what the p-values need.
+
+    Per layer the draws of t (``n_permutations x n_units``, pooled null) and
+    the per-unit exceedance counts of r (per-unit null); over layers the
+    running max of each permutation's t and r (for the best layer's p).
+    """
+
+    def __init__(self, n_layers: int, n_permutations: int, n_units: int, seed: int) -> None:
+        self.n_permutations, self.seed = n_permutations, seed
+        self.null_t = np.full((n_layers, n_permutations, n_units), -np.inf, dtype=np.float32)
+        self.exceed = np.zeros((n_layers, n_units))
+        self.max_r = np.full((n_permutations, n_units), -np.inf)
+        self.max_t = np.full((n_permutations, n_units), -np.inf)
+
+    def add(self, layer: int, fit: _LayerFit, problem: _Problem) -> None:
+        for k in range(self.n_permutations):
+            null_r, null_t = _null_draw(fit.operators, problem, self.seed, k)
+            self.exceed[layer] += null_r >= fit.r
+            self.null_t[layer, k] = null_t
+            self.max_r[k] = np.maximum(self.max_r[k], null_r)
+            self.max_t[k] = np.maximum(self.max_t[k], null_t)
+
+    def p_values(
+        self, r: np.ndarray, t: np.ndarray, null: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Best layer per unit (argmax r), p per layer, and p of the best layer."""
+        n_layers, n_units = r.shape
+        finite = np.isfinite(r)
+        best_layer = np.where(
+            finite.any(axis=0), np.argmax(np.where(finite, r, -np.inf), axis=0), -1
         )
-    return np.nan_to_num(_pearson(problem.y_all, null_prediction), nan=-np.inf)
+        if not self.n_permutations:
+            return best_layer, np.full((n_layers, n_units), np.nan), np.full(n_units, np.nan)
+        if null == "pooled":
+            p = pooled_p(t, self.null_t)
+            best_t = np.where(np.isfinite(t), t, -np.inf).max(axis=0)
+            p_best = pooled_p(best_t[np.newaxis], self.max_t[np.newaxis])[0]
+        else:
+            p = (1.0 + self.exceed) / (1.0 + self.n_permutations)
+            columns = np.arange(n_units)
+            best_r = np.where(best_layer >= 0, r[np.maximum(best_layer, 0), columns], np.inf)
+            p_best = (1.0 + (self.max_r >= best_r).sum(axis=0)) / (1.0 + self.n_permutations)
+        p[~finite] = np.nan
+        p_best[best_layer < 0] = np.nan
+        return best_layer, p, p_best
 
 
-def _p_values(
-    r: np.ndarray, exceed: np.ndarray, null_max: np.ndarray, n_permutations: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best layer per unit, p per layer, and p of the best layer (max-over-layers null)."""
-    n_layers, n_units = r.shape
-    finite = np.isfinite(r)
-    best_layer = np.where(finite.any(axis=0), np.argmax(np.where(finite, r, -np.inf), axis=0), -1)
-    if not n_permutations:
-        return best_layer, np.full((n_layers, n_units), np.nan), np.full(n_units, np.nan)
-    p = (1.0 + exceed) / (1.0 + n_permutations)
-    p[~finite] = np.nan
-    best_r = np.where(best_layer >= 0, r[np.maximum(best_layer, 0), np.arange(n_units)], np.inf)
-    p_best = (1.0 + (null_max >= best_r).sum(axis=0)) / (1.0 + n_permutations)
-    p_best[best_layer < 0] = np.nan
-    return best_layer, p, p_best
+def _null_draw(
+    operators: list[FoldOperator], problem: _Problem, seed: int, permutation: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The r and studentised r of one permutation: every fold's map on phase-randomised responses.
+
+    Equivalent to phase-randomising the delayed design of every run with the
+    inverse phases and refitting with the real alphas (module notes).
+    """
+    shuffled = np.concatenate(
+        [
+            _phase_randomise(y, _random_phases(seed, permutation, run, y.shape[0]))
+            for run, y in enumerate(problem.y_runs)
+        ]
+    ).astype(np.float32)
+    standardised = np.zeros(problem.y_all.shape, dtype=np.float64)
+    for fold, operator in zip(problem.folds, operators, strict=True):
+        prediction = operator(shuffled[fold.train_idx])
+        standardised[problem.slices[fold.test_run]] = _zscore(prediction.astype(np.float64))
+    null_r = _pearson(shuffled.astype(np.float64), standardised)
+    runs = [standardised[s] for s in problem.slices]
+    null_t = studentised_r(null_r, problem.y_power, runs)
+    return np.nan_to_num(null_r, nan=-np.inf), np.nan_to_num(null_t, nan=-np.inf)
