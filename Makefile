@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := demo_output
+MUSICNN_DIR := data/external/musicnn
 
 .PHONY: install demo test bench lint clean
 
@@ -14,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch first: an unpinned torch would pull gigabytes of CUDA packages.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
+	# frisson with every extra ([dev] = [codecs,fmri,formats] + test and build tools).
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The published musicnn==0.1.0 wheel as a file: tests unpack the default encoder's checkpoints
+	# from it offline (`frisson fetch musicnn --from`); installed with --no-deps (its TensorFlow pins
+	# never reach the venv) so the installed-wheel path is tested too.
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: -d $(MUSICNN_DIR) musicnn==0.1.0
+	$(BIN)/python -m pip install --quiet --no-deps $(MUSICNN_DIR)/musicnn-0.1.0-py3-none-any.whl
 	# Real ECG/EDA/PPG recordings for the physio tests (data files only, into data/external/).
 	$(BIN)/python scripts/fetch_physio_data.py
 	touch $(STAMP)

@@ -8,17 +8,26 @@ The core types are imported here; analysis modules load on demand
 (``from frisson import latent``). ``frisson.embed`` (encode files into the
 embedding store) and ``frisson.EmbeddingStore`` load the store, and with it
 Zarr, on first use.
-"""
 
-from importlib.metadata import PackageNotFoundError, version
+``pip install frisson`` gives the core; the extras ``frisson[codecs]``
+(transformers: DAC, EnCodec, ``hf:`` models), ``frisson[fmri]`` (nibabel,
+himalaya) and ``frisson[formats]`` (EDF/BDF, AcqKnowledge) add the rest; a
+feature used without its extra says which to install. The default encoder's
+checkpoints come once with ``frisson fetch musicnn``.
+
+Examples
+--------
+>>> import frisson
+>>> from importlib.metadata import version
+>>> frisson.__version__ == version("frisson")  # the installed metadata says the same
+True
+"""
 
 from frisson.errors import AudioError, DataError, FrissonError, ParameterError
 from frisson.timeseries import TimeSeries
 
-try:
-    __version__ = version("frisson")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+#: The package version (the one place it is written; the build reads it from here).
+__version__ = "0.1.0"
 
 __all__ = [
     "AudioError",

@@ -230,11 +230,16 @@ def encoders(brief: bool) -> None:
     cached; others need `frisson fetch NAME` once (with internet). Any
     transformers audio model is also available as hf:<repo-id>.
     """
+    from frisson._optional import MissingExtraError
     from frisson.encoders import DEFAULT_ENCODER, describe_encoder, list_encoders
 
     for name, description in list_encoders().items():
         default = " (default)" if name == DEFAULT_ENCODER else ""
-        info = describe_encoder(name)
+        try:
+            info = describe_encoder(name)
+        except MissingExtraError as error:  # e.g. the codecs without frisson[codecs]
+            click.echo(f"{name}{default}: {description} [unavailable: {error}]\n")
+            continue
         cached = "ready" if info.weights_available else "not cached: frisson fetch " + name
         click.echo(f"{name}{default}: {description} [{cached}]")
         if brief:
