@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,8 +68,10 @@ def plot_latent(result: SongAnalysis) -> Figure:
         vmin=np.percentile(spec.values, 5),
         vmax=spec.values.max(),
     )
-    ax_spec.set_ylabel("mel band")
-    ax_spec.set_title(f"{result.source}  ({result.encoder}: {result.layer})", loc="left")
+    ax_spec.set_ylabel("mel band (low to high)")
+    ax_spec.set_title(
+        f"{Path(str(result.source)).name}  ({result.encoder}: {result.layer})", loc="left"
+    )
     if result.reference_boundaries_s is not None:
         for t in result.reference_boundaries_s:
             ax_spec.axvline(t, color="white", linestyle="--", linewidth=1.2)
@@ -102,14 +105,14 @@ def plot_latent(result: SongAnalysis) -> Figure:
                 linewidth=1.2,
                 label=style["label"] if i == 0 else None,
             )
-    ax_pcs.set_ylabel("PC score")
+    ax_pcs.set_ylabel("PC score (embedding units)")
     ax_pcs.legend(loc="upper right", fontsize=8, ncols=2)
 
     variance = result.transitions["pc1_variance"]
     ax_var.plot(variance.curve.times_s, variance.curve.values[:, 0], color="tab:red", linewidth=1)
     peaks = variance.curve.index_at(variance.times_s)
     ax_var.plot(variance.times_s, variance.curve.values[peaks, 0], "v", color="tab:red")
-    ax_var.set_ylabel("PC1 variance", color="tab:red")
+    ax_var.set_ylabel("PC1 variance (PC units²)", color="tab:red")
     window = variance.params["window_s"]
     ax_var.set_title(f"sliding variance of PC1 ({window:.1f}-s window)", loc="left", fontsize=9)
     if "foote_novelty" in result.transitions:
