@@ -7,8 +7,9 @@ the generic signal processing (peak detectors, cvxEDA, simulators) and is
 imported only when a function needs it; frisson adds the studies' methods,
 validation and checks.
 
-Modules: :mod:`~frisson.physio.io` (readers), :mod:`~frisson.physio.eda`,
-:mod:`~frisson.physio.cardiac`, :mod:`~frisson.physio.quality`,
+Modules: :mod:`~frisson.physio.io` (readers), :mod:`~frisson.physio.formats`
+(lab formats with markers: E4, OpenSignals, XDF, EDF+, AcqKnowledge, WFDB, npy),
+:mod:`~frisson.physio.eda`, :mod:`~frisson.physio.cardiac`, :mod:`~frisson.physio.quality`,
 :mod:`~frisson.physio.simulate`.
 """
 
@@ -29,6 +30,17 @@ from frisson.physio.eda import (
     normalize_trial,
     phasic_target,
 )
+from frisson.physio.formats import (
+    FORMATS,
+    Marker,
+    Recording,
+    read_e4,
+    read_npy,
+    read_opensignals,
+    read_recording,
+    read_wfdb,
+    read_xdf,
+)
 from frisson.physio.io import (
     CHANNEL_KINDS,
     channel_kind,
@@ -43,10 +55,13 @@ from frisson.physio.simulate import SimulatedEda, simulate_eda
 
 __all__ = [
     "CHANNEL_KINDS",
+    "FORMATS",
     "Beats",
     "EdaComponents",
+    "Marker",
     "QualityFlag",
     "QualityReport",
+    "Recording",
     "Scrs",
     "SimulatedEda",
     "channel_kind",
@@ -64,8 +79,14 @@ __all__ = [
     "phasic_target",
     "read_acqknowledge",
     "read_bids_physio",
+    "read_e4",
     "read_edf",
+    "read_npy",
+    "read_opensignals",
     "read_physio",
+    "read_recording",
     "read_table_physio",
+    "read_wfdb",
+    "read_xdf",
     "simulate_eda",
 ]

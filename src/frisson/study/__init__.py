@@ -26,11 +26,20 @@ every problem it finds without stopping at the first.
 Modules: ``_read`` (:func:`read_study`, :class:`Study`, :class:`Trial`),
 ``_files`` (runs, problems, BIDS entities, events and ratings tables),
 ``_validate`` (:meth:`Study.validate`), ``_bold`` (:func:`load_bold`),
-``_write`` (:func:`write_events`, :func:`write_physio`).
+``_write`` (:func:`write_events`, :func:`write_physio`, :func:`write_dataset_files`),
+``_import`` (:func:`init_study`, :func:`import_study`, :func:`import_recording`,
+:func:`write_recordings`: raw lab recordings in, one physio file per rate).
 """
 
 from frisson.study._bold import load_bold, voxel_ijk
 from frisson.study._files import EVENT_COLUMNS, Problem, Run, stimulus_stem
+from frisson.study._import import (
+    import_recording,
+    import_study,
+    init_study,
+    read_manifest,
+    write_recordings,
+)
 from frisson.study._read import Study, Trial, read_study
 from frisson.study._write import write_dataset_files, write_events, write_physio
 
@@ -40,11 +49,16 @@ __all__ = [
     "Run",
     "Study",
     "Trial",
+    "import_recording",
+    "import_study",
+    "init_study",
     "load_bold",
+    "read_manifest",
     "read_study",
     "stimulus_stem",
     "voxel_ijk",
     "write_dataset_files",
     "write_events",
     "write_physio",
+    "write_recordings",
 ]
