@@ -12,7 +12,7 @@ from frisson.encoders._tf_checkpoint import CheckpointError
 from frisson.errors import AudioError, ParameterError
 
 pytestmark = pytest.mark.skipif(
-    not mn.weights_available("MSD_musicnn"), reason="needs `pip install --no-deps musicnn==0.1.0`"
+    not mn.weights_available("MSD_musicnn"), reason="needs `frisson fetch musicnn`"
 )
 RATE = 16000
 

@@ -37,7 +37,7 @@ REL_TOL = 1e-5  # deeper tensors, relative to the tensor's largest magnitude
 LOG_ULPS = 4
 RESAMPLE_TOL = 1e-6  # soxr at 16 kHz vs the original's samples (full scale 1)
 pytestmark = pytest.mark.skipif(
-    not weights_available("MSD_musicnn"), reason="needs `pip install --no-deps musicnn==0.1.0`"
+    not weights_available("MSD_musicnn"), reason="needs `frisson fetch musicnn`"
 )
 
 

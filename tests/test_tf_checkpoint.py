@@ -19,7 +19,7 @@ from frisson.errors import FrissonError
 
 DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.skipif(
-    not weights_available("MSD_musicnn"), reason="needs `pip install --no-deps musicnn==0.1.0`"
+    not weights_available("MSD_musicnn"), reason="needs `frisson fetch musicnn`"
 )
 
 

@@ -336,8 +336,9 @@ def fetch_encoder(name: str, **params: Any) -> str:
     """Download and cache an encoder's weights (needs internet); say where they are.
 
     Encoders never download while encoding; this is the one place they do
-    (``frisson fetch NAME``). Encoders whose weights ship with frisson's
-    dependencies (``mel``, the musicnn family) have nothing to fetch.
+    (``frisson fetch NAME``; ``musicnn-msd`` and the other musicnn-wheel
+    taggers unpack the published wheel's checkpoints into ``$FRISSON_HOME``).
+    Encoders without weights (``mel``) have nothing to fetch.
 
     Parameters
     ----------

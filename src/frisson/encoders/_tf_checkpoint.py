@@ -282,8 +282,8 @@ class CheckpointReader:
     def _fail(self, problem: str) -> CheckpointError:
         return CheckpointError(
             f"{self.index_path}: {problem}; the checkpoint is corrupted or not a TensorFlow "
-            "tensor bundle. Reinstall it (e.g. `pip install --force-reinstall --no-deps "
-            "musicnn==0.1.0`)."
+            "tensor bundle. Fetch it again (`frisson fetch musicnn` re-checks and repairs the "
+            "musicnn checkpoints)."
         )
 
     def _read_block(self, data: bytes, offset: int, size: int, what: str) -> memoryview:
