@@ -26,12 +26,22 @@ every problem it finds without stopping at the first.
 Modules: ``_read`` (:func:`read_study`, :class:`Study`, :class:`Trial`),
 ``_files`` (runs, problems, BIDS entities, events and ratings tables),
 ``_validate`` (:meth:`Study.validate`), ``_bold`` (:func:`load_bold`),
+``_derivatives`` (fMRIPrep: :func:`find_preprocessed` with an explicit space,
+:func:`read_confounds`, :func:`clean_bold`; XCP-D: :func:`read_parcellated`),
 ``_write`` (:func:`write_events`, :func:`write_physio`, :func:`write_dataset_files`),
 ``_import`` (:func:`init_study`, :func:`import_study`, :func:`import_recording`,
 :func:`write_recordings`: raw lab recordings in, one physio file per rate).
 """
 
 from frisson.study._bold import load_bold, voxel_ijk
+from frisson.study._derivatives import (
+    Preprocessed,
+    clean_bold,
+    find_parcellated,
+    find_preprocessed,
+    read_confounds,
+    read_parcellated,
+)
 from frisson.study._files import EVENT_COLUMNS, Problem, Run, stimulus_stem
 from frisson.study._import import (
     import_recording,
@@ -45,15 +55,21 @@ from frisson.study._write import write_dataset_files, write_events, write_physio
 
 __all__ = [
     "EVENT_COLUMNS",
+    "Preprocessed",
     "Problem",
     "Run",
     "Study",
     "Trial",
+    "clean_bold",
+    "find_parcellated",
+    "find_preprocessed",
     "import_recording",
     "import_study",
     "init_study",
     "load_bold",
+    "read_confounds",
     "read_manifest",
+    "read_parcellated",
     "read_study",
     "stimulus_stem",
     "voxel_ijk",

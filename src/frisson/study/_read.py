@@ -173,6 +173,85 @@ class Study:
             )
         return load_bold(run.bold, **options)
 
+    def read_preprocessed(
+        self,
+        run: Run,
+        derivatives: str | os.PathLike,
+        *,
+        space: str | None = None,
+        confounds: Sequence[str] = (),
+        detrend_order: int | None = 1,
+        high_pass_hz: float | None = None,
+        standardize: bool = False,
+        **options,
+    ) -> TimeSeries:
+        """The run's fMRIPrep BOLD in one space, in its brain mask, cleaned.
+
+        Parameters
+        ----------
+        run : Run
+            A run of this study.
+        derivatives : path
+            The fMRIPrep folder (relative paths are relative to the study).
+        space : str, optional
+            Required when fMRIPrep wrote several (the error lists them).
+        confounds : sequence of str
+            Confound columns or patterns regressed out (e.g. ``["trans_*",
+            "rot_*", "csf", "white_matter"]``).
+        detrend_order, high_pass_hz, standardize
+            As in :func:`clean_bold`.
+        **options
+            Passed to :func:`load_bold` (``atlas``, ``atlas_labels``, ``tr_s``;
+            ``mask`` defaults to the run's ``desc-brain_mask``).
+
+        Returns
+        -------
+        TimeSeries
+
+        """
+        from frisson.study._derivatives import clean_bold, find_preprocessed, read_confounds
+
+        folder = Path(derivatives)
+        folder = folder if folder.is_absolute() else self.root / folder
+        found = find_preprocessed(folder, {"sub": run.participant, **run.entities}, space=space)
+        if "mask" not in options and found.mask is not None:
+            options["mask"] = found.mask
+        bold = load_bold(found.bold, **options)
+        matrix = None
+        if confounds:
+            if found.confounds is None:
+                raise DataError(
+                    f"{found.bold}: no desc-confounds_timeseries.tsv beside it; drop confounds= "
+                    "or point derivatives= at the fMRIPrep folder."
+                )
+            matrix, names = read_confounds(found.confounds, confounds)
+            logger.info("%s: regressing %d confounds", run.label, len(names))
+        return clean_bold(
+            bold,
+            confounds=matrix,
+            detrend_order=detrend_order,
+            high_pass_hz=high_pass_hz,
+            standardize=standardize,
+        )
+
+    def read_parcellated(
+        self, run: Run, derivatives: str | os.PathLike, *, seg: str | None = None, tr_s=None
+    ) -> TimeSeries:
+        """The run's parcellated time series (XCP-D ``*_timeseries.tsv``) as targets.
+
+        The TR comes from ``tr_s``, else the TSV's sidecars, else the run's BOLD.
+        """
+        from frisson._bids import inherited_metadata
+        from frisson.study._derivatives import find_parcellated, read_parcellated
+
+        folder = Path(derivatives)
+        folder = folder if folder.is_absolute() else self.root / folder
+        path = find_parcellated(folder, {"sub": run.participant, **run.entities}, seg=seg)
+        timed = {"RepetitionTime", "SamplingFrequency"} & set(inherited_metadata(path))
+        if tr_s is None and not timed and run.bold is not None:
+            tr_s = 1.0 / self.read_bold(run).rate_hz
+        return read_parcellated(path, tr_s=tr_s)
+
     def trials(
         self,
         *,
