@@ -199,6 +199,7 @@ def plot_slice_mosaic(
     max_slices: int = 16,
     title: str = "",
     label: str = "",
+    underlay: np.ndarray | None = None,
 ) -> Figure:
     """Slices of a 3-D map in a grid: a best-layer map (discrete) or a score map (continuous).
 
@@ -215,6 +216,10 @@ def plot_slice_mosaic(
         At most this many slices, evenly spaced over those with data.
     title, label : str
         Title and colour-bar label.
+    underlay : ndarray, shape (x, y, z), optional
+        An anatomical image on the same grid (e.g. a T1w resampled to the BOLD
+        grid, or the mean EPI), shown in grey under the map; blank map voxels
+        let it show through.
 
     Examples
     --------
@@ -223,6 +228,9 @@ def plot_slice_mosaic(
     >>> figure = plot_slice_mosaic(best, layers=["a", "b"])
     >>> len([ax for ax in figure.axes if ax.images])
     3
+    >>> figure = plot_slice_mosaic(best, layers=["a", "b"], underlay=np.random.rand(4, 4, 3))
+    >>> [len(ax.images) for ax in figure.axes if ax.images]
+    [2, 2, 2]
 
     """
     plt = _pyplot()
@@ -232,6 +240,12 @@ def plot_slice_mosaic(
     if volume.ndim != 3:
         raise DataError(f"volume must be 3-D, got shape {volume.shape}.")
     moved = np.moveaxis(volume, axis, -1)
+    if underlay is not None and np.shape(underlay) != volume.shape:
+        raise DataError(
+            f"underlay has shape {np.shape(underlay)}, the map {volume.shape}; resample the "
+            "anatomical image to the map's grid first."
+        )
+    anatomy = None if underlay is None else np.moveaxis(np.asarray(underlay, float), axis, -1)
     if layers is not None:
         shown = np.where(moved >= 0, moved.astype(float), np.nan)
         n_layers = len(layers)
@@ -258,7 +272,14 @@ def plot_slice_mosaic(
     )
     axes = np.atleast_1d(axes).ravel()
     image = None
+    if anatomy is not None:
+        finite = anatomy[np.isfinite(anatomy)]
+        grey = {"vmin": np.percentile(finite, 2), "vmax": np.percentile(finite, 98)}
     for ax, s in zip(axes, with_data, strict=False):
+        if anatomy is not None:
+            ax.imshow(
+                anatomy[..., s].T, origin="lower", cmap="gray", interpolation="nearest", **grey
+            )
         image = ax.imshow(shown[..., s].T, origin="lower", interpolation="nearest", **options)
         ax.set_title(f"slice {s}", fontsize=8)
     for ax in axes:

@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frisson._io import atomic_write
+from frisson._logging import logger
 from frisson._optional import import_optional
+from frisson.errors import FrissonError
 from frisson.report._files import write_figure, write_table
+from frisson.report._provenance import relative_path
+from frisson.report.encoding_html import write_encoding_html
 
 if TYPE_CHECKING:
     from frisson.pipelines.encoding import EncodingResults
@@ -40,7 +44,11 @@ def write_encoding_report(results: EncodingResults, output: str | os.PathLike) -
 
     Files: ``profiles.tsv`` (r, p, q per unit and layer), ``best_layers.tsv``,
     ``layer_summary.tsv``, ``layer_profiles.png``, ``best_layers.png`` and, for
-    BOLD targets, ``<fit>_best_layer.nii.gz``, ``<fit>_max_r.nii.gz`` and mosaics.
+    BOLD targets, ``<fit>_best_layer.nii.gz``, ``<fit>_max_r.nii.gz`` and mosaics
+    on an anatomical underlay (the participant's T1w resampled to the BOLD grid,
+    else the mean EPI of a run); ``settings.json``, ``provenance.json``, and
+    ``report.html`` (self-contained: contents, sortable tables, figures, data
+    quality, provenance; :func:`frisson.report.encoding_html.write_encoding_html`).
 
     Parameters
     ----------
@@ -142,13 +150,13 @@ def write_encoding_report(results: EncodingResults, output: str | os.PathLike) -
     )
     files += _write_maps(results, spaces, output, plot_slice_mosaic)
     settings = output / "settings.json"
-    atomic_write(
-        settings,
-        lambda p: Path(p).write_text(
-            json.dumps({**config.to_dict(), "layers": layers}, indent=2, default=str)
-        ),
-    )
+    record = {**config.to_dict(), "layers": layers}
+    for key in ("study", "output", "mask", "atlas", "atlas_labels"):
+        if record.get(key):
+            record[key] = relative_path(record[key], output)
+    atomic_write(settings, lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)))
     files.append(settings)
+    files += write_encoding_html(results, output, files, record)
     return files
 
 
@@ -163,6 +171,8 @@ def _write_maps(results: EncodingResults, spaces: dict[str, Any], output: Path, 
     if not voxel_fits:
         return files
 
+    underlays = _Underlays(results)
+
     def write(prefix: str, shape, affine, ijk, best_index, best_r, significant) -> None:
         best_map = np.zeros(shape, dtype=np.int16)
         r_map = np.zeros(shape, dtype=np.float32)
@@ -174,11 +184,11 @@ def _write_maps(results: EncodingResults, spaces: dict[str, Any], output: Path, 
         files.append(_gzip_nifti(output / f"{prefix}_best_layer.nii.gz", best_map, affine))
         files.append(_gzip_nifti(output / f"{prefix}_max_r.nii.gz", r_map, affine))
         title = f"{prefix}: best layer of voxels with q < {q:g} ({int(significant.sum())})"
-        files.append(
-            write_figure(
-                output / f"{prefix}_best_layer.png", mosaic(shown, layers=layers, title=title)
-            )
-        )
+        underlay, kind = underlays.get(prefix, shape, affine)
+        if kind:
+            title += f" on the {kind}"
+        figure = mosaic(shown, layers=layers, title=title, underlay=underlay)
+        files.append(write_figure(output / f"{prefix}_best_layer.png", figure))
 
     for label, profile in voxel_fits.items():
         space = spaces[label]
@@ -228,3 +238,43 @@ def _write_maps(results: EncodingResults, spaces: dict[str, Any], output: Path, 
                 votes > 0.5,
             )
     return files
+
+
+class _Underlays:
+    """Per fit, a grey anatomical image on its BOLD grid: the T1w if any, else the mean EPI."""
+
+    def __init__(self, results: EncodingResults) -> None:
+        self.root = Path(results.config.study)
+        self.found: dict[str, tuple[np.ndarray | None, str]] = {}
+
+    def get(self, label: str, shape, affine) -> tuple[np.ndarray | None, str]:
+        if label not in self.found:
+            try:
+                self.found[label] = _underlay(self.root, label, tuple(shape), affine)
+            except (OSError, ValueError, FrissonError) as error:
+                logger.warning("%s: maps without an anatomical underlay (%s)", label, error)
+                self.found[label] = (None, "")
+        return self.found[label]
+
+
+def _underlay(root: Path, label: str, shape, affine) -> tuple[np.ndarray | None, str]:
+    nib = import_optional("nibabel")
+
+    pattern = "sub-*" if label == "group" else label
+    for t1 in sorted(root.glob(f"{pattern}/**/anat/*_T1w.nii*")):
+        from nibabel.processing import resample_from_to
+
+        image = resample_from_to(nib.load(t1), (shape, affine), order=1)
+        return np.asarray(image.dataobj, dtype=float), "T1w"
+    for bold in sorted(root.glob(f"{pattern}/**/func/*_bold.nii*")):
+        image = nib.load(bold)
+        if tuple(image.shape[:3]) != tuple(shape):
+            continue
+        if image.ndim == 3:
+            return np.asarray(image.dataobj, dtype=float), "mean EPI"
+        n = image.shape[3]
+        total = np.zeros(shape)
+        for start in range(0, n, 50):  # 50 volumes at a time: a long run never loads whole
+            total += np.asarray(image.dataobj[..., start : start + 50], dtype=float).sum(axis=-1)
+        return total / n, "mean EPI"
+    return None, ""
