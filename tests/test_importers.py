@@ -324,3 +324,65 @@ def test_decimal_comma_csv(tmp_path):
 def test_unknown_format_is_named():
     with pytest.raises(DataError, match=r"unknown recording format; give format="):
         formats.detect_format("recording.mat")
+
+
+# --------------------------------------------------------------------- rate plausibility
+def _ecg_like(rate_hz, seconds=40.0, bpm=70.0, width_s=0.02, seed=5):
+    """Narrow pulses at beats ``bpm`` apart with 3 % interval jitter, plus a T wave and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    beats = np.cumsum(60 / bpm * (1 + 0.03 * rng.standard_normal(int(seconds * bpm / 60) + 2)))
+    signal = np.zeros_like(t)
+    for beat in beats:
+        signal += np.exp(-0.5 * ((t - beat) / width_s) ** 2)
+        signal += 0.3 * np.exp(-0.5 * ((t - beat - 0.25) / (4 * width_s)) ** 2)
+    return signal + 0.02 * rng.standard_normal(t.size)
+
+
+def test_heart_rate_recovers_the_planted_rate_and_flags_a_halved_sampling_rate():
+    from frisson.timeseries import TimeSeries
+
+    ecg = _ecg_like(2048.0)
+    assert formats.heart_rate_bpm(TimeSeries(ecg, 2048.0)) == pytest.approx(70, rel=0.04)
+    ppg = _ecg_like(64.0, bpm=88.0, width_s=0.12)
+    assert formats.heart_rate_bpm(TimeSeries(ppg, 64.0)) == pytest.approx(88, rel=0.04)
+    formats.check_heart_rate("ok.xdf", {"ecg": TimeSeries(ecg, 2048.0, names=["ECG"])})
+    wrong = {"ecg": TimeSeries(ecg, 1024.0, names=["ECG"])}  # pyphysio's 1024 for a 2048 Hz file
+    with pytest.raises(DataError) as caught:
+        formats.check_heart_rate("rec.xdf", wrong)
+    message = str(caught.value)
+    assert message.startswith("rec.xdf: at 1024 Hz the ecg channel 'ECG' beats at 3")
+    assert "at 2048 Hz it would be" in message
+    bpm = float(message.split("beats at ")[1].split(" bpm")[0])
+    assert bpm == pytest.approx(35, rel=0.04)
+    noise = TimeSeries(np.random.default_rng(0).standard_normal(64 * 30), 64.0, names=["PPG"])
+    assert formats.heart_rate_bpm(noise) is None  # not periodic: no verdict
+
+
+def test_import_refuses_a_recording_at_an_implausible_rate(tmp_path):
+    from frisson.study import import_recording
+    from frisson.timeseries import TimeSeries
+
+    recording = formats.Recording(
+        tmp_path / "rec.xdf", "xdf", {"ecg": TimeSeries(_ecg_like(2048.0), 1024.0, names=["ECG"])}
+    )
+    with pytest.raises(DataError, match=r"rec.xdf: at 1024 Hz the ecg channel"):
+        import_recording(recording, tmp_path / "study", participant="01", task="music")
+    assert not (tmp_path / "study").exists()
+    paths = import_recording(
+        recording, tmp_path / "study", participant="01", task="music", check_rate=False
+    )
+    assert [p.name for p in paths] == [
+        "sub-01_task-music_events.tsv", "sub-01_task-music_recording-ecg_physio.tsv.gz",
+    ]  # fmt: skip
+
+
+def test_heart_rate_of_a_real_ecg_matches_its_beat_annotations():
+    """MIT-BIH record 100: the cardiologists' beat labels give the oracle."""
+    wfdb = pytest.importorskip("wfdb")
+    rec = formats.read_wfdb(DATA / "mitdb" / "100")
+    annotation = wfdb.rdann(str(DATA / "mitdb" / "100"), "atr")
+    beats_s = annotation.sample[np.isin(annotation.symbol, ["N", "A", "V"])] / 360.0
+    first = beats_s[beats_s < 120.0]
+    oracle_bpm = 60.0 / np.median(np.diff(first))
+    assert formats.heart_rate_bpm(rec.channels["MLII"]) == pytest.approx(oracle_bpm, rel=0.03)

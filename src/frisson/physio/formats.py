@@ -33,6 +33,7 @@ from frisson._logging import logger
 from frisson.errors import DataError, ParameterError
 from frisson.physio.io import (
     _assemble,
+    channel_kind,
     looks_like_e4,
     read_acqknowledge,
     read_bids_physio,
@@ -43,8 +44,11 @@ from frisson.timeseries import TimeSeries
 
 __all__ = [
     "FORMATS",
+    "PLAUSIBLE_BPM",
     "Marker",
     "Recording",
+    "check_heart_rate",
+    "heart_rate_bpm",
     "read_e4",
     "read_npy",
     "read_opensignals",
@@ -675,6 +679,98 @@ def read_npy(
     units = dict(units or {})
     chans = [(n, data[:, i], rate_hz, units.get(n)) for i, n in enumerate(names)]
     return Recording(path, "npy", _assemble(path, chans, start_s=0.0, kinds=kinds, select=None))
+
+
+# --------------------------------------------------------------------- rate plausibility
+#: Heart rates (bpm) a resting listener's recording can show; outside them the rate is suspect.
+PLAUSIBLE_BPM = (40.0, 200.0)
+
+
+def heart_rate_bpm(series: TimeSeries, *, max_s: float = 120.0) -> float | None:
+    """The dominant heart rate (bpm) of an ECG or PPG channel from its autocorrelation.
+
+    The beat energy (squared slope, smoothed over 0.15 s) is autocorrelated;
+    the beat period is the first lag between 0.25 and 2.5 s whose
+    autocorrelation reaches 80 % of the highest there (so a multiple of the
+    period is not taken for it). Returns None when the channel is shorter
+    than 10 s or not periodic (highest autocorrelation below 0.3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from frisson.timeseries import TimeSeries
+    >>> t = np.arange(0, 30, 1 / 100)
+    >>> round(heart_rate_bpm(TimeSeries(np.sin(np.pi * 1.2 * t) ** 8, 100.0)))  # pulses at 1.2 Hz
+    72
+
+    """
+    rate = series.rate_hz
+    values = series.values[: int(max_s * rate), 0].astype(np.float64)
+    if values.size < 10 * rate:
+        return None
+    values = np.where(np.isnan(values), np.nanmean(values), values)
+
+    # Beat energy (Pan-Tompkins style): the squared slope of the signal below ~40 Hz,
+    # smoothed over 0.15 s and kept at <= 50 Hz, so beats that jitter by tens of ms
+    # still line up at the beat period.
+    def smooth(x: np.ndarray, seconds: float) -> np.ndarray:
+        width = max(1, int(seconds * rate))
+        return np.convolve(x, np.ones(width) / width, mode="same")
+
+    energy = smooth(np.diff(smooth(values, 0.025)) ** 2, 0.15)  # < 40 Hz, then beat energy
+    step = max(1, int(rate // 50))
+    energy = energy[: energy.size // step * step].reshape(-1, step).mean(axis=1)
+    rate = rate / step
+    values = energy - energy.mean()
+    n = values.size
+    spectrum = np.fft.rfft(values, 2 * n)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum))[:n]
+    if acf[0] <= 0:
+        return None
+    acf = acf / acf[0]
+    lo, hi = int(0.25 * rate), min(int(2.5 * rate), n - 1)
+    window = acf[lo : hi + 1]
+    if window.size < 3 or window.max() < 0.3:
+        return None
+    peaks = [
+        i
+        for i in range(1, window.size - 1)
+        if window[i] >= window[i - 1] and window[i] >= window[i + 1]
+    ]
+    strong = [i for i in peaks if window[i] >= 0.8 * window.max()]
+    i = strong[0] if strong else int(np.argmax(window))
+    shift = 0.0
+    if 0 < i < window.size - 1:  # parabolic interpolation between the lag samples
+        curvature = window[i - 1] - 2 * window[i] + window[i + 1]
+        shift = 0.5 * (window[i - 1] - window[i + 1]) / curvature if curvature < 0 else 0.0
+    lag = (lo + i + shift) / rate
+    return 60.0 / lag
+
+
+def check_heart_rate(path: str | os.PathLike, channels: Mapping[str, TimeSeries]) -> None:
+    """Stop when an ECG/PPG channel beats implausibly fast or slow: its rate is likely wrong.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the channel, the heart rate at the stated rate and
+        the sampling rate that would make it plausible.
+
+    """
+    for key, series in channels.items():
+        kind = key if key in ("ecg", "ppg") else channel_kind(series.names[0])
+        if kind not in ("ecg", "ppg"):
+            continue
+        bpm = heart_rate_bpm(series)
+        if bpm is None or PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1]:
+            continue
+        factor = 2.0 if bpm < PLAUSIBLE_BPM[0] else 0.5
+        raise DataError(
+            f"{path}: at {series.rate_hz:g} Hz the {kind} channel {series.names[0]!r} beats at "
+            f"{bpm:.1f} bpm, outside {PLAUSIBLE_BPM[0]:g}-{PLAUSIBLE_BPM[1]:g}: the sampling rate "
+            f"is probably wrong (at {factor * series.rate_hz:g} Hz it would be "
+            f"{factor * bpm:.1f} bpm). Check the device's rate and pass the right one."
+        )
 
 
 # ---------------------------------------------------------------------------- dispatch

@@ -141,6 +141,7 @@ def import_recording(
     stimulus_markers: Mapping[str, str] | None = None,
     time_zero_s: float = 0.0,
     datatype: str = "beh",
+    check_rate: bool = True,
 ) -> list[Path]:
     """Write one :class:`~frisson.physio.formats.Recording` as a run of a BIDS study.
 
@@ -168,6 +169,10 @@ def import_recording(
         The time on the recording's axis that becomes run time 0.
     datatype : str
         The datatype folder (``beh``; ``func`` beside BOLD).
+    check_rate : bool
+        Refuse ECG/PPG channels whose heart rate at the stated sampling rate
+        is implausible (:func:`frisson.physio.formats.check_heart_rate`): a
+        wrong rate gives plausible-looking, wrong times.
 
     Returns
     -------
@@ -178,6 +183,10 @@ def import_recording(
     for name, value in (("participant", participant), ("task", task), ("session", session)):
         if value is not None and not re.fullmatch(r"[a-zA-Z0-9]+", value):
             raise ParameterError(f"{name}={value!r}: BIDS labels are letters and digits only.")
+    if check_rate:
+        from frisson.physio.formats import check_heart_rate
+
+        check_heart_rate(recording.path, recording.channels)
     root = Path(root)
     subject = root / f"sub-{participant}" / (f"ses-{session}" if session else "")
     parts = [f"sub-{participant}"] + ([f"ses-{session}"] if session else [])
