@@ -22,6 +22,11 @@ PARTICIPANT_COLUMNS = {
         "response gain (the planted individual difference).",
         "Units": "score (0-34)",
     },
+    "trait": {
+        "Description": "Simulated trait score (mean 50, sd 10) that scales the listener's "
+        "structure-locked responses (StudyParams.trait_scaling; 0: it scales nothing).",
+        "Units": "score",
+    },
 }
 
 

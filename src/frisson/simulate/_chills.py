@@ -151,6 +151,24 @@ class StudyParams:
         Chance that a trial contains a 1-3 s dropout (NaN in every channel).
     baseline_s, gap_s : float
         Silence before the first stimulus and between stimuli (s).
+    spontaneous_chills_per_min : float
+        Rate of chill reports unrelated to the music's structure (per minute of
+        music, Poisson per listener and song, uniform in the song); default 0.
+        With ``effect_size=0`` they are the null of the chill analyses: chills
+        are reported, but at no composed moment.
+    chill_scr_us : float
+        SCR evoked by every reported chill (uS, scaled by the listener's gain
+        and a trial factor), starting 0-1 s after the report; default 0.
+    chill_hr_bpm : float
+        Heart-rate rise at every reported chill (bpm, a Gaussian bump of sd 2 s
+        peaking 2 s after the report); default 0.
+    trait_scaling : float or None
+        None (default): nothing. Otherwise every listener gets a ``trait`` score
+        in ``participants.tsv`` (mean 50, sd 10, independent of the gains) and
+        their structure-locked responses (boundary SCRs, heart-rate changes,
+        chill chances, ratings) are multiplied by
+        ``max(0, 1 + trait_scaling * z)`` with ``z`` the score's z value; 0 is
+        the null (the score is written, it scales nothing).
 
     Examples
     --------
@@ -189,6 +207,10 @@ class StudyParams:
     dropout_probability: float = 0.05
     baseline_s: float = 10.0
     gap_s: float = 20.0
+    spontaneous_chills_per_min: float = 0.0
+    chill_scr_us: float = 0.0
+    chill_hr_bpm: float = 0.0
+    trait_scaling: float | None = None
 
 
 def _null(**emphasised) -> StudyParams:
@@ -443,9 +465,11 @@ def simulate_study(
     for index in tqdm(range(params.n_participants), desc="participants", disable=not show):
         pid = f"{index + 1:02d}"
         person = _draw_participant(rng, params)
+        person.update(_draw_trait(rng, params))
         truth_rows.append({"participant": pid, **person})
         participant_rows.append(
             {"participant_id": f"sub-{pid}", "absorption": person["absorption"]}
+            | ({"trait": person["trait"]} if "trait" in person else {})
         )
         order = [names[i] for i in rng.permutation(len(names))]
         run = _simulate_run(rng, params, person, order, planted)
@@ -508,8 +532,15 @@ def _check_study_params(params: StudyParams) -> None:
         "eda_noise_us",
         "baseline_s",
         "gap_s",
+        "spontaneous_chills_per_min",
+        "chill_scr_us",
+        "chill_hr_bpm",
     ):
         check_positive(name, getattr(params, name), allow_zero=True)
+    if params.trait_scaling is not None and not np.isfinite(params.trait_scaling):
+        raise ParameterError(
+            f"trait_scaling must be a finite number or None, got {params.trait_scaling!r}."
+        )
     check_positive("habituation_tau_s", params.habituation_tau_s)
     check_positive("song_habituation_tau_s", params.song_habituation_tau_s)
     for name in ("latency_s", "hr_change_bpm", "spontaneous_per_min", "spontaneous_us"):
@@ -685,6 +716,8 @@ def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
     ]
     scrs = _planted_scrs(rng, params, person, order, onsets, planted)
     events += _chills(rng, params, person, order, onsets, planted)
+    events += _spontaneous_chills(rng, params, order, onsets, planted)
+    scrs += _chill_scrs(rng, params, person, events, onsets)
     scrs += _spontaneous_scrs(rng, person, params, order, onsets, planted, total_s)
     eda = _skin_conductance(rng, params, person, scrs, order, onsets, times)
     drive_run = np.zeros(n)
@@ -699,10 +732,12 @@ def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
     # Heart rate follows the structure-locked drive, delayed by the participant's latency.
     lag = min(n, round(person["latency_s"] * rate))
     delayed = np.r_[np.zeros(lag), drive_run[: n - lag]]
+    effect = params.effect_size * person.get("trait_factor", 1.0)
     hr = (
         person["hr_bpm"]
-        + params.effect_size * person["hr_gain_bpm"] * person["gain"] * delayed
+        + effect * person["hr_gain_bpm"] * person["gain"] * delayed
         + 2.0 * np.sin(2 * np.pi * 0.25 * times)  # respiratory sinus arrhythmia
+        + _chill_heart_rate(params, person, events, times)
     )
     ppg, beats = _ppg(rng, params, hr, rate)
     artefacts = _motion(rng, params, eda, ppg, total_s)
@@ -710,7 +745,7 @@ def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
     if params.ratings_rate_hz is not None:
         columns["emotionality"] = _ratings(
             rng,
-            params.effect_size * person["gain"],
+            effect * person["gain"],
             drive_run,
             listening,
             rate,
@@ -729,7 +764,7 @@ def _trial_factor(rng: np.random.Generator, params: StudyParams) -> float:
 
 def _planted_scrs(rng, params: StudyParams, person, order, onsets, planted) -> list[dict]:
     """SCRs to song onsets, boundaries, shared moments and loudness surges, stimulus by stimulus."""
-    gain, effect = person["gain"], params.effect_size
+    gain, effect = person["gain"], params.effect_size * person.get("trait_factor", 1.0)
     scrs = []
     for name in order:
         truth = planted[name]
@@ -760,7 +795,8 @@ def _chills(rng, params: StudyParams, person, order, onsets, planted) -> list[di
     for name in order:
         truth = planted[name]
         for b, s in zip(truth.boundaries_s, truth.boundary_strength, strict=True):
-            chance = min(0.9, 0.6 * params.effect_size * person["gain"] * s)
+            effect = params.effect_size * person.get("trait_factor", 1.0)
+            chance = min(0.9, 0.6 * effect * person["gain"] * s)
             if s > 0.6 and rng.random() < chance:
                 onset_s = min(
                     onsets[name] + b + person["latency_s"] + float(rng.uniform(0.0, 1.0)),
@@ -770,6 +806,73 @@ def _chills(rng, params: StudyParams, person, order, onsets, planted) -> list[di
                     {"onset": onset_s, "duration": 0.0, "trial_type": "chill", "stim_file": None}
                 )
     return events
+
+
+def _draw_trait(rng: np.random.Generator, params: StudyParams) -> dict[str, float]:
+    """A ``trait`` score (mean 50, sd 10) and the factor it puts on the structure-locked effect.
+
+    Drawn only when ``trait_scaling`` is set, so default studies keep their draws.
+    """
+    if params.trait_scaling is None:
+        return {}
+    z = float(rng.standard_normal())
+    return {
+        "trait": round(50.0 + 10.0 * z, 1),
+        "trait_factor": max(0.0, 1 + params.trait_scaling * z),
+    }
+
+
+def _spontaneous_chills(rng, params: StudyParams, order, onsets, planted) -> list[dict]:
+    """Chill reports at random moments of each song (Poisson), unrelated to its structure."""
+    events = []
+    if params.spontaneous_chills_per_min <= 0:
+        return events
+    for name in order:
+        duration = planted[name].duration_s
+        n = rng.poisson(params.spontaneous_chills_per_min * duration / 60.0)
+        for t in np.sort(rng.uniform(0.0, duration, n)):
+            events.append(
+                {
+                    "onset": onsets[name] + float(t),
+                    "duration": 0.0,
+                    "trial_type": "chill",
+                    "stim_file": None,
+                }
+            )
+    return events
+
+
+def _chill_scrs(rng, params: StudyParams, person, events, onsets) -> list[dict]:
+    """An SCR 0-1 s after every chill report (``chill_scr_us``, scaled by the gain)."""
+    if params.chill_scr_us <= 0:
+        return []
+    starts = sorted(onsets.items(), key=lambda item: item[1])
+    rows = []
+    for event in events:
+        if event["trial_type"] != "chill":
+            continue
+        name, onset = next((n, o) for n, o in reversed(starts) if o <= event["onset"])
+        amplitude = params.chill_scr_us * person["gain"] * _trial_factor(rng, params)
+        run_time = event["onset"] + float(rng.uniform(0.0, 1.0))
+        rows.append(_scr_row(name, run_time, onset, amplitude, "chill", event["onset"] - onset))
+    return rows
+
+
+def _chill_heart_rate(params: StudyParams, person, events, times: np.ndarray) -> np.ndarray:
+    """Heart-rate bumps (sd 2 s) peaking 2 s after each chill report, ``chill_hr_bpm`` high."""
+    out = np.zeros(times.size)
+    if params.chill_hr_bpm <= 0:
+        return out
+    for event in events:
+        if event["trial_type"] == "chill":
+            peak = event["onset"] + 2.0
+            near = np.abs(times - peak) < 8.0
+            out[near] += (
+                params.chill_hr_bpm
+                * person["gain"]
+                * np.exp(-0.5 * ((times[near] - peak) / 2.0) ** 2)
+            )
+    return out
 
 
 def _spontaneous_scrs(rng, person, params, order, onsets, planted, total_s) -> list[dict]:
@@ -1051,4 +1154,8 @@ _PARAM_UNITS = {
     "dropout_probability": "per trial",
     "baseline_s": "s",
     "gap_s": "s",
+    "spontaneous_chills_per_min": "per minute of music",
+    "chill_scr_us": "uS",
+    "chill_hr_bpm": "bpm",
+    "trait_scaling": "factor per sd of the trait score",
 }

@@ -1,0 +1,509 @@
+"""Chills as events: epochs around reported chills, chills predicted by transitions, listeners.
+
+Three questions a reviewer of the chills study asks beyond the poster, with the
+inference of :mod:`frisson.events` (sign flips over independent units):
+
+- **Does the body respond at a chill?** :func:`chill_pseudo_events` draws, per
+  trial (one listener hearing one song), control moments like that listener's
+  chills in that song: as many per set, from the study's pooled chill
+  positions, outside the song-onset window. :func:`frisson.events.locked_averages`
+  (position-matched, ``position_degree=3``) turns the trial into a mean
+  chill-locked and a mean control-locked epoch, and
+  :func:`frisson.events.song_level_test` flips signs over **songs** (default)
+  or over **listeners**. Songs are the default unit: chills cluster at song
+  moments every listener hears (a climax), and a song evokes responses shared
+  by its listeners, so the trials of one song are not independent and only a
+  test whose replicates are songs has the right error term. When every
+  listener brings their own songs (one listener per song) the two units
+  coincide. Listeners are the unit for a claim about listeners' bodies on
+  fixed songs (say so when reporting it).
+- **Do latent transitions predict chills?** :func:`chill_hit_rates`: per song,
+  the share of listeners reporting a chill within ``hit_window_s`` after each
+  transition, averaged over the transitions, against the same share after the
+  song's pseudo-transitions (drawn as for the transition test, position
+  matched by a polynomial fit like :func:`~frisson.events.locked_averages`);
+  :func:`chill_hit_test` flips the signs of the songs' differences (songs as
+  the random factor: transitions are song properties).
+- **Do listeners differ by their scores?** :func:`listener_associations`
+  correlates every numeric score (``participants.tsv`` columns) with each
+  listener-level effect (transition response, chill rate, ...): Spearman's
+  rho (Pearson r of ranks, pairwise complete), permutation p from shuffling
+  listeners, corrected over the tested scores by the maximum |rho| per
+  permutation (family-wise, per effect). A mixed model (statsmodels) was not
+  used: statsmodels is not a dependency, and a listener's effect is already one
+  number per listener, so an exact permutation test needs no distributional
+  assumption about skewed effects such as chill counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from frisson._check import check_int, check_range_s, rng_from_seed
+from frisson._signflip import sign_patterns
+from frisson.errors import DataError, ParameterError
+from frisson.events import PseudoTransitions, pseudo_transitions
+
+__all__ = [
+    "ChillHitTest",
+    "ListenerAssociations",
+    "chill_hit_rates",
+    "chill_hit_test",
+    "chill_pseudo_events",
+    "listener_associations",
+]
+
+
+def chill_pseudo_events(
+    chills_s: Sequence[float],
+    *,
+    duration_s: float,
+    window_s: tuple[float, float] = (-2.0, 8.0),
+    onset_exclude_s: float = 10.0,
+    n_sets: int = 20,
+    position_pool: Sequence[float] | None = None,
+    seed: int | np.random.Generator = 0,
+) -> PseudoTransitions:
+    """One trial's chills inside the admissible span, and control sets drawn like them.
+
+    A thin wrapper of :func:`frisson.events.pseudo_transitions` with the whole
+    song as the search span (a chill report has no detector edge): chills and
+    controls both lie in ``[max(onset_exclude_s, -tmin), duration_s - tmax]``.
+
+    Parameters
+    ----------
+    chills_s : sequence of float
+        The listener's chill reports in this song (s from song onset).
+    duration_s : float
+        Song length (s).
+    window_s : (float, float)
+        The epoch window.
+    onset_exclude_s : float
+        Song-onset window without chills or controls (default 10 s).
+    n_sets : int
+        Control sets (default 20).
+    position_pool : sequence of float, optional
+        The study's chills as fractions of their songs' spans
+        (:func:`frisson.events.relative_positions`), so controls follow where
+        chills fall in songs; default uniform.
+    seed : int or Generator
+        Seed of the draw (e.g. the study seed plus the trial's index).
+
+    Returns
+    -------
+    PseudoTransitions
+        ``events_s`` are the kept chills, ``controls_s`` (n_sets, n_chills).
+
+    Examples
+    --------
+    >>> pt = chill_pseudo_events([5.0, 50.0], duration_s=100.0, seed=0)
+    >>> pt.events_s, pt.dropped_s, pt.span_s, pt.controls_s.shape
+    (array([50.]), array([5.]), (10.0, 92.0), (20, 1))
+
+    """
+    return pseudo_transitions(
+        chills_s,
+        duration_s=duration_s,
+        span_s=(0.0, float(duration_s)),
+        window_s=window_s,
+        onset_exclude_s=onset_exclude_s,
+        n_sets=n_sets,
+        position_pool=position_pool,
+        seed=seed,
+    )
+
+
+# ------------------------------------------------------------------ transitions -> chills
+def _hit_share(chills: Sequence[np.ndarray], times_s: np.ndarray, window: tuple[float, float]):
+    """Per time, the share of listeners with a chill in ``[t + low, t + high]``."""
+    low, high = window
+    hits = np.zeros(times_s.shape)
+    for reports in chills:
+        reports = np.sort(np.asarray(reports, dtype=float))
+        first = np.searchsorted(reports, times_s + low, side="left")
+        last = np.searchsorted(reports, times_s + high, side="right")
+        hits += last > first
+    return hits / max(len(chills), 1)
+
+
+def chill_hit_rates(
+    chills_by_listener: Sequence[Sequence[float]],
+    pseudo: PseudoTransitions,
+    *,
+    hit_window_s: tuple[float, float] = (0.0, 10.0),
+    position_degree: int | None = 3,
+) -> tuple[float, float]:
+    """One song's chill hit rate after its transitions and after its pseudo-transitions.
+
+    ``c(t)`` is the share of the song's listeners who reported a chill in
+    ``[t + low, t + high]``; the events' rate is the mean of ``c`` over the kept
+    transitions. The control rate is the mean of ``c`` over the control sets,
+    or (``position_degree``) a polynomial in the position within the span fitted
+    to the controls' ``c`` and evaluated at the transitions' positions, so that
+    chills that are likelier late in songs do not favour either side.
+
+    Parameters
+    ----------
+    chills_by_listener : sequence of sequences of float
+        Per listener of the song, their chill reports (s from song onset;
+        empty for a listener without chills).
+    pseudo : PseudoTransitions
+        The song's transitions and control sets (:func:`frisson.events.pseudo_transitions`).
+    hit_window_s : (float, float)
+        A chill counts for a moment ``t`` when it lies in ``[t + low, t + high]``
+        (default 0-10 s after).
+    position_degree : int or None
+        Degree of the position fit (default 3, as the transition test); None
+        uses the plain mean over controls.
+
+    Returns
+    -------
+    (float, float)
+        Hit rate after transitions and after controls (shares of listeners, 0-1).
+
+    Examples
+    --------
+    >>> pt = pseudo_transitions([30.0, 60.0], duration_s=100.0, edge_s=5.0, seed=0)
+    >>> events, control = chill_hit_rates([[33.0], [62.0, 90.0], []], pt, position_degree=None)
+    >>> round(events, 3), bool(control < events)
+    (0.333, True)
+
+    """
+    low, high = check_range_s("hit_window_s", hit_window_s)
+    if high <= low:
+        raise ParameterError(f"hit_window_s must have low < high, got {hit_window_s!r}.")
+    if pseudo.events_s.size == 0:
+        raise DataError("The song has no transition inside its admissible span; leave it out.")
+    listeners = [np.asarray(c, dtype=float) for c in chills_by_listener]
+    if not listeners:
+        raise DataError("chills_by_listener is empty: give one (possibly empty) list per listener.")
+    events = float(_hit_share(listeners, pseudo.events_s, (low, high)).mean())
+    controls = pseudo.controls_s.ravel()
+    share = _hit_share(listeners, controls, (low, high))
+    if position_degree is None:
+        return events, float(share.mean())
+    degree = check_int("position_degree", position_degree, minimum=0)
+    if controls.size < 2 * (degree + 1):
+        raise DataError(
+            f"{controls.size} controls cannot fit a degree-{degree} position trend; "
+            "draw more control sets or lower position_degree."
+        )
+    start, end = pseudo.span_s
+    scale = max(end - start, 1e-9)
+    design = np.vander((controls - start) / scale, degree + 1)
+    coefficients, *_ = np.linalg.lstsq(design, share, rcond=None)
+    at_events = np.vander((pseudo.events_s - start) / scale, degree + 1)
+    return events, float(at_events.mean(axis=0) @ coefficients)
+
+
+@dataclass(frozen=True)
+class ChillHitTest:
+    """Chill hit rates after transitions vs pseudo-transitions, songs as the random factor.
+
+    Attributes
+    ----------
+    songs : tuple of str
+    hit_events, hit_control : ndarray, shape (n_songs,)
+        Per song, the share of listeners with a chill within the hit window
+        after a transition, and after a control (position matched).
+    n_listeners, n_transitions : ndarray of int, shape (n_songs,)
+    effect : float
+        Mean over songs of ``hit_events - hit_control`` (a share of listeners).
+    ci : (float, float)
+        t confidence interval over songs (``n_songs - 1`` df).
+    p : float
+        One-sided sign-flip p over songs (H1: more chills after transitions).
+    n_permutations : int
+    exact : bool
+    min_possible_p : float
+    hit_window_s : (float, float)
+    method : str
+        A paragraph for the report.
+
+    """
+
+    songs: tuple[str, ...]
+    hit_events: np.ndarray = field(repr=False)
+    hit_control: np.ndarray = field(repr=False)
+    n_listeners: np.ndarray = field(repr=False)
+    n_transitions: np.ndarray = field(repr=False)
+    effect: float
+    ci: tuple[float, float]
+    p: float
+    n_permutations: int
+    exact: bool
+    min_possible_p: float
+    hit_window_s: tuple[float, float]
+    method: str = field(repr=False)
+
+    @property
+    def n_songs(self) -> int:
+        """Songs tested."""
+        return len(self.songs)
+
+    def to_frame(self):
+        """Per song: song, n_listeners, n_transitions, hit_events, hit_control, difference."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "song": self.songs,
+                "n_listeners": self.n_listeners,
+                "n_transitions": self.n_transitions,
+                "hit_events": self.hit_events,
+                "hit_control": self.hit_control,
+                "difference": self.hit_events - self.hit_control,
+            }
+        )
+
+
+def _signflip_mean_p(values: np.ndarray, n_permutations: int, seed: int) -> tuple[float, int, bool]:
+    """One-sided sign-flip p of the mean (the observed pattern counted), patterns, exact."""
+    signs, exact = sign_patterns(values.size, n_permutations, seed)
+    means = signs @ values / values.size
+    scale = 1e-12 * max(1.0, float(np.abs(values).max(initial=0.0)))
+    return float(np.mean(means >= means[0] - scale)), int(signs.shape[0]), exact
+
+
+def chill_hit_test(
+    rates: Mapping[str, tuple[float, float]],
+    *,
+    n_listeners: Mapping[str, int] | None = None,
+    n_transitions: Mapping[str, int] | None = None,
+    hit_window_s: tuple[float, float] = (0.0, 10.0),
+    n_permutations: int = 10000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+) -> ChillHitTest:
+    """Sign-flip test over songs of (hit rate after transitions - after controls).
+
+    Under the null (chills unrelated to the transitions, controls drawn like the
+    transitions) each song's difference is centred on 0; flipping the signs of
+    whole songs gives its null distribution (exact up to ``log2(n_permutations)``
+    songs). A rare-chill study gives right-skewed differences, for which the
+    one-sided test is conservative rather than liberal.
+
+    Parameters
+    ----------
+    rates : mapping of str to (float, float)
+        Per song, :func:`chill_hit_rates`.
+    n_listeners, n_transitions : mapping of str to int, optional
+        Per song, for the table.
+    hit_window_s : (float, float)
+        The window used (recorded).
+    n_permutations : int
+        Sign patterns (all ``2**n_songs`` when not more).
+    ci_level : float
+        Level of the t interval of the effect.
+    seed : int
+        Seed of random sign patterns.
+
+    Returns
+    -------
+    ChillHitTest
+
+    Examples
+    --------
+    >>> rates = {f"s{i}": (0.3 + 0.01 * i, 0.1) for i in range(6)}
+    >>> result = chill_hit_test(rates)
+    >>> result.p, result.min_possible_p, round(result.effect, 3)
+    (0.015625, 0.015625, 0.225)
+
+    """
+    from scipy import stats
+
+    names = sorted(rates)
+    if len(names) < 3:
+        raise DataError(
+            f"A test over songs needs at least 3 songs with transitions and listeners, got "
+            f"{len(names)}."
+        )
+    if not 0 < ci_level < 1:
+        raise ParameterError(f"ci_level must be between 0 and 1, got {ci_level!r}.")
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    events = np.array([rates[n][0] for n in names], dtype=float)
+    control = np.array([rates[n][1] for n in names], dtype=float)
+    if not (np.isfinite(events).all() and np.isfinite(control).all()):
+        raise DataError("rates hold NaN; leave out songs without transitions or listeners.")
+    difference = events - control
+    p, n_patterns, exact = _signflip_mean_p(difference, n_permutations, seed)
+    effect = float(difference.mean())
+    half = float(
+        stats.t.ppf(0.5 + ci_level / 2, difference.size - 1)
+        * difference.std(ddof=1)
+        / np.sqrt(difference.size)
+    )
+    min_p = 2.0 ** (-difference.size) if exact else 1.0 / n_patterns
+    low, high = (float(v) for v in hit_window_s)
+    method = (
+        f"Per song, the share of its listeners reporting a chill {low:g} to {high:g} s after "
+        f"each latent transition, averaged over its transitions, minus the same share after "
+        f"its pseudo-transitions (drawn as for the transition test; position matched). "
+        f"Songs as the unit of inference ({difference.size} songs): mean difference "
+        f"{effect:.3g} ({100 * ci_level:g} % CI {effect - half:.3g} to {effect + half:.3g}), "
+        f"one-sided sign-flip p = {p:.4g} over {n_patterns} sign patterns (smallest possible "
+        f"{min_p:.3g})."
+    )
+    counts = [n_listeners or {}, n_transitions or {}]
+    return ChillHitTest(
+        songs=tuple(names),
+        hit_events=events,
+        hit_control=control,
+        n_listeners=np.array([counts[0].get(n, 0) for n in names], dtype=int),
+        n_transitions=np.array([counts[1].get(n, 0) for n in names], dtype=int),
+        effect=effect,
+        ci=(effect - half, effect + half),
+        p=p,
+        n_permutations=n_patterns,
+        exact=exact,
+        min_possible_p=min_p,
+        hit_window_s=(low, high),
+        method=method,
+    )
+
+
+# ------------------------------------------------------------------ listeners' scores
+@dataclass(frozen=True)
+class ListenerAssociations:
+    """Spearman correlations of listeners' scores with their effects, max-stat corrected.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per (effect, score): ``effect``, ``score``, ``n`` (listeners with
+        both), ``rho``, ``p`` (two-sided permutation p, uncorrected),
+        ``p_corrected`` (max-|rho| over the effect's scores).
+    n_permutations : int
+    method : str
+
+    """
+
+    rows: list[dict] = field(repr=False)
+    n_permutations: int
+    method: str = field(repr=False)
+
+    def to_frame(self):
+        """The rows as a table."""
+        import pandas as pd
+
+        columns = ["effect", "score", "n", "rho", "p", "p_corrected"]
+        return pd.DataFrame(self.rows, columns=columns)
+
+    def significant(self, alpha: float = 0.05) -> list[dict]:
+        """Rows with ``p_corrected < alpha``."""
+        return [r for r in self.rows if r["p_corrected"] < alpha]
+
+
+def _ranks(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=axis)
+
+
+def _permuted_rho(scores: np.ndarray, effect: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """Per score column, rho of the score's ranks with the permuted effect's ranks (pairwise)."""
+    out = np.full((orders.shape[0], scores.shape[1]), np.nan)
+    permuted = effect[orders]  # (n_perm, n)
+    for j in range(scores.shape[1]):
+        keep = np.isfinite(scores[:, j])
+        if keep.sum() < 4 or np.ptp(scores[keep, j]) == 0:
+            continue
+        x = _ranks(scores[keep, j])
+        x = (x - x.mean()) / np.linalg.norm(x - x.mean())
+        y = _ranks(permuted[:, keep], axis=1)
+        y = y - y.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(y, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, j] = (y @ x) / norm
+    return out
+
+
+def listener_associations(
+    scores: Mapping[str, Mapping[str, float]],
+    effects: Mapping[str, Mapping[str, float]],
+    *,
+    n_permutations: int = 5000,
+    seed: int = 0,
+) -> ListenerAssociations:
+    """Every numeric score against every listener effect: rho, permutation p, max-stat correction.
+
+    Per effect, listeners without a finite effect are left out; each score uses
+    the listeners that have it (pairwise complete). The same random orders of
+    the listeners are applied to every score of an effect, so the maximum
+    |rho| over scores per order gives a family-wise corrected p (Westfall &
+    Young single-step max-T, two-sided) over the tested scores.
+
+    Parameters
+    ----------
+    scores : mapping of str to mapping of str to float
+        Per score name (e.g. ``absorption``), per listener, the value (NaN missing).
+    effects : mapping of str to mapping of str to float
+        Per effect name (e.g. ``transition_sc``), per listener, the value.
+    n_permutations : int
+        Random orders of the listeners (the observed order counted among them).
+    seed : int
+        Seed of the orders.
+
+    Returns
+    -------
+    ListenerAssociations
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> trait = rng.standard_normal(30)
+    >>> people = [f"p{i}" for i in range(30)]
+    >>> scores = {"trait": dict(zip(people, trait)), "noise": dict(zip(people, rng.random(30)))}
+    >>> effects = {"response": dict(zip(people, trait + 0.5 * rng.standard_normal(30)))}
+    >>> table = listener_associations(scores, effects, n_permutations=999).to_frame()
+    >>> table.loc[table.score == "trait", "p_corrected"].item() < 0.01
+    True
+
+    """
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    score_names = sorted(scores)
+    if not score_names or not effects:
+        raise DataError("listener_associations needs at least one score and one effect.")
+    rng = rng_from_seed(seed)
+    rows = []
+    for effect_name in sorted(effects):
+        values = effects[effect_name]
+        people = sorted(p for p, v in values.items() if np.isfinite(v))
+        if len(people) < 4:
+            continue
+        effect = np.array([values[p] for p in people], dtype=float)
+        matrix = np.array(
+            [[float(scores[s].get(p, np.nan)) for s in score_names] for p in people], dtype=float
+        )
+        orders = np.vstack(
+            [np.arange(len(people))]
+            + [rng.permutation(len(people)) for _ in range(n_permutations - 1)]
+        )
+        rho = _permuted_rho(matrix, effect, orders)
+        observed = rho[0]
+        strongest = np.nanmax(np.abs(rho), axis=1, initial=0.0)
+        for j, name in enumerate(score_names):
+            if not np.isfinite(observed[j]):
+                continue
+            tolerance = 1e-12
+            rows.append(
+                {
+                    "effect": effect_name,
+                    "score": name,
+                    "n": int(np.isfinite(matrix[:, j]).sum()),
+                    "rho": float(observed[j]),
+                    "p": float(np.mean(np.abs(rho[:, j]) >= abs(observed[j]) - tolerance)),
+                    "p_corrected": float(np.mean(strongest >= abs(observed[j]) - tolerance)),
+                }
+            )
+    method = (
+        f"Spearman's rho (Pearson r of ranks, listeners with both values) of every numeric "
+        f"score with each listener effect; two-sided permutation p from {n_permutations} "
+        f"orders of the listeners (the observed one counted); p_corrected from the maximum "
+        f"|rho| over the {len(score_names)} scores per order (family-wise over the scores, "
+        f"per effect)."
+    )
+    return ListenerAssociations(rows, n_permutations, method)
