@@ -21,6 +21,7 @@ Examples
 >>> from importlib.metadata import version
 >>> frisson.__version__ == version("frisson")  # the installed metadata says the same
 True
+
 """
 
 from frisson.errors import AudioError, DataError, FrissonError, ParameterError
