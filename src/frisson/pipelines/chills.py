@@ -55,7 +55,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RunConfig", "StudyResults", "run_study"]
 
-ANALYSES = ("latent", "epochs", "isc", "cnn")
+ANALYSES = ("latent", "epochs", "isc", "cnn", "chills", "heart", "individual")
+#: What runs by default; ``chills``, ``heart``, ``individual`` are opt-in (pipelines._beyond).
+DEFAULT_ANALYSES = ANALYSES[:4]
 #: The predictors of the ``cnn`` analysis: the chills CNN on the embedding, delayed
 #: ridge on the same embedding, the CNN on acoustic features. The first one listed
 #: is the main model (its held-out row is the headline and gets the control).
@@ -92,7 +94,8 @@ class RunConfig:
     encoder_params : dict
         Settings passed to the encoder (e.g. ``{"patch_hop_s": 0.5}``).
     analyses : tuple of str
-        Which of ``latent``, ``epochs``, ``isc``, ``cnn`` to run.
+        Which of ``latent``, ``epochs``, ``isc``, ``cnn`` (the default) and the
+        opt-in ``chills``, ``heart``, ``individual`` to run.
     window_frames, hop_frames : int
         Sliding mean of the latent (default 100 and 4 frames... of the layer's frames).
     response_rate_hz : float
@@ -176,7 +179,7 @@ class RunConfig:
     encoder: str = DEFAULT_ENCODER
     layer: str | None = None
     encoder_params: dict[str, Any] = field(default_factory=dict)
-    analyses: tuple[str, ...] = ANALYSES
+    analyses: tuple[str, ...] = DEFAULT_ANALYSES
     window_frames: int = 100
     hop_frames: int = 4
     response_rate_hz: float = 10.0
@@ -305,6 +308,9 @@ class StudyResults:
         written to ``settings.json`` beside the configuration.
     files : list of Path
         Everything written.
+    beyond : BeyondResults or None
+        The opt-in ``chills``, ``heart`` and ``individual`` analyses
+        (:mod:`frisson.pipelines._beyond`).
 
     """
 
@@ -318,6 +324,7 @@ class StudyResults:
     left_out: list[dict[str, str]] = field(default_factory=list)
     used: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    beyond: Any = None  # BeyondResults of the opt-in chills/heart/individual analyses
 
     def summary(self) -> str:
         """A short table for the terminal."""
@@ -412,6 +419,10 @@ def run_study(
         results.cnn, results.predictions = _cnn_step(
             cache, config, results.songs, trials, show, results.used
         )
+    if {"chills", "heart", "individual"} & set(config.analyses):
+        from frisson.pipelines._beyond import run_beyond
+
+        results.beyond = run_beyond(cache, config, study, results.songs, trials, show)
     return results
 
 
