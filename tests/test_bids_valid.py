@@ -73,3 +73,22 @@ def test_physio_gzip_header_has_no_name_or_time(stimuli, tmp_path):
     flags, mtime = raw[3], int.from_bytes(raw[4:8], "little")
     assert flags & 0x08 == 0  # FNAME not set
     assert mtime == 0
+
+
+def test_each_physio_file_gets_only_its_own_sidecar(stimuli, tmp_path):
+    """recording- labels: BIDS inheritance (as pybids applies it) gives no file another's rate."""
+    from frisson._bids import applicable_sidecars, inherited_metadata
+
+    params = StudyParams(n_participants=1, ratings_rate_hz=5.0)
+    sim = simulate_study(stimuli, tmp_path / "labels", params=params, progress_bar=False)
+    physio = sorted(sim.root.glob("sub-01/beh/*_physio.tsv.gz"))
+    assert [p.name.split("_")[2] for p in physio] == ["recording-physio", "recording-ratings"]
+    for path in physio:
+        own = path.with_name(path.name.replace(".tsv.gz", ".json"))
+        assert applicable_sidecars(path) == [own]
+    rates = [inherited_metadata(p)["SamplingFrequency"] for p in physio]
+    assert rates == [100.0, 5.0]
+    # Without the label, the main file's sidecar would apply to the ratings file too.
+    old = physio[0].with_name("sub-01_task-listening_physio.json")
+    old.write_text(physio[0].with_name(physio[0].name.replace(".tsv.gz", ".json")).read_text())
+    assert old in applicable_sidecars(physio[1])

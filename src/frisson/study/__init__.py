@@ -1,23 +1,28 @@
-"""Listening studies kept as BIDS-style folders: read, validate, iterate trials, and write.
+"""Listening studies kept as BIDS folders: read, validate, iterate trials, import and write.
 
-Layout (what :mod:`frisson.simulate` writes and :func:`read_study` reads)::
+Layout (what :mod:`frisson.simulate` and :func:`import_study` write and
+:func:`read_study` reads; docs/study-layout.md has the full description)::
 
     study/
-      dataset_description.json
-      participants.tsv                 participant_id + questionnaire columns
+      dataset_description.json, README.md
+      participants.tsv (+ .json)       participant_id + questionnaire columns
+      task-<t>_events.json             sidecars every run of the task inherits
       stimuli/<name>.wav               the music (any format frisson.audio reads)
       sub-<id>/[ses-<id>/]<beh|func>/
         sub-<id>_task-<t>[_run-<n>]_events.tsv        onset, duration, trial_type, stim_file
-        sub-<id>_task-<t>[_run-<n>]_physio.tsv.gz     + _physio.json (SamplingFrequency,
-                                                        StartTime, Columns)
-        sub-<id>_task-<t>[_run-<n>]_recording-<r>_physio.tsv.gz   e.g. continuous ratings
+        sub-<id>_task-<t>[_run-<n>]_recording-<r>_physio.tsv.gz   + .json (SamplingFrequency,
+                                                        StartTime, Columns); one per rate
         sub-<id>_task-<t>[_run-<n>]_beh.tsv           ratings as a table with onset or time_s
         sub-<id>_task-<t>[_run-<n>]_bold.nii.gz       BOLD (:func:`load_bold`)
 
-In ``*_events.tsv``, rows with a ``stim_file`` are stimulus presentations
-(trials); other rows (e.g. ``trial_type == "chill"``) are events that fall into
-the trial whose time span contains them. Times are seconds from the run's
-start, the time zero of ``StartTime`` in the physiology sidecars.
+``stim_file`` is relative to ``stimuli/`` (BIDS). In ``*_events.tsv``, rows
+with a ``stim_file`` are stimulus presentations (trials); other rows (e.g.
+``trial_type == "chill"``) are events that fall into the trial whose time span
+contains them. Times are seconds from the run's start, the time zero of
+``StartTime`` in the physiology sidecars. Sidecars follow BIDS inheritance
+(:mod:`frisson._bids`); ``RepetitionTime`` from them wins over the NIfTI
+header. A BOLD run without events is a run whose task is one piece
+(``read_study(task_stimuli=...)``, the OpenNeuro ds003085 layout).
 
 :meth:`Study.trials` yields each presentation with its responses cropped and
 re-timed so that ``t = 0`` is stimulus onset. :meth:`Study.validate` lists
