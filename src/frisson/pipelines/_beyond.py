@@ -81,6 +81,12 @@ class BeyondSettings:
     rmssd_window_s, rmssd_hop_s : float
         RMSSD windows (default 10 s every 0.5 s) and ``rmssd_min_beats``.
     rmssd_min_beats : int
+    cardiac_epoch_window_s, cardiac_baseline_s, cardiac_summary_window_s : (float, float)
+        Epoch window, baseline and summary window of heart rate and RMSSD
+        (default -10 to 12 s, baseline -10 to -5 s, summary 0 to 8 s). A
+        centred 10-s window lets a heart-rate change enter the series 5 s
+        before it happens, so the skin-conductance baseline (t < 0) would
+        absorb it: the cardiac baseline ends 5 s before the event.
     n_association_permutations : int
         Listener permutations of the ``individual`` analysis.
 
@@ -93,6 +99,9 @@ class BeyondSettings:
     rmssd_window_s: float = 10.0
     rmssd_hop_s: float = 0.5
     rmssd_min_beats: int = 6
+    cardiac_epoch_window_s: tuple[float, float] = (-10.0, 12.0)
+    cardiac_baseline_s: tuple[float, float] = (-10.0, -5.0)
+    cardiac_summary_window_s: tuple[float, float] = (0.0, 8.0)
     n_association_permutations: int = 5000
 
 
@@ -312,14 +321,17 @@ def _heart(config, results: BeyondResults, listening, draws, chill_draws, effect
     if not hr:
         results.notes.append("heart: no trial with usable PPG or ECG beats")
         return
-    unit = results.settings.chill_unit
-    test, per_trial = _locked(config, _items(hr, draws))
+    settings = results.settings
+    unit = settings.chill_unit
+    test, per_trial = _locked(config, _items(hr, draws), cardiac=settings)
     _keep(results, "heart rate @ transitions", test, "song")
     effects["transition_hr"] = _per_listener(per_trial)
-    _keep(results, "rmssd @ transitions", _locked(config, _items(rmssd, draws))[0], "song")
-    test = _locked(config, _items(hr, chill_draws), unit)[0]
+    test = _locked(config, _items(rmssd, draws), cardiac=settings)[0]
+    _keep(results, "rmssd @ transitions", test, "song")
+    test = _locked(config, _items(hr, chill_draws), unit, cardiac=settings)[0]
     _keep(results, "heart rate @ chills", test, unit)
-    _keep(results, "rmssd @ chills", _locked(config, _items(rmssd, chill_draws), unit)[0], unit)
+    test = _locked(config, _items(rmssd, chill_draws), unit, cardiac=settings)[0]
+    _keep(results, "rmssd @ chills", test, unit)
 
 
 def _keep(results: BeyondResults, key: str, test, unit: str) -> None:
@@ -340,18 +352,28 @@ def _items(series: dict, draws: dict) -> list[tuple[str, str, Any, Any]]:
     return out
 
 
-def _locked(config, items: list, unit: str = "song"):
-    """Event- vs control-locked averages per trial, tested over songs (or listeners)."""
+def _locked(config, items: list, unit: str = "song", cardiac: BeyondSettings | None = None):
+    """Event- vs control-locked averages per trial, tested over songs (or listeners).
+
+    Skin conductance uses the run's epoch, baseline (t < 0) and summary
+    windows; ``cardiac`` settings give heart rate's and RMSSD's.
+    """
     from frisson.events import locked_averages, song_level_test
 
+    window, baseline, summary = config.epoch_window_s, (None, 0.0), config.summary_window_s
+    if cardiac is not None:
+        window = cardiac.cardiac_epoch_window_s
+        baseline = cardiac.cardiac_baseline_s
+        summary = cardiac.cardiac_summary_window_s
     events, control, songs, listeners, per_trial = [], [], [], [], {}
-    low, high = config.summary_window_s
+    low, high = summary
     for participant, stimulus, series, draw in items:
         try:
             averages = locked_averages(
                 series,
                 draw,
-                window_s=config.epoch_window_s,
+                window_s=window,
+                baseline_s=baseline,
                 position_degree=config.control_position_degree,
             )
         except DataError as error:
@@ -363,9 +385,9 @@ def _locked(config, items: list, unit: str = "song"):
         control.append(averages.control)
         songs.append(stimulus)
         listeners.append(participant)
-        window = (averages.times_s >= low - 1e-9) & (averages.times_s <= high + 1e-9)
+        inside = (averages.times_s >= low - 1e-9) & (averages.times_s <= high + 1e-9)
         per_trial[(participant, stimulus)] = float(
-            (averages.events - averages.control)[window].mean()
+            (averages.events - averages.control)[inside].mean()
         )
     labels = songs if unit == "song" else listeners
     if len(set(labels)) < 3:
@@ -376,7 +398,7 @@ def _locked(config, items: list, unit: str = "song"):
         averages.times_s,
         songs=labels,
         participants=listeners,
-        summary_window_s=config.summary_window_s,
+        summary_window_s=summary,
         n_permutations=config.n_permutations,
         seed=config.seed,
     )
