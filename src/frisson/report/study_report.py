@@ -32,6 +32,7 @@ from frisson.report._provenance import (
     provenance_html,
     relative_path,
 )
+from frisson.report.beyond_report import write_beyond_report
 from frisson.report.listening import shown_transitions
 from frisson.report.study_figures import plot_epochs, plot_isc, plot_predictions
 
@@ -100,6 +101,7 @@ def write_study_report(
         written += _write_cnn(results, out, sections)
     if results.isc:
         written += _write_isc(results, out, sections)
+    written += write_beyond_report(results, out, sections)  # opt-in chills/heart/individual
     written += _write_songs(results, out, sections, listening=listening, heart_rate=heart_rate)
     written += _write_quality(results, out, problems, sections)
     settings = out / "settings.json"
