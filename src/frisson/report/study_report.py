@@ -153,7 +153,7 @@ def _page(results: StudyResults, out: Path, sections: dict[str, Section], proble
 
     config = results.config
     layer = next((song.layer for song in results.songs.values()), config.layer or "default")
-    order = ["summary", "epochs", "cnn", "isc", "songs", "quality", "provenance"]
+    order = ["summary", "epochs", "cnn", "isc", "beyond", "songs", "quality", "provenance"]
     sections["summary"] = Section("Summary", _summary_html(results, problems))
     name = Path(config.study).name
     intro = (
