@@ -149,3 +149,27 @@ def test_entity_parsing():
     }  # fmt: skip
     assert suffix("sub-01_task-x_recording-ratings_physio.tsv.gz") == "physio"
     assert suffix("sub-01_task-x") == ""
+
+
+def test_inheritance_agrees_with_pybids(ds003085):
+    """pybids (the reference implementation) merges the same sidecars into the same metadata."""
+    bids = pytest.importorskip("bids")
+    root, _ = ds003085
+    (root / "sub-02" / "sub-02_task-happy_bold.json").write_text(
+        json.dumps({"RepetitionTime": 2.0, "EchoTime": 0.03})
+    )
+    (root / "task-sad_recording-cardiac_physio.json").write_text(
+        json.dumps({"SamplingFrequency": 50.0, "StartTime": 0.0, "Columns": ["cardiac"]})
+    )
+    (root / "sub-01/func/sub-01_task-sad_recording-cardiac_physio.json").write_text(
+        json.dumps({"StartTime": -2.0})
+    )
+    physio = root / "sub-01/func/sub-01_task-sad_recording-cardiac_physio.tsv.gz"
+    physio.write_bytes(b"")
+    layout = bids.BIDSLayout(root, validate=False)
+    files = [*sorted(root.glob("sub-*/func/*_bold.nii.gz")), physio]
+    for path in files:
+        assert inherited_metadata(path) == layout.get_metadata(str(path)), path.name
+    assert inherited_metadata(physio) == {
+        "SamplingFrequency": 50.0, "StartTime": -2.0, "Columns": ["cardiac"],
+    }  # fmt: skip

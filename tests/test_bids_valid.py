@@ -88,6 +88,13 @@ def test_each_physio_file_gets_only_its_own_sidecar(stimuli, tmp_path):
         assert applicable_sidecars(path) == [own]
     rates = [inherited_metadata(p)["SamplingFrequency"] for p in physio]
     assert rates == [100.0, 5.0]
+    try:
+        import bids
+    except ImportError:
+        pass
+    else:  # the reference implementation agrees (it gave ratings 100 Hz before the labels)
+        layout = bids.BIDSLayout(sim.root, validate=False)
+        assert [layout.get_metadata(str(p))["SamplingFrequency"] for p in physio] == rates
     # Without the label, the main file's sidecar would apply to the ratings file too.
     old = physio[0].with_name("sub-01_task-listening_physio.json")
     old.write_text(physio[0].with_name(physio[0].name.replace(".tsv.gz", ".json")).read_text())
