@@ -235,9 +235,13 @@ def _magnitude_blocks(
     blocks = _frame_blocks(
         audio.samples, frame, hop, _n_frames(audio, hop), block_frames=block_frames, dtype=dtype
     )
+    # The windowed frames go into one zero-padded buffer (what rfft(n=n_fft) would
+    # build anew for every block); the padding stays zero.
+    padded = np.zeros((block_frames, n_fft), dtype=dtype)
     for first, frames in blocks:
-        spectrum = scipy.fft.rfft(frames * win, n=n_fft, axis=1)
-        magnitude = np.abs(spectrum)
+        rows = padded[: frames.shape[0]]
+        np.multiply(frames, win, out=rows[:, :frame])
+        magnitude = np.abs(scipy.fft.rfft(rows, axis=1))
         magnitude *= magnitude.dtype.type(scale)
         yield first, magnitude
 
@@ -299,19 +303,35 @@ def _analytic_magnitude_blocks(
     is transformed whole.
     """
     import scipy.fft
-    import scipy.signal
 
     n = samples.size
     if n <= block_samples + 2 * margin_samples:
-        n_fft = scipy.fft.next_fast_len(n)
-        yield 0, np.abs(scipy.signal.hilbert(samples.astype(np.float64), n_fft)[:n])
+        yield 0, _hilbert_magnitude(samples, scipy.fft.next_fast_len(n))
         return
     for start in range(0, n, block_samples):
         stop = min(n, start + block_samples)
         lo, hi = max(0, start - margin_samples), min(n, stop + margin_samples)
-        n_fft = scipy.fft.next_fast_len(hi - lo)
-        analytic = scipy.signal.hilbert(samples[lo:hi].astype(np.float64), n_fft)
-        yield start, np.abs(analytic[start - lo : stop - lo])
+        magnitude = _hilbert_magnitude(samples[lo:hi], scipy.fft.next_fast_len(hi - lo))
+        yield start, magnitude[start - lo : stop - lo]
+
+
+def _hilbert_magnitude(segment: np.ndarray, n_fft: int) -> np.ndarray:
+    """``|scipy.signal.hilbert(segment, n_fft)|`` on the segment's samples, from real FFTs.
+
+    The analytic signal is ``x + i H{x}``; the Hilbert transform ``H{x}`` is the
+    inverse real FFT of ``-i X`` with the DC and Nyquist terms zeroed (one real
+    FFT each way, half the work of the two complex FFTs ``hilbert`` runs).
+    """
+    import scipy.fft
+
+    segment = segment.astype(np.float64)
+    spectrum = scipy.fft.rfft(segment, n_fft)
+    spectrum *= -1j
+    spectrum[0] = 0.0
+    if n_fft % 2 == 0:
+        spectrum[-1] = 0.0
+    transform = scipy.fft.irfft(spectrum, n_fft)[: segment.size]
+    return np.hypot(segment, transform)
 
 
 def _analytic_magnitude(samples: np.ndarray, **blocks: int) -> np.ndarray:
@@ -497,12 +517,12 @@ def _spectral_flux_job(
     previous: list[np.ndarray] = []
 
     def consume(first: int, magnitude: np.ndarray) -> None:
-        if previous:
-            magnitude = np.vstack([previous.pop(), magnitude])
-            first -= 1
-        increase = np.maximum(np.diff(magnitude, axis=0), 0.0).sum(axis=1)
-        flux[first + 1 : first + 1 + increase.size] = increase
-        previous.append(magnitude[-1:])
+        if previous:  # the first frame of the block against the last of the one before
+            flux[first] = np.maximum(magnitude[0] - previous.pop(), 0.0).sum()
+        increase = np.diff(magnitude, axis=0)
+        np.maximum(increase, 0.0, out=increase)
+        flux[first + 1 : first + magnitude.shape[0]] = increase.sum(axis=1)
+        previous.append(magnitude[-1])
 
     def finish() -> TimeSeries:
         logger.debug("spectral_flux: frame=%d, hop=%d, n_fft=%d samples", frame, hop, n_fft)
@@ -552,11 +572,12 @@ def _pair_sum(
     ``freqs_hz`` and ``amplitudes`` have shape (n_frames, n_peaks); unused
     slots have amplitude 0 (and contribute 0 for every model).
     """
-    f1, f2 = freqs_hz[:, :, np.newaxis], freqs_hz[:, np.newaxis, :]
-    a1, a2 = amplitudes[:, :, np.newaxis], amplitudes[:, np.newaxis, :]
-    terms = weight(a1, a2) * _plomp_levelt(f1, f2)
-    # d(f, f) = 0 and the terms are symmetric: half the full sum is the sum over i < j.
-    return 0.5 * terms.sum(axis=(1, 2))
+    # Peaks fill the slots strongest first, so slots past the largest count are unused.
+    n_used = int(np.count_nonzero(amplitudes, axis=1).max(initial=0))
+    first, second = np.triu_indices(n_used, 1)
+    terms = weight(amplitudes[:, first], amplitudes[:, second])
+    terms *= _plomp_levelt(freqs_hz[:, first], freqs_hz[:, second])
+    return terms.sum(axis=1)
 
 
 def _spectral_peaks(
@@ -596,11 +617,15 @@ def _spectral_peaks(
 
     """
     n_frames = magnitude.shape[0]
-    centre = magnitude[:, 1:-1]  # compared in the spectra's own precision
+    # compared in the spectra's own precision: the floor first (few bins reach it),
+    # then those bins against their neighbours
     floor = np.maximum(threshold * magnitude.max(axis=1), min_amplitude)[:, np.newaxis]
-    is_peak = (centre > magnitude[:, :-2]) & (centre >= magnitude[:, 2:]) & (centre >= floor)
-    rows, cols = np.nonzero(is_peak)
-    cols = cols + 1
+    reaches = magnitude[:, 1:-1] >= floor
+    rows, cols = np.divmod(np.flatnonzero(reaches), reaches.shape[1])  # 1-D: fast
+    cols += 1
+    centre = magnitude[rows, cols]
+    is_peak = (centre > magnitude[rows, cols - 1]) & (centre >= magnitude[rows, cols + 1])
+    rows, cols = rows[is_peak], cols[is_peak]
     tiny = np.finfo(np.float64).tiny
     left, mid, right = (
         np.log(np.maximum(magnitude[rows, cols + shift].astype(np.float64), tiny))
@@ -1131,11 +1156,13 @@ def _onset_strength_job(
     # The mel power spectrogram is built block by block (librosa.stft would hold the
     # whole complex STFT); the onset function itself is librosa's.
     import scipy.signal
+    import scipy.sparse
 
     window = "hann"
     unscale = scipy.signal.get_window(window, frame, fftbins=True).sum() / 2.0
     mel_basis = librosa.filters.mel(sr=audio.rate_hz, n_fft=n_fft, n_mels=n_mels)
-    mel_basis_t = mel_basis.T.astype(np.float64)  # (n_bins, n_mels)
+    # (n_mels, n_bins), sparse: each FFT bin lies in at most two mel bands
+    mel_sparse = scipy.sparse.csr_array(mel_basis.astype(np.float64))
     # librosa.power_to_db(S) with its defaults (ref=1, amin=1e-10, top_db=80): the dB
     # frames are kept in float32 (an hour at 200 frames/s x 128 bands is 370 MB, not
     # three float64 copies) and clipped at (global max - 80 dB) once all are known.
@@ -1145,7 +1172,7 @@ def _onset_strength_job(
 
     def consume(first: int, magnitude: np.ndarray) -> None:
         rows = slice(first, first + magnitude.shape[0])
-        power = ((magnitude * unscale) ** 2) @ mel_basis_t
+        power = (mel_sparse @ ((magnitude * unscale) ** 2).T).T
         db = 10.0 * np.log10(np.maximum(power, 1e-10))
         top[0] = max(top[0], float(db.max()))
         mel_db[rows] = db
