@@ -6,9 +6,9 @@ venv with ``pip install --no-index <wheel>``: pip must find every core requireme
 already installed, and the only packages it can see are the dev environment's, exposed
 through a ``.pth`` file to a folder of links that leaves out frisson itself (the editable
 source tree), the musicnn wheel and every package of the optional extras (transformers,
-huggingface_hub, safetensors, tokenizers, himalaya, nibabel, pyedflib, bioread). So the
-install proves the core needs none of them, and a run proves the core works without
-them. The default encoder then runs after ``frisson fetch musicnn --from`` the published
+huggingface_hub, safetensors, tokenizers, himalaya, nibabel, pyedflib, bioread, pyxdf,
+wfdb). So the install proves the core needs none of them, and a run proves the core works
+without them. The default encoder then runs after ``frisson fetch musicnn --from`` the published
 wheel that ``make install`` keeps in data/external/musicnn/ -- the real code path,
 without the network.
 """
@@ -39,10 +39,10 @@ MUSICNN_WHEEL = ROOT / "data" / "external" / "musicnn" / "musicnn-0.1.0-py3-none
 #: wheel and the optional extras with the packages only they pull in.
 HIDDEN = {
     "frisson", "musicnn", "transformers", "huggingface_hub", "safetensors", "tokenizers",
-    "himalaya", "nibabel", "pyedflib", "bioread",
+    "himalaya", "nibabel", "pyedflib", "bioread", "pyxdf", "wfdb",
 }  # fmt: skip
 OPTIONAL = {"transformers", "huggingface_hub", "safetensors", "himalaya", "nibabel"}
-OPTIONAL |= {"pyedflib", "bioread"}
+OPTIONAL |= {"pyedflib", "bioread", "pyxdf", "wfdb"}
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(module) is None for module in ("build", "hatchling", "pip")),
@@ -155,7 +155,7 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_metadata_users_read(dist):
     assert not core & OPTIONAL
     assert extras["codecs"] == {"transformers", "huggingface_hub", "safetensors"}
     assert extras["fmri"] == {"himalaya", "nibabel"}
-    assert extras["formats"] == {"pyedflib", "bioread"}
+    assert extras["formats"] == {"pyedflib", "bioread", "pyxdf", "wfdb"}
     assert extras["all"] == OPTIONAL and OPTIONAL | {"pytest", "build"} <= extras["dev"]
     with tarfile.open(sdist) as archive:
         members = {m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name}

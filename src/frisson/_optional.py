@@ -8,7 +8,8 @@ pipeline, reports). Heavier or narrower dependencies come with extras:
   EnCodec codecs, ``hf:<repo>`` models such as MERT and CLAP);
 * ``frisson[fmri]``: nibabel, himalaya (BOLD images, ridge encoding models, the
   layer-wise encoding study);
-* ``frisson[formats]``: pyedflib, bioread (EDF/BDF and AcqKnowledge physiology files);
+* ``frisson[formats]``: pyedflib, bioread, pyxdf, wfdb (EDF/BDF, AcqKnowledge, XDF and
+  WFDB physiology files);
 * ``frisson[all]``: every extra above.
 
 Modules import these through :func:`import_optional` inside the functions that
@@ -35,6 +36,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "himalaya": ("fmri", "ridge encoding models (frisson.models.encoding)"),
     "pyedflib": ("formats", "EDF/BDF physiology files"),
     "bioread": ("formats", "BIOPAC AcqKnowledge (.acq) files"),
+    "pyxdf": ("formats", "XDF (Lab Streaming Layer) recordings"),
+    "wfdb": ("formats", "WFDB (PhysioNet) records"),
 }
 
 
@@ -90,7 +93,6 @@ def import_optional(module: str) -> ModuleType:
         if error.name is not None and error.name.partition(".")[0] != top:
             raise  # the package is there but one of its own dependencies is missing
         raise MissingExtraError(
-            f"{EXTRAS[top][1]} need {top}, which is not installed: "
-            f'pip install "frisson[{extra}]"',
+            f'{EXTRAS[top][1]} need {top}, which is not installed: pip install "frisson[{extra}]"',
             name=top,
         ) from None
