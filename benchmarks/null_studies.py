@@ -332,9 +332,41 @@ def main() -> None:
     _report(args, rows, seconds=time.perf_counter() - start)
 
 
+#: How each test reads in the Markdown table (README).
+LABELS = {
+    "epochs": "transition vs control: effect over songs",
+    "epochs_cluster": "same, cluster test over epoch time",
+    "ridge_headline": "ridge, held-out songs + participants (headline): p over songs",
+    "ridge_fisher": "same, Fisher's p",
+    "ridge_seen_songs": "ridge, seen songs (memorisation ceiling): p over songs",
+    "ridge_song": "ridge headline, per-song p",
+    "cnn_headline": "CNN, held-out songs + participants (headline): p over songs",
+    "cnn_fisher": "same, Fisher's p",
+    "cnn_seen_songs": "CNN, seen songs (memorisation ceiling): p over songs",
+    "cnn_song": "CNN headline, per-song p",
+    "isc_near": "ISC near transitions vs elsewhere, per song",
+}
+
+
+def _markdown(table: list[dict]) -> str:
+    lines = [
+        "| family | effect | test | n | rejects at .05 [95 % CI] | at .01 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        low, high = row["ci95_05"]
+        lines.append(
+            f"| {row['family']} | {row['effect_size']:g} | {LABELS[row['test']]} | {row['n']} | "
+            f"{100 * row['rate_05']:.1f} % [{100 * low:.1f}, {100 * high:.1f}] | "
+            f"{100 * row['rate_01']:.1f} % |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _report(args, rows: list[dict], *, seconds: float) -> None:
     table = _table(rows)
     _print(table)
+    args.out.with_suffix(".md").write_text(_markdown(table))
     write_results(
         args.out,
         {
