@@ -43,7 +43,7 @@ a small planted study stands in for both:
 ('cnn', 'ridge', 'cnn | mismatched songs')
 >>> result.scopes()
 ('held-out participants and songs', 'held-out participants, seen songs')
->>> table = result.summary()  # per model and scope: median r, Fisher p; `headline` row
+>>> table = result.summary()  # per model and scope: median r, p over songs, Fisher p
 >>> frame = result.to_frame()  # one row per model x scope x song: r, p, r_participants, ...
 """
 
