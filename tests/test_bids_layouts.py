@@ -173,3 +173,27 @@ def test_inheritance_agrees_with_pybids(ds003085):
     assert inherited_metadata(physio) == {
         "SamplingFrequency": 50.0, "StartTime": -2.0, "Columns": ["cardiac"],
     }  # fmt: skip
+
+
+def test_validate_warns_when_two_sidecars_of_a_folder_apply(tmp_path):
+    """The layout frisson wrote before recording- labels: the main sidecar also fits the ratings."""
+    import gzip
+
+    from frisson.study import write_events
+
+    root = tmp_path / "old"
+    beh = root / "sub-01" / "beh"
+    write_events(beh / "sub-01_task-x_events.tsv", [{"onset": 1.0, "duration": 2.0}])
+    for name, rate, column in (("", 10.0, "eda"), ("_recording-ratings", 5.0, "emotionality")):
+        with gzip.open(beh / f"sub-01_task-x{name}_physio.tsv.gz", "wt") as handle:
+            handle.write("\n".join(["0.5"] * 40) + "\n")
+        (beh / f"sub-01_task-x{name}_physio.json").write_text(
+            json.dumps({"SamplingFrequency": rate, "StartTime": 0.0, "Columns": [column]})
+        )
+    problems = read_study(root).validate()
+    (ambiguous,) = [p for p in problems if "all apply to it" in p.message]
+    assert ambiguous.severity == "warning"
+    assert ambiguous.path == "sub-01/beh/sub-01_task-x_recording-ratings_physio.tsv.gz"
+    assert "sub-01_task-x_physio.json, sub-01_task-x_recording-ratings_physio.json" in (
+        ambiguous.message
+    )

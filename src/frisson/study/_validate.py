@@ -116,6 +116,7 @@ def _validate_run(study: Study, run, rel, refused: set[str], lengths: dict[str, 
                 f"{data.name} or remove the sidecar.",
             )
     for path in run.physio:
+        yield from _ambiguous_sidecars(path, rel)
         yield from _validate_physio(path, rel, presentations)
     if run.bold is not None:
         yield from _validate_bold(run.bold, rel(run.bold), presentations)
@@ -209,6 +210,24 @@ def _error_problem(error: Exception, default: str, rel) -> Problem:
         if sidecar:
             path = rel(Path(head).with_name(sidecar.group(1)))
     return Problem("error", path, message)
+
+
+def _ambiguous_sidecars(path: Path, rel) -> Iterator[Problem]:
+    """A warning when two sidecars of one folder apply to a file (BIDS forbids it)."""
+    from frisson._bids import applicable_sidecars
+
+    by_folder: dict[Path, list[Path]] = {}
+    for sidecar in applicable_sidecars(path):
+        by_folder.setdefault(sidecar.parent, []).append(sidecar)
+    for sidecars in by_folder.values():
+        if len(sidecars) > 1:
+            yield Problem(
+                "warning",
+                rel(path),
+                f"sidecars {', '.join(s.name for s in sidecars)} all apply to it (BIDS "
+                "inheritance allows one per folder; pybids may take the wrong one's "
+                "SamplingFrequency). Give each physio file of the run its own recording-<label>.",
+            )
 
 
 def _validate_physio(
