@@ -4,7 +4,9 @@ For each duration a mono 16-bit WAV at 44.1 kHz is written in blocks (a section-
 structured tone plus noise), then analysed in a fresh subprocess, as
 ``frisson analyze --encoder mel`` would: the peak memory is that process' maximum
 resident set size (``resource.getrusage``), the time its wall-clock time for
-``analyze_song`` (the imports excluded). The same file also goes through
+``analyze_song`` (the imports excluded), and its CPU time (user + system, the
+better measure on a shared machine: one thread, so wall = CPU when the machine is
+idle). The same file also goes through
 librosa's own feature pipeline in another subprocess (what a user would otherwise
 run: ``librosa.load``, a mel spectrogram, onset strength, spectral centroid, RMS),
 for comparison. Acceptance (issue 12): 60 min in < 2 GB at >= 20x real time.
@@ -32,25 +34,33 @@ RATE_HZ = 44100
 FRISSON = """
 import json, resource, sys, time
 import frisson.pipelines.song as song, frisson.features, librosa.feature  # imports not timed
-start = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, cpu_start = time.perf_counter(), cpu()
 result = song.analyze_song(sys.argv[1], encoder="mel", n_surrogates=int(sys.argv[2]))
-seconds = time.perf_counter() - start
+seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu_start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "n_features": result.features.n_channels}))
+n_features = result.features.n_channels
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak,
+                  "n_features": n_features}))
 """
 
 LIBROSA = """
 import json, resource, sys, time
 import librosa, librosa.feature, librosa.onset
-start = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, cpu_start = time.perf_counter(), cpu()
 y, sr = librosa.load(sys.argv[1], sr=None, mono=True)
 mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=2048, hop_length=512, n_mels=128)
 onset = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr)
 centroid = librosa.feature.spectral_centroid(y=y, sr=sr, n_fft=2048, hop_length=512)
 rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=512)
-seconds = time.perf_counter() - start
+seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu_start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak}))
 """
 
 
@@ -82,7 +92,12 @@ def _child(code: str, *args: str) -> dict:
     )
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no output"
-        return {"seconds": float("nan"), "peak_mb": float("nan"), "error": tail}
+        return {
+            "seconds": float("nan"),
+            "cpu_seconds": float("nan"),
+            "peak_mb": float("nan"),
+            "error": tail,
+        }
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -111,16 +126,22 @@ def main() -> None:
                         "minutes": minutes,
                         "seconds": run["seconds"],
                         "x_real_time": minutes * 60 / run["seconds"],
+                        "cpu_seconds": run["cpu_seconds"],
+                        "x_real_time_cpu": minutes * 60 / run["cpu_seconds"],
                         "peak_mb": run["peak_mb"],
                         **({"error": run["error"]} if "error" in run else {}),
                     }
                 )
             path.unlink()
-    print(f"{'what':<30} {'minutes':>8} {'seconds':>9} {'x real time':>12} {'peak MB':>9}")
+    print(
+        f"{'what':<30} {'minutes':>8} {'seconds':>9} {'x real time':>12} {'CPU s':>7} "
+        f"{'x (CPU)':>8} {'peak MB':>9}"
+    )
     for row in rows:
         print(
             f"{row['what']:<30} {row['minutes']:>8g} {row['seconds']:>9.1f} "
-            f"{row['x_real_time']:>12.1f} {row['peak_mb']:>9.0f}  {row.get('error', '')}"
+            f"{row['x_real_time']:>12.1f} {row['cpu_seconds']:>7.1f} "
+            f"{row['x_real_time_cpu']:>8.1f} {row['peak_mb']:>9.0f}  {row.get('error', '')}"
         )
     meta = machine(n_surrogates=args.n_surrogates, rate_hz=RATE_HZ, encoder="mel")
     write_results(args.out, meta, rows=rows)

@@ -105,10 +105,11 @@ class DctLagSearch:
         coef = fft.dct(np.asarray(y, dtype=np.float64), norm="ortho")
         coef[0] = 0.0
         out = np.empty((self.n_x, draw.shape[0]))
+        buffer = np.empty((min(_BATCH, draw.shape[0]), self.n))
         for start in range(0, draw.shape[0], _BATCH):
-            scaled = draw[start : start + _BATCH].astype(np.float64)
-            scaled *= coef
-            out[:, start : start + scaled.shape[0]] = self._batch(scaled)
+            batch = draw[start : start + _BATCH]
+            scaled = np.multiply(batch, coef, out=buffer[: batch.shape[0]])  # float64
+            out[:, start : start + batch.shape[0]] = self._batch(scaled)
         return out
 
     def _batch(self, scaled: np.ndarray) -> np.ndarray:
