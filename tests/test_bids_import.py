@@ -147,3 +147,27 @@ def test_write_recordings_groups_by_rate_and_start():
     assert sorted(four) == ["TEMP", "eda"] and four["eda"].start_s == -2.0
     assert four["eda"].units == ("uS",)
     assert read_bids_physio(paths[2])["HR"].start_s == 8.0
+
+
+def test_worked_example_init_then_import(raw):
+    """The documented flow: init, raw files in sourcedata/, code/import.tsv, import, read."""
+    import shutil
+
+    tmp, manifest, stimuli = raw
+    root = init_study(tmp / "mystudy")
+    for path in stimuli.iterdir():
+        shutil.copy(path, root / "stimuli" / path.name)
+    shutil.copytree(tmp / "raw", root / "sourcedata", dirs_exist_ok=True)
+    table = pd.read_csv(manifest, sep="\t", dtype=str)
+    table["file"] = table["file"].str.replace("raw/", "../sourcedata/", regex=False)
+    table.to_csv(root / "code" / "import.tsv", sep="\t", index=False)
+    readme = (root / "README.md").read_text()
+    import_study(root / "code" / "import.tsv", root)
+    assert (root / "README.md").read_text() == readme  # the lab's README is kept
+    assert pd.read_csv(root / "participants.tsv", sep="\t")["participant_id"].tolist() == [
+        "sub-01", "sub-02",
+    ]  # fmt: skip
+    study = read_study(root)
+    assert study.validate() == [] and len(list(study.trials())) == 4
+    errors, warnings = _codes(validate(root))
+    assert errors == [] and warnings <= LAB_FILLS | {("NO_AUTHORS", "Authors")}

@@ -362,7 +362,8 @@ def import_study(
     manifest : path
         The manifest table.
     out_dir : path
-        The study folder to write (may exist; files are added).
+        The study folder to write (may exist, e.g. from :func:`init_study`: its
+        README and description are kept, participants are added).
     stimuli : path, optional
         A folder of the audio files, copied to ``stimuli/``.
     name : str
@@ -416,9 +417,31 @@ def import_study(
         if not sidecar.is_file():  # the lab adds TaskDescription, Instructions, ...
             text = {"TaskName": task, "stim_file": {"Description": "Relative to stimuli/."}}
             sidecar.write_text(json.dumps(text, indent=2) + "\n")
-    participants = [{"participant_id": f"sub-{p}"} for p in sorted(set(table["participant"]))]
-    write_dataset_files(root, participants, name=name, readme=_IMPORT_README, authors=authors)
+    _write_top_level(root, sorted(set(table["participant"])), name=name, authors=authors)
     return root
+
+
+def _write_top_level(root: Path, participants: list[str], *, name: str, authors) -> None:
+    """Add the participants to ``participants.tsv``; write description and README if absent."""
+    import pandas as pd
+
+    rows = [{"participant_id": f"sub-{p}"} for p in participants]
+    columns: dict = {}
+    existing = root / "participants.tsv"
+    if existing.is_file():
+        old = pd.read_csv(existing, sep="\t", dtype=str, keep_default_na=False)
+        known = set(old.get("participant_id", []))
+        rows = old.to_dict("records") + [r for r in rows if r["participant_id"] not in known]
+        if (root / "participants.json").is_file():
+            columns = json.loads((root / "participants.json").read_text())
+    if (root / "dataset_description.json").is_file() and (root / "README.md").is_file():
+        from frisson.study._write import _participants_files
+
+        _participants_files(root, rows, columns)
+        return
+    write_dataset_files(
+        root, rows, name=name, readme=_IMPORT_README, authors=authors, participant_columns=columns
+    )
 
 
 _IMPORT_README = """# frisson study

@@ -226,13 +226,24 @@ def write_dataset_files(
         description["License"] = license_name
     atomic_write_text(root / "dataset_description.json", json.dumps(description, indent=2))
     atomic_write_text(root / "README.md", readme if readme.endswith("\n") else readme + "\n")
-    if len(table):
-        text = table.to_csv(sep="\t", index=False, na_rep="n/a", lineterminator="\n")
-        atomic_write_text(root / "participants.tsv", text)
-        used = {c: columns[c] for c in table.columns if c in columns}
-        if used:
-            atomic_write_text(root / "participants.json", json.dumps(used, indent=2))
+    _participants_files(root, participant_rows, columns)
     return root
+
+
+def _participants_files(
+    root: Path, rows: Sequence[Mapping[str, object]], columns: Mapping[str, object]
+) -> None:
+    """``participants.tsv`` (n/a for gaps) and the descriptions of its columns."""
+    import pandas as pd
+
+    table = pd.DataFrame(list(rows))
+    if not len(table):
+        return
+    text = table.to_csv(sep="\t", index=False, na_rep="n/a", lineterminator="\n")
+    atomic_write_text(root / "participants.tsv", text)
+    used = {c: columns[c] for c in table.columns if c in columns}
+    if used:
+        atomic_write_text(root / "participants.json", json.dumps(used, indent=2))
 
 
 #: The BIDS version frisson writes.
