@@ -19,12 +19,20 @@ Public API
 fit_runs=None) -> list[ndarray]``
     One layer's design matrix per run.
 ``fit_layer_profiles(features, responses, *, delays_s="auto", alphas=DEFAULT_ALPHAS,
-n_components=0.99, rectify=False, n_permutations=100, seed=0, solver="auto",
-solver_params=None, device="auto", progress_bar=None) -> LayerProfiles``
-    Nested leave-one-run-out ridge per layer, phase-randomisation null, FDR.
+n_components=0.99, rectify=False, n_permutations="auto", null="pooled", seed=0,
+solver="auto", solver_params=None, device="auto", progress_bar=None) -> LayerProfiles``
+    Nested leave-one-run-out ridge per layer, phase-randomisation null (studentised r
+    pooled over units, or per unit), FDR.
 ``LayerProfiles``
-    ``layers, units, r, r2, fold_r, alphas, p, q, best_layer, p_best, q_best, n_pcs,
-    delays_s``; ``to_frame()``, ``best_layer_names()``.
+    ``layers, units, r, r2, t, fold_r, alphas, p, q, best_layer, p_best, q_best, n_pcs,
+    delays_s, n_permutations, null, noise_ceiling``; ``to_frame()``, ``best_layer_names()``.
+``group_profiles(profiles, *, n_permutations=10000, n_bootstrap=1000, ci=0.95, seed=0)
+-> GroupProfiles``
+    Random effects over participants: sign-flip test of Fisher-z r per unit and layer
+    (p, max-statistic p_fwe, q), CIs across participants, best layer with its bootstrap
+    stability, a held-out test of layer preference (best layer vs its neighbours).
+``independent_profile(profiles, *, fdr_q=0.05, ci=0.95) -> dict``
+    Each participant's profile over units selected on the other participants.
 ``noise_ceiling(responses_by_subject, method="split-half" | "isc", *, n_splits=100, seed=0)
 -> ndarray``
     The highest Pearson r a perfect model could reach, per unit.
@@ -51,6 +59,10 @@ Modules, one idea each
   tuned by ``solver_params=``; ``DEFAULT_ALPHAS``.
 - :mod:`._profiles`: :func:`fit_layer_profiles`, the best layer, the
   phase-randomisation null, p and Benjamini-Hochberg q.
+- :mod:`._null`: the studentised statistic, the pooled p, and each fold's
+  fitted map that every permutation reuses.
+- :mod:`._group`: participants as the random factor (:func:`group_profiles`,
+  :func:`independent_profile`).
 - :mod:`._partition`: :func:`noise_ceiling` and :func:`variance_partition`.
 
 Responses are z-scored per run and unit; models have no intercept. Each
@@ -104,6 +116,7 @@ from frisson.models.encoding._design import (
     delay_features,
     layer_design,
 )
+from frisson.models.encoding._group import GroupProfiles, group_profiles, independent_profile
 from frisson.models.encoding._partition import noise_ceiling, variance_partition
 from frisson.models.encoding._profiles import (
     LayerProfiles,
@@ -139,6 +152,7 @@ __all__ = [
     "CV_SOLVERS",
     "DEFAULT_ALPHAS",
     "FIXED_ALPHA_SOLVERS",
+    "GroupProfiles",
     "LayerProfiles",
     "OuterFold",
     "auto_delays_s",
@@ -147,6 +161,8 @@ __all__ = [
     "check_solver_params",
     "delay_features",
     "fit_layer_profiles",
+    "group_profiles",
+    "independent_profile",
     "inner_splits",
     "layer_design",
     "noise_ceiling",
