@@ -122,6 +122,16 @@ def test_manifest_errors_name_row_and_fix(raw):
     table.to_csv(manifest, sep="\t", index=False)
     with pytest.raises(DataError, match=r"import.tsv: row 3: 2 stimuli but 1 onsets"):
         import_study(manifest, tmp / "s1", stimuli=stimuli)
+    table.loc[1, "onsets"] = "5;25"
+    table["exclude"] = ["", "SpO2"]
+    table.to_csv(manifest, sep="\t", index=False)
+    with pytest.raises(DataError, match=r"row 3: exclude names \['SpO2'\], not channels"):
+        import_study(manifest, tmp / "s3", stimuli=stimuli)
+    table["exclude"] = "HR"  # the E4's HR starts at 10 s: without it the 5 s trial is kept
+    table.to_csv(manifest, sep="\t", index=False)
+    study = read_study(import_study(manifest, tmp / "s4", stimuli=stimuli))
+    assert len(list(study.trials())) == 4
+    assert "HR" not in next(study.trials()).responses
     table.rename(columns={"onsets": "onset"}).to_csv(manifest, sep="\t", index=False)
     with pytest.raises(DataError, match=r"\['onset'\] unknown; a manifest has"):
         import_study(manifest, tmp / "s2", stimuli=stimuli)

@@ -27,7 +27,7 @@ from frisson.timeseries import TimeSeries
 MANIFEST_REQUIRED = ("participant", "file")
 MANIFEST_OPTIONAL = (
     "format", "task", "session", "run", "channels", "stimuli", "onsets", "stimulus_markers",
-    "rate_hz", "time_column", "time_zero_marker",
+    "rate_hz", "time_column", "time_zero_marker", "exclude",
 )  # fmt: skip
 
 _DESCRIPTIONS = {
@@ -307,7 +307,20 @@ def _row_recording(row, where: str):
                 f"{where}: channels must be 'name=kind;name=kind', got {row['channels']!r}."
             )
         options["kinds"] = {name.strip(): kind.strip() for name, kind in pairs}
-    return read_recording(row["file"], format=row.get("format") or None, **options)
+    recording = read_recording(row["file"], format=row.get("format") or None, **options)
+    exclude = set(_split(row.get("exclude", "")))
+    present = {k for k in recording.channels} | {s.names[0] for s in recording.channels.values()}
+    if exclude - present:
+        raise DataError(
+            f"{where}: exclude names {sorted(exclude - present)}, not channels of "
+            f"{Path(row['file']).name} ({sorted(recording.channels)})."
+        )
+    recording.channels = {
+        k: s
+        for k, s in recording.channels.items()
+        if k not in exclude and s.names[0] not in exclude
+    }
+    return recording
 
 
 def _row_presentations(row, recording, where: str) -> tuple[list, dict, float]:
@@ -355,7 +368,9 @@ def import_study(
     (the stimulus order and each onset in seconds on the recording's axis),
     ``stimulus_markers`` (``start1=song-1.wav``: markers that are stimulus
     onsets), ``time_zero_marker`` (a marker that becomes run time 0; onsets
-    are then relative to it), ``rate_hz`` and ``time_column`` (for plain tables).
+    are then relative to it), ``rate_hz`` and ``time_column`` (for plain tables),
+    ``exclude`` (channels left out, e.g. ``HR;TEMP``: a trial is skipped when a
+    channel of its run does not cover it, and an E4's HR starts 10 s late).
 
     Parameters
     ----------
@@ -457,7 +472,7 @@ wall-clock time of each run's time zero (`acq_time`) where the device stated it.
 
 # -------------------------------------------------------------------------------- init
 _TEMPLATE_MANIFEST = (
-    "participant\tfile\tformat\ttask\tchannels\tstimuli\tonsets\tstimulus_markers\n"
+    "participant\tfile\tformat\ttask\tchannels\tstimuli\tonsets\tstimulus_markers\texclude\n"
 )
 
 
@@ -506,7 +521,8 @@ A listening study in BIDS layout, started with `frisson study init`.
    `format` (empty: detected; `e4`, `opensignals`, `xdf`, `edf`, `acq`, `wfdb`,
    `table`, `npy`), `task`, `channels` (`GSR=eda;PPG=ppg`), `stimuli`
    (`song-1.wav;song-2.wav`) with `onsets` (seconds on the recording's clock),
-   or `stimulus_markers` (`start1=song-1.wav`) when the file marks the onsets.
+   or `stimulus_markers` (`start1=song-1.wav`) when the file marks the onsets;
+   `exclude` (`HR;TEMP`) leaves channels out.
 3. Run `frisson study import code/import.tsv` (or
    `frisson.study.import_study("code/import.tsv", ".", stimuli=None)`); then
    `frisson study validate .` and `frisson run`.
