@@ -29,7 +29,7 @@ import numpy as np
 #: Surrogates multiplied at once (an hour at 21.5 Hz: 64 x 77 000 float64 = 40 MB).
 _BATCH = 64
 #: Largest basis ``B`` (PCs x lags + end samples, by series length) kept in memory;
-#: beyond it (lags reaching far into a long series) the reference path is cheaper.
+#: beyond it (lags reaching far into a long series) the caller builds the surrogates.
 MAX_BASIS_BYTES = 400 * 2**20
 
 

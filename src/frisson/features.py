@@ -712,7 +712,7 @@ def roughness(
         so silence yields no peaks.
     max_peaks : int
         Keep at most this many strongest peaks per frame (default 50); the
-        pair sum costs ``max_peaks ** 2`` per frame.
+        pair sum costs about ``max_peaks ** 2 / 2`` terms per frame.
     block_frames : int
         Frames transformed at once (bounds memory; no effect on the result).
 
