@@ -83,6 +83,7 @@ def test_controls_are_drawn_like_the_transitions_outside_the_onset_window(with_e
     # control drawn at the very end of a span can lose its last epoch sample)
     assert 0.99 * 20 * counts["events"] <= counts["controls"] <= 20 * counts["events"]
     assert with_effect.config.control_positions == "pooled"
+    assert with_effect.config.control_position_degree == 3  # compared at the same positions
     for song in with_effect.songs.values():
         found = song.transitions["pc1_variance"].times_s
         assert found.size  # the pieces have audible sections
@@ -98,7 +99,10 @@ def test_the_headline_holds_out_songs_and_memorisation_is_only_a_ceiling(without
     # shared response: high r on held-out participants who heard those songs ...
     assert evaluation.median_r(RIDGE, SEEN_SONGS) > 0.3
     assert evaluation.fisher_p(RIDGE, SEEN_SONGS) < 0.01
+    assert evaluation.song_level_p(RIDGE, SEEN_SONGS) <= 2 / 64  # 6 songs: the smallest is 1/64
     # ... while the held-out-song scores (the headline) show nothing.
+    assert headline["p"] == evaluation.song_level_p("cnn", HELD_OUT_SONGS) > 0.05
+    assert evaluation.song_level_p(RIDGE, HELD_OUT_SONGS) > 0.05
     assert evaluation.fisher_p("cnn", HELD_OUT_SONGS) > 0.05
     assert evaluation.fisher_p(RIDGE, HELD_OUT_SONGS) > 0.05
     assert abs(evaluation.median_r(RIDGE, HELD_OUT_SONGS)) < 0.2
@@ -109,6 +113,7 @@ def test_planted_responses_are_predicted_on_held_out_songs(with_effect, without_
     null = without_effect.cnn.median_r(RIDGE, HELD_OUT_SONGS)
     assert effect > null + 0.2
     assert with_effect.cnn.fisher_p(RIDGE, HELD_OUT_SONGS) < 0.01
+    assert with_effect.cnn.song_level_p(RIDGE, HELD_OUT_SONGS) <= 0.05
 
 
 def test_outputs_and_report(with_effect):
