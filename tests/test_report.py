@@ -235,7 +235,7 @@ def browser():
         chromium.close()
 
 
-def _open(browser, path, tmp_path, name):
+def _open(browser, path, tmp_path, name, *, full_page=True):
     """Open a page; return it with its console errors (a list that fills as it runs)."""
     import os
 
@@ -247,7 +247,7 @@ def _open(browser, path, tmp_path, name):
     page.wait_for_load_state("load")
     shots = os.environ.get("FRISSON_SCREENSHOTS")  # the docs' gallery
     for folder in (tmp_path, *([Path(shots)] if shots else [])):
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=full_page)
     return page, errors
 
 
@@ -289,7 +289,8 @@ def test_listening_view_plays_seeks_and_moves_the_cursor(report, browser, tmp_pa
 
 def test_report_contents_resolve_and_tables_sort_in_the_browser(report, browser, tmp_path):
     _, results = report
-    page, errors = _open(browser, results.config.output / "report.html", tmp_path, "study-report")
+    report_html = results.config.output / "report.html"
+    page, errors = _open(browser, report_html, tmp_path, "study-report", full_page=False)
     targets = page.eval_on_selector_all("nav.toc a", "links => links.map(a => a.hash.slice(1))")
     assert len(targets) >= 10
     assert page.evaluate(f"{targets}.every(id => document.getElementById(id) !== null)")

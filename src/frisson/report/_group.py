@@ -169,7 +169,8 @@ def group_responses(
                 hr = _trial_heart_rate(trial, rate_hz)
                 if hr is not None:
                     values = np.interp(grid, hr.times_s, hr.values[:, 0], left=np.nan, right=np.nan)
-                    entry["hr"].append(values)
+                    if np.isfinite(values).any():  # no beats found: not a listener's heart rate
+                        entry["hr"].append(values)
         except FrissonError as error:
             logger.info(
                 "%s %s left out of the group curves: %s", trial.participant, trial.stimulus, error

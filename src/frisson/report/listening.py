@@ -39,7 +39,11 @@ __all__ = [
 ]
 
 #: Axis label of each detector's curve in the view.
-_CURVE_LABELS = {"pc1_variance": "PC1 variance", "foote_novelty": "novelty"}
+_CURVE_LABELS = {
+    "pc1_variance": "PC1 variance",
+    "foote_novelty": "novelty",
+    "tested_novelty": "novelty",
+}
 
 #: Longest spectrogram image (time columns) and most points per curve sent to the page.
 MAX_COLUMNS = 1600
