@@ -333,7 +333,7 @@ def _checked(
             f"{source}: lasts {duration_s:.2f} s, shorter than the minimum of "
             f"{min_duration_s:.2f} s; use a longer excerpt."
         )
-    peak = float(np.max(np.abs(samples)))
+    peak = max(float(samples.max()), -float(samples.min()))  # no |samples| copy (1 h: 635 MB)
     if peak < 10 ** (SILENCE_DBFS / 20):
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
         raise AudioError(
