@@ -70,7 +70,9 @@ class BeyondSettings:
     ----------
     hit_window_s : (float, float)
         A chill counts as following a moment when it lies this far after it
-        (default 0-10 s).
+        (default 0-5 s: a chill follows its musical cause within seconds, and a
+        longer window covers most of a song whose sections last 10-20 s, so
+        controls would score as often as transitions).
     chill_unit : {'song', 'participant'}
         Random factor of the chill-locked tests (default songs: chills cluster
         at song moments every listener hears; see :mod:`frisson.chills_events`).
@@ -92,7 +94,7 @@ class BeyondSettings:
 
     """
 
-    hit_window_s: tuple[float, float] = (0.0, 10.0)
+    hit_window_s: tuple[float, float] = (0.0, 5.0)
     chill_unit: str = "song"
     hr_window_s: float = 10.0
     max_ibi_s: float = 2.0
