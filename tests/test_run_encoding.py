@@ -200,3 +200,22 @@ def test_ratings_target_fits_the_group_mean(chills_study, tmp_path):
     profile = results.profiles["group"]
     assert profile.units == ("emotionality", "emotionality_absderiv")
     assert profile.fold_r.shape == (4, 4, 2)  # 4 layers, leave-one-stimulus-out over 4
+
+
+def test_group_statistics_and_noise_ceiling_columns(encoded):
+    sim, toml, results, _ = encoded
+    run = run_encoding(EncodeConfig.from_toml(toml), overwrite=True, progress_bar=False)  # cached
+    truth = sim.voxels.set_index("unit")["responsive"]
+    group = run.group
+    assert group is not None and group.participants == ("sub-01", "sub-02")
+    assert group.n_patterns == 4  # 2 participants: every sign pattern, p >= 1 / 4
+    responsive = truth.loc[list(group.units)].to_numpy()
+    assert np.nanmean(group.mean_r.max(axis=0)[responsive]) > 0.3
+    assert np.nanmean(group.mean_r.max(axis=0)[~responsive]) < 0.1
+    # the noise ceiling (leave-one-out ISC) is high where the voxels follow the music
+    frame = pd.read_csv(results / "profiles.tsv", sep="\t")
+    assert {"noise_ceiling", "r_normalised", "t"} <= set(frame.columns)
+    ceiling = frame.drop_duplicates(["participant", "unit"]).merge(sim.voxels, on="unit")
+    assert ceiling.loc[ceiling["responsive"], "noise_ceiling"].median() > 0.3
+    assert ceiling.loc[~ceiling["responsive"], "noise_ceiling"].median() < 0.1
+    assert run.group_profile["mean_r"].shape == (len(run.layers),)

@@ -225,8 +225,23 @@ class EncodingResults:
         Per participant label (or ``"group"`` for ratings).
     spaces : dict of str to dict or None
         Per fit, the voxel grid (``shape``, ``affine``) of BOLD targets, for maps.
+    group : GroupProfiles or None
+        With >= 2 participant fits sharing units (BOLD on one grid, ROIs,
+        physiology): random effects over participants
+        (:func:`frisson.models.encoding.group_profiles`; ``group.to_frame()``
+        is the table), else None.
+    group_profile : dict or None
+        The layer profile over units selected on the other participants, with
+        CIs across participants (:func:`frisson.models.encoding.independent_profile`).
     files : list of Path
         Everything written.
+
+    Notes
+    -----
+    BOLD fits of >= 2 participants who heard the same stimuli carry a noise
+    ceiling (leave-one-participant-out ISC per voxel, runs matched by
+    stimulus): ``profiles[label].to_frame()`` then has ``noise_ceiling`` and
+    ``r_normalised`` columns.
 
     """
 
@@ -234,6 +249,8 @@ class EncodingResults:
     layers: tuple[str, ...] = ()
     profiles: dict[str, Any] = field(default_factory=dict)
     spaces: dict[str, Any] = field(default_factory=dict)
+    group: Any = None
+    group_profile: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -252,6 +269,12 @@ class EncodingResults:
             lines.append(
                 f"  {label}: {len(profile.units)} units, {int(significant.sum())} with q < {q:g}; "
                 f"most common best layer {mode}; median best r {np.nanmedian(best_r):.3f}"
+            )
+        if self.group is not None:
+            group = self.group
+            lines.append(
+                f"  group ({len(group.participants)} participants, sign-flip over participants): "
+                f"{int(np.sum(group.q_best < q))} of {len(group.units)} units with q < {q:g}"
             )
         lines.append(f"wrote {len(self.files)} files to {self.config.output}/")
         return "\n".join(lines)
@@ -329,6 +352,7 @@ def run_encoding(
         if k not in ("study", "output", "participants", "fdr_q")
     }
     spaces: dict[str, Any] = {}
+    fit_keys: dict[str, str] = {}
     for label, fit_runs in tqdm(fits.items(), desc="fits", disable=not show):
         key = cache.key(
             "fit",
@@ -359,10 +383,80 @@ def run_encoding(
             continue
         results.profiles[label] = fitted["profiles"]
         spaces[label] = fitted["space"]
+        fit_keys[label] = key
     if not results.profiles:
         raise DataError(f"{study.root}: no participant could be fitted (see the warnings).")
     results.spaces = spaces
+    _add_group_level(results, study, config, fits, cache, fit_keys)
     return results
+
+
+def _add_group_level(results, study, config: EncodeConfig, fits, cache, fit_keys) -> None:
+    """Noise ceilings (BOLD) and random effects over participants, when >= 2 fits share units."""
+    from frisson.models.encoding import group_profiles, independent_profile
+
+    if config.target == "ratings" or len(results.profiles) < 2:
+        return
+    labels = list(results.profiles)
+    shared = set(results.profiles[labels[0]].units)
+    for label in labels[1:]:
+        shared &= set(results.profiles[label].units)
+    if not shared:
+        logger.info("participants share no unit: no group statistics (set mask = ... or atlas)")
+        return
+    if config.target == "bold":
+        key = cache.key("ceiling", [fit_keys[label] for label in labels])
+        ceilings = cache.get(
+            "ceiling", key, lambda: _noise_ceilings(study, config, fits, results.profiles)
+        )
+        for label, ceiling in ceilings.items():
+            results.profiles[label] = dataclasses.replace(
+                results.profiles[label], noise_ceiling=ceiling
+            )
+    results.group = group_profiles(results.profiles, seed=config.seed)
+    results.group_profile = independent_profile(results.profiles, fdr_q=config.fdr_q)
+
+
+def _noise_ceilings(study, config: EncodeConfig, fits, profiles) -> dict[str, np.ndarray]:
+    """Per fit: leave-one-participant-out ISC of each unit (runs matched by stimulus)."""
+    from frisson.models.encoding import noise_ceiling
+
+    labels = list(profiles)
+    unit_sets = [set(profiles[label].units) for label in labels]
+    units = [u for u in profiles[labels[0]].units if all(u in units_of for units_of in unit_sets)]
+    by_subject = []
+    stimuli_sets = []
+    for label in labels:
+        runs = {}
+        for run in fits[label]:
+            names = [name for _, _, name in _presentations(study, run)]
+            if len(names) != 1:
+                logger.info("noise ceiling skipped: %s plays %d stimuli", run.label, len(names))
+                return {}
+            bold = study.read_bold(run, **_bold_options(config))
+            values = np.asarray(bold.select(units).values, dtype=np.float64)
+            sd = values.std(axis=0)
+            runs[names[0]] = TimeSeries(
+                (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0), bold.rate_hz
+            )
+        by_subject.append(runs)
+        stimuli_sets.append(sorted(runs))
+    if any(names != stimuli_sets[0] for names in stimuli_sets):
+        logger.info("noise ceiling skipped: participants heard different stimuli")
+        return {}
+    ordered = [[runs[name] for name in stimuli_sets[0]] for runs in by_subject]
+    try:
+        ceiling = noise_ceiling(ordered, method="isc")
+    except DataError as error:
+        logger.info("noise ceiling skipped: %s", error)
+        return {}
+    out = {}
+    for label in labels:
+        index = {u: i for i, u in enumerate(units)}
+        out[label] = np.array(
+            [ceiling[index[u]] if u in index else np.nan for u in profiles[label].units]
+        )
+    return out
 
 
 def _select_runs(study, config: EncodeConfig) -> list:
@@ -541,14 +635,20 @@ def _design(study, config: EncodeConfig, runs: list, embeddings, layers):
     return features, responses, space
 
 
-def _bold_targets(study, config: EncodeConfig, runs: list):
-    nib = import_optional("nibabel")
-
-    options = {"tr_s": config.tr_s}
+def _bold_options(config: EncodeConfig) -> dict[str, Any]:
+    """Keyword arguments of :meth:`Study.read_bold` for the configured mask or atlas."""
+    options: dict[str, Any] = {"tr_s": config.tr_s}
     if config.atlas is not None:
         options.update(atlas=config.atlas, atlas_labels=config.atlas_labels, mask=config.mask)
     elif config.mask is not None:
         options["mask"] = config.mask
+    return options
+
+
+def _bold_targets(study, config: EncodeConfig, runs: list):
+    nib = import_optional("nibabel")
+
+    options = _bold_options(config)
     responses, placements = [], []
     for run in runs:
         bold = study.read_bold(run, **options)

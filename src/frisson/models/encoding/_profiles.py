@@ -161,6 +161,12 @@ class LayerProfiles:
         Permutations in the null (per unit).
     null : {'pooled', 'unit'}
         How p was computed (module notes).
+    noise_ceiling : ndarray, shape (n_units,), or None
+        The highest r a perfect model could reach per unit
+        (:func:`~frisson.models.encoding.noise_ceiling`), when the caller
+        estimated one from repeated listeners; ``to_frame`` then adds
+        ``noise_ceiling`` and ``r_normalised = r / noise_ceiling`` (NaN where
+        the ceiling is 0).
 
     """
 
@@ -180,6 +186,7 @@ class LayerProfiles:
     delays_s: tuple[float, ...] | str
     n_permutations: int
     null: str = "pooled"
+    noise_ceiling: np.ndarray | None = None
 
     def best_layer_names(self) -> list[str]:
         """Name of each unit's best layer ('' when no r is finite)."""
@@ -190,7 +197,8 @@ class LayerProfiles:
 
         Columns: ``unit, layer, layer_index, r, r2, t, p, q, best`` (``best``: this
         is the unit's best layer), ``p_best, q_best`` (the unit's best-layer
-        values, repeated), ``alpha_median`` (median over folds).
+        values, repeated), ``alpha_median`` (median over folds); with a noise
+        ceiling also ``noise_ceiling`` and ``r_normalised``.
         """
         import pandas as pd
 
@@ -211,8 +219,18 @@ class LayerProfiles:
                 "p_best": self.p_best[unit_index],
                 "q_best": self.q_best[unit_index],
                 "alpha_median": np.median(self.alphas, axis=1).ravel(),
+                **self._ceiling_columns(unit_index),
             }
         )
+
+    def _ceiling_columns(self, unit_index: np.ndarray) -> dict[str, np.ndarray]:
+        if self.noise_ceiling is None:
+            return {}
+        ceiling = np.asarray(self.noise_ceiling, dtype=float)
+        normalised = np.divide(
+            self.r, ceiling, out=np.full(self.r.shape, np.nan), where=ceiling > 0
+        )
+        return {"noise_ceiling": ceiling[unit_index], "r_normalised": normalised.ravel()}
 
 
 def fit_layer_profiles(
