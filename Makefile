@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := demo_output
 MUSICNN_DIR := data/external/musicnn
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench bench-music lint clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ demo: install
 # One BLAS/OpenMP thread per test worker: two workers on two cores, no oversubscription.
 test: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
+
+# Optional: the Debian music packages benchmarks/latent.py builds its real-music set from (root).
+bench-music:
+	apt-get install -y wesnoth-1.16-music fretsonfire-songs-muldjord extremetuxracer-data
 
 bench: install
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

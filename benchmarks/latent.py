@@ -1,23 +1,379 @@
-"""Speed and memory of the latent-trajectory analysis, stage by stage.
+"""Boundaries on real music, method by method, plus the null and the speed of each stage.
 
-Runs each stage of ``analyze_song`` on generated pieces of increasing length,
-prints a table and writes ``benchmarks/results/latent.json``.
+``boundaries`` (the default) builds concatenations of real tracks from Debian's
+music packages (wesnoth-1.16-music, fretsonfire-songs-muldjord,
+extremetuxracer-data; ``make bench-music`` installs them, nothing is committed):
+each a sequence of 4-6 segments of 20-40 s cut from inside tracks, consecutive
+segments of different genres (metal, electronic game music, orchestral, folk),
+every segment RMS-equalised so that no boundary is a loudness jump. Each
+boundary detector is scored with ``mir_eval.segment.detection`` at 0.5 s and 3 s
+per encoder (``musicnn-msd``, ``mel``); the default detector's song-wise null
+is measured on stationary signals (white noise, a steady loop, AR(1) latents).
+Results: ``benchmarks/results/latent_boundaries.json``.
 
-    .venv/bin/python benchmarks/latent.py --minutes 1 3 10
+``speed`` times each stage of ``analyze_song`` on generated pieces
+(``benchmarks/results/latent.json``).
+
+    .venv/bin/python benchmarks/latent.py boundaries
+    .venv/bin/python benchmarks/latent.py speed --minutes 1 3 10
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
+
 from _results import machine, write_results
-from frisson import latent
+from frisson import latent, structure
+from frisson.audio import audio_from_array, load_audio
 from frisson.encoders import get_encoder
 from frisson.features import compute_features
 from frisson.simulate import synth_piece
+from frisson.timeseries import TimeSeries
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = Path.home() / ".cache" / "frisson" / "benchmarks" / "latent_boundaries"
+RATE_HZ = 22050.0
+ENCODERS = ("musicnn-msd", "mel")
+_W = "/usr/share/games/wesnoth/1.16/data/core/music/"
+_E = "/usr/share/games/etr/music/"
+_F = "/usr/share/games/fretsonfire/data/songs/muldjord/"
+GENRES = {
+    "metal": [
+        f"{_F}{s}/song.ogg"
+        for s in ("chaos_god", "internal_degeneration", "mutilated_mime", "armygeddon")
+    ],
+    "electronic": [
+        f"{_E}{s}.ogg"
+        for s in (
+            "race1-jt",
+            "start1-jt",
+            "credits1-cp",
+            "freezingpoint",
+            "spunkyrace-ks",
+            "calmrace-ks",
+        )
+    ],
+    "orchestral": [
+        f"{_W}{s}.ogg"
+        for s in (
+            "battle-epic",
+            "the_city_falls",
+            "siege_of_laurelmor",
+            "heroes_rite",
+            "legends_of_the_north",
+            "northerners",
+            "weight_of_revenge",
+            "breaking_the_chains",
+            "casualties_of_war",
+            "frantic",
+            "loyalists",
+            "the_dangerous_symphony",
+        )
+    ],
+    "folk": [
+        f"{_W}{s}.ogg"
+        for s in (
+            "traveling_minstrels",
+            "knalgan_theme",
+            "elvish-theme",
+            "love_theme",
+            "wanderer",
+            "silvan_sanctuary",
+            "journeys_end",
+            "the_deep_path",
+            "knolls",
+            "nunc_dimittis",
+        )
+    ],
+}
+PACKAGES = ("wesnoth-1.16-music", "fretsonfire-songs-muldjord", "extremetuxracer-data")
+#: (seed, number of segments) of each concatenation.
+CASES = [(0, 4), (1, 5), (2, 6), (3, 4), (4, 5), (5, 6), (6, 4), (7, 5), (8, 6), (9, 5)]
+
+
+# ------------------------------------------------------------------------------- data
+def ensure_music() -> None:
+    """Install the Debian music packages when missing (root), else say how."""
+    missing = [p for paths in GENRES.values() for p in paths if not Path(p).is_file()]
+    if not missing:
+        return
+    if shutil.which("apt-get") and hasattr(subprocess, "run"):
+        print(f"installing {', '.join(PACKAGES)} (apt-get) for the real-music benchmark")
+        subprocess.run(["apt-get", "install", "-y", *PACKAGES], check=False)
+    missing = [p for paths in GENRES.values() for p in paths if not Path(p).is_file()]
+    if missing:
+        sys.exit(
+            f"{missing[0]} (and {len(missing) - 1} more) not found: run `make bench-music` "
+            f"or `apt-get install -y {' '.join(PACKAGES)}` as root, then rerun."
+        )
+
+
+_TRACKS: dict[str, np.ndarray] = {}
+
+
+def _track(path: str) -> np.ndarray:
+    if path not in _TRACKS:
+        _TRACKS[path] = load_audio(path, rate_hz=RATE_HZ).samples.astype(np.float64)
+    return _TRACKS[path]
+
+
+def build_case(seed: int, n_segments: int, *, fade_s: float = 0.05):
+    """One concatenation: samples, the true boundaries (s) and the segments' labels."""
+    rng = np.random.default_rng(seed)
+    order: list[str] = []
+    for _ in range(n_segments):
+        choices = [g for g in GENRES if not order or g != order[-1]]
+        order.append(choices[rng.integers(len(choices))])
+    used, pieces, ends, labels = set(), [], [], []
+    for genre in order:
+        length = float(rng.uniform(20.0, 40.0))
+        fits = [
+            p for p in GENRES[genre] if p not in used and _track(p).size / RATE_HZ >= length + 10
+        ]
+        path = fits[rng.integers(len(fits))]
+        used.add(path)
+        samples = _track(path)
+        start = float(rng.uniform(5.0, samples.size / RATE_HZ - length - 5.0))
+        first = int(start * RATE_HZ)
+        segment = samples[first : first + int(length * RATE_HZ)].copy()
+        segment *= 0.1 / np.sqrt(np.mean(segment**2))  # RMS-equalised
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, int(fade_s * RATE_HZ)))
+        segment[: ramp.size] *= ramp
+        segment[-ramp.size :] *= ramp[::-1]
+        pieces.append(segment)
+        name = Path(path).parent.name if path.endswith("song.ogg") else Path(path).stem
+        labels.append(f"{genre}:{name}@{start:.0f}s")
+        ends.append(sum(p.size for p in pieces) / RATE_HZ)
+    return np.concatenate(pieces), np.array(ends[:-1]), labels
+
+
+def case_latents(seed: int, n_segments: int) -> tuple[dict[str, TimeSeries], dict]:
+    """Each encoder's default layer for one concatenation (cached under ~/.cache)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"case{seed}_{n_segments}.npz"
+    if not path.exists():
+        samples, boundaries, labels = build_case(seed, n_segments)
+        audio = audio_from_array(samples, RATE_HZ, source=f"case{seed}")
+        arrays = {}
+        for name in ENCODERS:
+            encoder = get_encoder(name)
+            layer = encoder.encode(audio)[encoder.default_layer]
+            arrays[name] = layer.values.astype(np.float32)
+            arrays[f"{name}_time"] = np.array([layer.rate_hz, layer.start_s])
+        meta = {
+            "boundaries_s": boundaries.tolist(),
+            "labels": labels,
+            "duration_s": samples.size / RATE_HZ,
+        }
+        np.savez(path, meta=json.dumps(meta), **arrays)
+    stored = np.load(path)
+    meta = json.loads(str(stored["meta"]))
+    latents = {}
+    for name in ENCODERS:
+        rate, start = stored[f"{name}_time"]
+        latents[name] = TimeSeries(stored[name].astype(float), float(rate), start_s=float(start))
+    return latents, meta
+
+
+# ---------------------------------------------------------------------------- methods
+def _at_rate(series: TimeSeries, rate_hz: float) -> TimeSeries:
+    return series.resample(rate_hz) if rate_hz < series.rate_hz else series
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    return (values - values.mean(axis=0)) / (values.std(axis=0) + 1e-9)
+
+
+def multi_pc_variance(pcs: TimeSeries, *, n_pcs: int = 5, window_s: float = 4.0) -> np.ndarray:
+    """Peaks of the summed sliding variance of the first PCs (each scaled to unit SD)."""
+    values = pcs.values[:, :n_pcs] / pcs.values[:, :n_pcs].std(axis=0)
+    series = TimeSeries(values, pcs.rate_hz, start_s=pcs.start_s)
+    window = max(2, round(window_s * series.rate_hz))
+    window += 1 - window % 2
+    curve = series.sliding_samples(window, 1, "var")
+    summed = curve.replace(values=curve.values.sum(axis=1, keepdims=True), names=["variance"])
+    times, _ = latent._pick_peaks(  # the peak picking of variance_transitions, same settings
+        summed, min_distance_s=5.0, prominence=0.1, edge_s=5.0, bounds_s=(pcs.start_s, pcs.end_s)
+    )
+    return times
+
+
+def agglomerative(smoothed: TimeSeries, n_segments: int) -> np.ndarray:
+    """librosa's agglomerative segmentation at 2 Hz, given the true number of segments."""
+    import librosa
+
+    series = _at_rate(smoothed, 2.0)
+    bounds = librosa.segment.agglomerative(_standardised(series.values).T, n_segments)
+    return series.times_s[bounds[1:]]
+
+
+def spectral_clustering(smoothed: TimeSeries, *, k_max: int = 10, min_segment_s: float = 5.0):
+    """McFee & Ellis (2014) Laplacian segmentation (librosa's recipe) at 2 Hz, k by eigengap."""
+    import librosa
+    import scipy
+    from sklearn.cluster import KMeans
+
+    series = _at_rate(smoothed, 2.0)
+    x = _standardised(series.values)
+    recurrence = librosa.segment.recurrence_matrix(x.T, width=3, mode="affinity", sym=True)
+    recurrence = librosa.segment.timelag_filter(scipy.ndimage.median_filter)(
+        recurrence, size=(1, 7)
+    )
+    path_distance = np.sum(np.diff(x, axis=0) ** 2, axis=1)
+    path_similarity = np.exp(-path_distance / np.median(path_distance))
+    path = np.diag(path_similarity, k=1) + np.diag(path_similarity, k=-1)
+    degree_path, degree_rec = path.sum(axis=1), recurrence.sum(axis=1)
+    mu = degree_path @ (degree_path + degree_rec) / np.sum((degree_path + degree_rec) ** 2)
+    laplacian = scipy.sparse.csgraph.laplacian(mu * recurrence + (1 - mu) * path, normed=True)
+    eigenvalues, eigenvectors = scipy.linalg.eigh(laplacian)
+    eigenvectors = scipy.ndimage.median_filter(eigenvectors, size=(9, 1))
+    k = int(np.argmax(np.diff(eigenvalues[: k_max + 1])[1:k_max]) + 2)
+    norm = np.cumsum(eigenvectors**2, axis=1) ** 0.5
+    features = eigenvectors[:, :k] / (norm[:, k - 1 : k] + 1e-9)
+    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(features)
+    kept: list[float] = []
+    for t in series.times_s[np.flatnonzero(np.diff(labels)) + 1]:
+        if not kept or t - kept[-1] >= min_segment_s:
+            kept.append(float(t))
+    return np.array(kept)
+
+
+METHODS = {
+    "pc1_variance (poster's)": lambda sm, pca, n: latent.variance_transitions(pca.pcs).times_s,
+    "foote_novelty (full latent)": lambda sm, pca, n: latent.novelty_transitions(sm).times_s,
+    "multi_pc_variance (5 PCs)": lambda sm, pca, n: multi_pc_variance(pca.pcs),
+    "librosa agglomerative (true k)": lambda sm, pca, n: agglomerative(sm, n),
+    "spectral clustering (McFee-Ellis)": lambda sm, pca, n: spectral_clustering(sm),
+    "tested_novelty, mean shift (default)": lambda sm, pca, n: (
+        structure.significant_transitions(pca.pcs).times_s
+    ),
+    "tested_novelty, Foote statistic": lambda sm, pca, n: (
+        structure.significant_transitions(pca.pcs, statistic="foote").times_s
+    ),
+}
+
+
+def score_cases() -> list[dict]:
+    """One row per case x encoder x method: F, precision, recall at 0.5 s and 3 s."""
+    rows = []
+    for seed, n_segments in CASES:
+        latents, meta = case_latents(seed, n_segments)
+        reference = np.array(meta["boundaries_s"])
+        for encoder, layer in latents.items():
+            smoothed = structure.smooth_latent(layer)
+            pca = latent.trajectory_pca(smoothed, n_components=10)
+            for method, detect in METHODS.items():
+                found = detect(smoothed, pca, reference.size + 1)
+                scores = latent.score_boundaries(found, reference, duration_s=meta["duration_s"])
+                rows.append(
+                    {
+                        "case": f"case{seed}",
+                        "segments": " | ".join(meta["labels"]),
+                        "encoder": encoder,
+                        "method": method,
+                        "n_reference": int(reference.size),
+                        "n_found": int(np.size(found)),
+                        **{f"f_{s.window_s:g}s": round(s.f_measure, 4) for s in scores},
+                        **{f"precision_{s.window_s:g}s": round(s.precision, 4) for s in scores},
+                        **{f"recall_{s.window_s:g}s": round(s.recall, 4) for s in scores},
+                    }
+                )
+        print(f"scored case{seed} ({n_segments} segments, {meta['duration_s']:.0f} s)", flush=True)
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and minimum F per method x encoder."""
+    out = []
+    for method in METHODS:
+        for encoder in ENCODERS:
+            chosen = [r for r in rows if r["method"] == method and r["encoder"] == encoder]
+            f05 = np.array([r["f_0.5s"] for r in chosen])
+            f3 = np.array([r["f_3s"] for r in chosen])
+            out.append(
+                {
+                    "method": method,
+                    "encoder": encoder,
+                    "n_cases": len(chosen),
+                    "mean_f_0.5s": round(float(f05.mean()), 3),
+                    "mean_f_3s": round(float(f3.mean()), 3),
+                    "min_f_3s": round(float(f3.min()), 3),
+                }
+            )
+    return out
+
+
+# ------------------------------------------------------------------------------- null
+def null_rates(n_songs: int, *, duration_s: float = 60.0, seed: int = 0) -> list[dict]:
+    """Share of stationary songs with any default transition (target: <= 5 %)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    kinds = {
+        "white noise (mel)": lambda r: r.standard_normal(int(duration_s * RATE_HZ)) * 0.1,
+        "steady loop (mel)": lambda r: _loop(r, duration_s),
+    }
+    encoder = get_encoder("mel")
+    for kind, make in kinds.items():
+        hits = 0
+        for i in range(n_songs):
+            audio = audio_from_array(make(rng), RATE_HZ, source=f"{kind} {i}")
+            smoothed = structure.smooth_latent(encoder.encode(audio)["logmel"])
+            pcs = latent.trajectory_pca(smoothed, n_components=10).pcs
+            hits += structure.significant_transitions(pcs, seed=i).times_s.size > 0
+        rows.append(
+            {
+                "signal": kind,
+                "n_songs": n_songs,
+                "songs_with_any": int(hits),
+                "rate": round(hits / n_songs, 4),
+            }
+        )
+        print(f"null {kind}: {hits}/{n_songs} songs with a default transition", flush=True)
+    for tau_s in (0.5, 2.0):
+        hits, n_latent = 0, 4 * n_songs
+        for i in range(n_latent):
+            pcs = _ar1_pcs(rng, duration_s, tau_s)
+            hits += structure.significant_transitions(pcs, seed=i).times_s.size > 0
+        rows.append(
+            {
+                "signal": f"AR(1) latent, 10 PCs, tau {tau_s:g} s",
+                "n_songs": n_latent,
+                "songs_with_any": int(hits),
+                "rate": round(hits / n_latent, 4),
+            }
+        )
+        print(f"null AR(1) tau {tau_s:g} s: {hits}/{n_latent}", flush=True)
+    return rows
+
+
+def _loop(rng: np.random.Generator, duration_s: float) -> np.ndarray:
+    """A 2-s bar (kick, hi-hat, a chord) repeated, with a little noise: stationary."""
+    t = np.arange(int(2.0 * RATE_HZ)) / RATE_HZ
+    bar = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(200, 600, 3)) * 0.05
+    for beat in range(4):
+        onset = (t - beat * 0.5) % 2.0
+        bar += 0.3 * np.sin(2 * np.pi * 60 * t) * np.exp(-onset / 0.08) * (onset < 0.4)
+    loop = np.tile(bar, int(np.ceil(duration_s / 2.0)))[: int(duration_s * RATE_HZ)]
+    return loop + 0.01 * rng.standard_normal(loop.size)
+
+
+def _ar1_pcs(rng: np.random.Generator, duration_s: float, tau_s: float) -> TimeSeries:
+    from scipy.signal import lfilter
+
+    rate = 44100 / 512 / 4
+    phi = np.exp(-1 / (tau_s * rate))
+    n = int(duration_s * rate)
+    values = lfilter([1.0], [1.0, -phi], rng.standard_normal((n + 500, 10)), axis=0)[500:]
+    return TimeSeries(values * np.linspace(3, 1, 10), rate)
 
 
 def _measure(function):
@@ -64,26 +420,45 @@ def bench(minutes: float, n_surrogates: int) -> list[dict]:
     return rows
 
 
+def _table(summary: list[dict]) -> None:
+    print(f"\n{'method':36s} {'encoder':12s} {'F(0.5 s)':>9} {'F(3 s)':>7} {'min F(3 s)':>11}")
+    for row in summary:
+        print(
+            f"{row['method']:36s} {row['encoder']:12s} {row['mean_f_0.5s']:>9.2f} "
+            f"{row['mean_f_3s']:>7.2f} {row['min_f_3s']:>11.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", choices=["boundaries", "speed"], default="boundaries")
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.5, 5.0])
     parser.add_argument("--n-surrogates", type=int, default=1000)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "latent.json"
-    )
+    parser.add_argument("--null-songs", type=int, default=40, help="stationary songs per signal")
     args = parser.parse_args()
-    get_encoder("mel").encode(
-        synth_piece(n_sections=2, section_s=(3, 3)).audio
-    )  # warm up numba/librosa
-    rows = [row for minutes in args.minutes for row in bench(minutes, args.n_surrogates)]
-    print(f"{'audio (min)':>11}  {'stage':<36} {'seconds':>8} {'peak MiB':>9}")
-    for row in rows:
-        print(
-            f"{row['audio_min']:>11.2f}  {row['stage']:<36} "
-            f"{row['seconds']:>8.3f} {row['peak_mib']:>9.1f}"
-        )
-    write_results(args.out, machine(), rows=rows)
-    print(f"wrote {args.out}")
+    if args.what == "speed":
+        get_encoder("mel").encode(synth_piece(n_sections=2, section_s=(3, 3)).audio)  # warm up
+        rows = [row for minutes in args.minutes for row in bench(minutes, args.n_surrogates)]
+        print(f"{'audio (min)':>11}  {'stage':<36} {'seconds':>8} {'peak MiB':>9}")
+        for row in rows:
+            print(
+                f"{row['audio_min']:>11.2f}  {row['stage']:<36} "
+                f"{row['seconds']:>8.3f} {row['peak_mib']:>9.1f}"
+            )
+        write_results(RESULTS / "latent.json", machine(), rows=rows)
+        return
+    ensure_music()
+    rows = score_cases()
+    summary = summarise(rows)
+    _table(summary)
+    nulls = null_rates(args.null_songs)
+    write_results(
+        RESULTS / "latent_boundaries.json",
+        machine(cases=[f"case{s}: {n} segments" for s, n in CASES]),
+        summary=summary,
+        null=nulls,
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

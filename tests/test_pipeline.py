@@ -46,7 +46,7 @@ def test_mel_transitions_reach_f3_of_0_8_on_contrasting_sections(seed):
 def test_analysis_contents(analysis, piece):
     assert analysis.smoothed.rate_hz == pytest.approx(22050 / 256 / 4)
     assert analysis.pca.pcs.n_channels == 10
-    assert set(analysis.transitions) == {"pc1_variance", "foote_novelty"}
+    assert set(analysis.transitions) == {"tested_novelty", "pc1_variance", "foote_novelty"}
     # Sections alternate loud and soft: PC1 follows loudness, strongly and significantly.
     table = analysis.correlations.to_frame().set_index(["pc", "feature"])
     assert abs(table.loc[("PC1", "loudness"), "r"]) > 0.8
@@ -60,6 +60,7 @@ def test_written_tables_and_figure(analysis, tmp_path):
     assert names == {
         "pcs.tsv",
         "transitions.tsv",
+        "clusters.tsv",
         "feature_correlations.tsv",
         "boundary_scores.tsv",
         "latent.png",
@@ -68,8 +69,11 @@ def test_written_tables_and_figure(analysis, tmp_path):
     assert list(pcs.columns) == ["time_s"] + [f"PC{i}" for i in range(1, 11)] + ["cluster"]
     np.testing.assert_allclose(pcs["time_s"], analysis.pca.pcs.times_s, atol=1e-5)
     transitions = pd.read_csv(tmp_path / "out" / "transitions.tsv", sep="\t")
-    assert list(transitions.columns) == ["time_s", "strength", "method"]
-    assert set(transitions["method"]) == {"pc1_variance", "foote_novelty"}
+    assert list(transitions.columns) == ["time_s", "strength", "method", "p", "default"]
+    assert set(transitions["method"]) == {"tested_novelty", "pc1_variance", "foote_novelty"}
+    tested = transitions[transitions.method == "tested_novelty"]
+    assert (tested["default"] == (tested["p"] <= 0.05)).all()
+    assert not transitions.loc[transitions.method != "tested_novelty", "default"].any()
     correlations = pd.read_csv(tmp_path / "out" / "feature_correlations.tsv", sep="\t")
     assert list(correlations.columns)[:5] == ["pc", "feature", "lag_s", "r", "p"]
     assert ((correlations.p > 0) & (correlations.p <= 1)).all()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frisson import latent
+from frisson import latent, structure
 from frisson._check import check_int, check_positive
 from frisson._logging import logger
 from frisson.audio import Audio, load_audio
@@ -46,10 +46,14 @@ class SongAnalysis:
         The layer after :func:`~frisson.latent.sliding_mean`.
     pca : TrajectoryPCA
         Within-song PCA of ``smoothed``.
-    clusters : Clusters
-        K-means clusters in the PC1-PC2 plane.
+    clusters : GapClusters
+        K-means clusters in the PC1-PC2 plane, k (1 allowed) by the gap statistic
+        against surrogates (:func:`frisson.structure.cluster_with_null`).
     transitions : dict of str to Transitions
-        By method: ``"pc1_variance"`` (the study's) and ``"foote_novelty"``.
+        By method: ``"tested_novelty"`` (the default,
+        :data:`frisson.structure.DEFAULT_TRANSITIONS`: novelty peaks with a
+        surrogate p each, those with p <= alpha kept), ``"pc1_variance"`` (the
+        poster's) and ``"foote_novelty"`` (untested novelty peaks).
     features : TimeSeries
         Acoustic features at the PC rate.
     correlations : FeatureCorrelations
@@ -80,19 +84,30 @@ class SongAnalysis:
     boundary_scores: dict[str, list[latent.BoundaryScores]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def default_transitions(self) -> structure.SignificantTransitions:
+        """The transitions reported and used downstream (``transitions["tested_novelty"]``)."""
+        return self.transitions[structure.DEFAULT_TRANSITIONS]
+
     def summary(self) -> str:
         """A few lines for the terminal."""
         evr = self.pca.explained_variance_ratio
+        clusters = self.clusters
+        null = getattr(clusters, "p", None)
         lines = [
             f"{self.source}: {self.duration_s:.1f} s, encoder {self.encoder} layer {self.layer} "
             f"({self.smoothed.n_channels} dims, smoothed to {self.smoothed.rate_hz:.2f} Hz)",
             f"PCA: PC1 {100 * evr[0]:.1f} %, PC2 {100 * evr[1]:.1f} %, "
             f"first {evr.size} PCs {100 * evr.sum():.1f} % of variance",
-            f"clusters: k = {self.clusters.n_clusters} "
-            f"(silhouette {self.clusters.silhouette_by_k[self.clusters.n_clusters]:.2f})",
+            f"clusters: k = {clusters.n_clusters} by the gap statistic"
+            + ("" if null is None else f" (vs surrogates p = {null:.3g})"),
         ]
         for method, found in self.transitions.items():
-            times = ", ".join(f"{t:.1f}" for t in found.times_s)
+            p = getattr(found, "p", None)
+            times = ", ".join(
+                f"{t:.1f}" if p is None else f"{t:.1f} (p={q:.3g})"
+                for t, q in zip(found.times_s, found.times_s if p is None else p, strict=True)
+            )
             lines.append(f"transitions ({method}): {found.times_s.size} at [{times}] s")
         for method, scores in self.boundary_scores.items():
             shown = ", ".join(f"F({s.window_s:g} s) = {s.f_measure:.2f}" for s in scores)
@@ -112,12 +127,17 @@ def analyze_song(
     encoder: str = DEFAULT_ENCODER,
     encoder_params: dict[str, Any] | None = None,
     layer: str | None = None,
-    window_frames: int = 100,
-    hop_frames: int = 4,
+    window_s: float = structure.POSTER_WINDOW_S,
+    hop_s: float = structure.POSTER_HOP_S,
+    window_frames: int | None = None,
+    hop_frames: int | None = None,
     n_components: int = 10,
-    k_range: tuple[int, int] = (2, 8),
+    k_max: int = 8,
     variance_window_s: float = 4.0,
     novelty_kernel_s: float = 8.0,
+    transition_kernel_s: float = 24.0,
+    transition_alpha: float = 0.05,
+    n_transition_surrogates: int = 199,
     min_distance_s: float = 5.0,
     edge_s: float = 5.0,
     n_pcs_correlated: int = 3,
@@ -129,9 +149,11 @@ def analyze_song(
 ) -> SongAnalysis:
     """Latent-trajectory analysis of one song, as in the chills study.
 
-    Encode -> sliding mean -> within-song PCA -> clusters -> transitions (PC1
-    variance and Foote novelty) -> acoustic features -> lagged PC-feature
-    correlations with surrogate p-values -> (optional) boundary scores.
+    Encode -> sliding mean -> within-song PCA -> clusters (k by the gap
+    statistic) -> transitions (the default: novelty peaks tested against
+    surrogates; plus the poster's PC1 variance and untested Foote novelty) ->
+    acoustic features -> lagged PC-feature correlations with surrogate p-values
+    -> (optional) boundary scores.
 
     Parameters
     ----------
@@ -145,15 +167,21 @@ def analyze_song(
         Settings passed to :func:`frisson.encoders.get_encoder`.
     layer : str, optional
         Encoder layer; default the encoder's ``default_layer``.
-    window_frames, hop_frames : int
-        Sliding-mean window and hop in encoder frames (default 100 and 4).
+    window_s, hop_s : float
+        Sliding-mean window and hop in seconds (default the poster's 1.161 s and
+        0.0464 s: 100 and 4 frames of DAC), rounded to the encoder's frames.
+    window_frames, hop_frames : int, optional
+        The same in encoder frames; when given they replace ``window_s`` / ``hop_s``.
     n_components : int
         PCs kept.
-    k_range : (int, int)
-        Range of cluster counts tried.
+    k_max : int
+        Largest cluster count tried (k = 1 .. k_max, by the gap statistic).
     variance_window_s, novelty_kernel_s, min_distance_s, edge_s : float
         Transition settings (see :func:`~frisson.latent.variance_transitions`
         and :func:`~frisson.latent.novelty_transitions`).
+    transition_kernel_s, transition_alpha, n_transition_surrogates : float, float, int
+        The default detector's kernel, song-wise level and surrogates (see
+        :func:`frisson.structure.significant_transitions`).
     n_pcs_correlated : int
         Leading PCs correlated with the features.
     lag_range_s : (float, float)
@@ -179,15 +207,18 @@ def analyze_song(
     >>> piece = synth_piece(n_sections=3, section_s=(12.0, 12.0), seed=0)
     >>> result = analyze_song(piece.audio, n_surrogates=99,
     ...                       reference_boundaries_s=piece.boundaries_s)
-    >>> result.boundary_scores["pc1_variance"][1].f_measure
+    >>> result.boundary_scores["tested_novelty"][1].f_measure
     1.0
 
     """
     enc = get_encoder(encoder, **(encoder_params or {}))
     layer = layer or enc.default_layer
     # Checked before any audio is decoded or encoded, under the names the caller used.
-    check_int("window_frames", window_frames, minimum=1)
-    check_int("hop_frames", hop_frames, minimum=1)
+    check_positive("window_s", window_s)
+    check_positive("hop_s", hop_s)
+    for name, frames in (("window_frames", window_frames), ("hop_frames", hop_frames)):
+        if frames is not None:
+            check_int(name, frames, minimum=1)
     check_int("n_components", n_components, minimum=1)
     check_int("n_surrogates", n_surrogates, minimum=1)
     check_positive("variance_window_s", variance_window_s)
@@ -204,20 +235,23 @@ def analyze_song(
             "edge_s at both ends); use a longer excerpt or smaller windows."
         )
     embedding = _encode(enc, audio, layer, store)
+    frame_rate_hz = embedding[layer].rate_hz
     try:
-        smoothed = latent.sliding_mean(
-            embedding[layer], window_frames=window_frames, hop_frames=hop_frames
-        )
+        window, hop = structure.smoothing_frames(frame_rate_hz, window_s, hop_s)
+        window, hop = window_frames or window, hop_frames or hop
+        smoothed = latent.sliding_mean(embedding[layer], window_frames=window, hop_frames=hop)
         pca = latent.trajectory_pca(smoothed, n_components=n_components)
-        clusters = latent.cluster_trajectory(pca.pcs, k_range=k_range, seed=seed)
-        transitions = {
-            "pc1_variance": latent.variance_transitions(
-                pca.pcs, window_s=variance_window_s, min_distance_s=min_distance_s, edge_s=edge_s
-            ),
-            "foote_novelty": latent.novelty_transitions(
-                pca.pcs, kernel_s=novelty_kernel_s, min_distance_s=min_distance_s, edge_s=edge_s
-            ),
-        }
+        clusters = structure.cluster_with_null(pca.pcs, k_max=k_max, seed=seed)
+        tested = {"kernel_s": transition_kernel_s, "alpha": transition_alpha, "seed": seed}
+        tested["n_surrogates"] = n_transition_surrogates
+        transitions = _transitions(
+            pca.pcs,
+            tested,
+            variance_window_s=variance_window_s,
+            novelty_kernel_s=novelty_kernel_s,
+            min_distance_s=min_distance_s,
+            edge_s=edge_s,
+        )
     except DataError as error:
         raise DataError(f"{audio.source}: {error}") from None
     logger.info("computing acoustic features")
@@ -251,10 +285,13 @@ def analyze_song(
         "encoder": encoder,
         "encoder_config": enc.config(),
         "layer": layer,
-        "window_frames": window_frames,
-        "hop_frames": hop_frames,
+        "window_s": window / frame_rate_hz,
+        "hop_s": hop / frame_rate_hz,
+        "window_frames": window,
+        "hop_frames": hop,
         "n_components": n_components,
-        "k_range": list(k_range),
+        "k_max": k_max,
+        "clusters": {"k": clusters.n_clusters, "p": clusters.p, "method": "gap statistic"},
         "transitions": {m: t.params for m, t in transitions.items()},
         "correlations": correlations.params,
         "seed": seed,
@@ -275,6 +312,29 @@ def analyze_song(
         boundary_scores=scores,
         params=params,
     )
+
+
+def _transitions(
+    pcs: TimeSeries,
+    tested: dict[str, Any],
+    *,
+    variance_window_s: float,
+    novelty_kernel_s: float,
+    min_distance_s: float,
+    edge_s: float,
+) -> dict[str, latent.Transitions]:
+    """The default (tested) transitions first, then the poster's and untested novelty."""
+    return {
+        structure.DEFAULT_TRANSITIONS: structure.significant_transitions(
+            pcs, min_distance_s=min_distance_s, edge_s=edge_s, **tested
+        ),
+        "pc1_variance": latent.variance_transitions(
+            pcs, window_s=variance_window_s, min_distance_s=min_distance_s, edge_s=edge_s
+        ),
+        "foote_novelty": latent.novelty_transitions(
+            pcs, kernel_s=novelty_kernel_s, min_distance_s=min_distance_s, edge_s=edge_s
+        ),
+    }
 
 
 def _encode(enc, audio: Audio, layer: str, store: EmbeddingStore | None):

@@ -18,7 +18,11 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
     """Write the tables and the figure of one song's analysis.
 
     Files: ``pcs.tsv`` (time_s, PC1..PCk, cluster), ``transitions.tsv``
-    (time_s, strength, method), ``feature_correlations.tsv`` (pc, feature,
+    (time_s, strength, method, p, default: every method's transitions; ``p`` is
+    the song-wise max-statistic p of the default detector's candidates, empty
+    for untested methods; ``default`` is true for the transitions reported and
+    used downstream), ``clusters.tsv`` (k, gap, gap_sd, silhouette, chosen),
+    ``feature_correlations.tsv`` (pc, feature,
     lag_s, r, p corrected over the song's tests, p_uncorrected), ``latent.png``,
     and ``boundary_scores.tsv`` when reference boundaries were given. Each file
     is written to a temporary name and renamed, so an interrupted run never
@@ -43,8 +47,8 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
     >>> from frisson.simulate import synth_piece
     >>> song = analyze_song(synth_piece(n_sections=3, seed=0).audio, encoder="mel",
     ...                     n_surrogates=19)
-    >>> sorted(p.name for p in write_song_analysis(song, tempfile.mkdtemp()))[:2]
-    ['feature_correlations.tsv', 'latent.png']
+    >>> sorted(p.name for p in write_song_analysis(song, tempfile.mkdtemp()))[:3]
+    ['clusters.tsv', 'feature_correlations.tsv', 'latent.png']
 
     """
     import pandas as pd
@@ -55,10 +59,10 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
     out.mkdir(parents=True, exist_ok=True)
     pcs = result.pca.pcs.to_frame()
     pcs["cluster"] = result.clusters.labels.values[:, 0]
-    transitions = pd.concat([t.to_frame() for t in result.transitions.values()], ignore_index=True)
     tables = {
         "pcs.tsv": pcs,
-        "transitions.tsv": transitions,
+        "transitions.tsv": _transitions_table(result),
+        "clusters.tsv": _clusters_table(result),
         "feature_correlations.tsv": result.correlations.to_frame(),
     }
     if result.boundary_scores:
@@ -91,3 +95,37 @@ def write_song_analysis(result: SongAnalysis, out_dir: str | os.PathLike) -> lis
 
     plt.close(figure)
     return written
+
+
+def _transitions_table(result: SongAnalysis):
+    """Rows of every method; ``p`` empty and ``default`` false for untested methods."""
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for found in result.transitions.values():
+        frame = found.to_frame()
+        if "p" not in frame:
+            frame["p"] = np.nan
+            frame["default"] = False
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    return table[["time_s", "strength", "method", "p", "default"]]
+
+
+def _clusters_table(result: SongAnalysis):
+    import pandas as pd
+
+    clusters = result.clusters
+    gap = getattr(clusters, "gap_by_k", {})
+    sd = getattr(clusters, "gap_sd_by_k", {})
+    ks = sorted(set(gap) | set(clusters.silhouette_by_k))
+    return pd.DataFrame(
+        {
+            "k": ks,
+            "gap": [gap.get(k) for k in ks],
+            "gap_sd": [sd.get(k) for k in ks],
+            "silhouette": [clusters.silhouette_by_k.get(k) for k in ks],
+            "chosen": [k == clusters.n_clusters for k in ks],
+        }
+    )
