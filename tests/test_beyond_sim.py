@@ -70,3 +70,24 @@ def test_chill_locked_sc_hit_rate_and_heart_rate_are_recovered(planted):
         assert rows.loc[test, "ci_low"] > 0
     assert set(rows.unit) == {"song"}
     assert results.counts["trials"] == 40 and results.counts["cardiac_left_out"] == 0
+
+
+def test_report_tables_figures_and_section(planted, tmp_path):
+    from types import SimpleNamespace
+
+    from frisson.report.beyond_report import write_beyond_report
+
+    sim, _, results = planted
+    run = SimpleNamespace(beyond=results, config=SimpleNamespace(study=sim.root))
+    sections = {}
+    files = {
+        p.relative_to(tmp_path).as_posix() for p in write_beyond_report(run, tmp_path, sections)
+    }
+    assert {"beyond/summary.tsv", "beyond/chill_hits.tsv", "beyond/settings.json"} <= files
+    assert "beyond/skin-conductance-at-chills.png" in files
+    assert "beyond/heart-rate-at-transitions_timecourse.tsv" in files
+    summary = pd.read_csv(tmp_path / "beyond" / "summary.tsv", sep="\t").set_index("test")
+    assert summary.loc["skin conductance @ chills", "p"] == pytest.approx(2.0**-5)
+    titles = [child.title for child in sections["beyond"].children]
+    assert "Chills after transitions" in titles and "heart rate @ chills" in titles
+    assert write_beyond_report(SimpleNamespace(beyond=None), tmp_path, {}) == []

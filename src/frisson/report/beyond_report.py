@@ -2,6 +2,7 @@
 
 Written into the run's output folder (``beyond/``) by :func:`write_beyond_report`:
 
+- ``beyond/settings.json``: the analyses' settings, counts and notes;
 - ``beyond/summary.tsv``: one row per test (what was locked to what, the random
   factor, effect, CI, p, smallest possible p);
 - ``beyond/<test>_timecourse.tsv`` and ``<test>.png`` for every epoch test
@@ -13,12 +14,15 @@ Written into the run's output folder (``beyond/``) by :func:`write_beyond_report
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from frisson._io import atomic_write
 from frisson.report._files import write_figure, write_table
 from frisson.report._html import Section, figure_html, slug, table_html
 
@@ -127,6 +131,10 @@ def write_beyond_report(results: StudyResults, out: Path, sections: dict) -> lis
     written, children = [], []
     summary = pd.DataFrame(beyond.summary_rows())
     written.append(write_table(folder / "summary.tsv", summary))
+    settings = folder / "settings.json"
+    record = {**dataclasses.asdict(beyond.settings), "counts": beyond.counts, "notes": beyond.notes}
+    atomic_write(settings, lambda p: Path(p).write_text(json.dumps(record, indent=2)))
+    written.append(settings)
     for key, test in beyond.locked.items():
         written += _write_locked(folder, key, test, beyond.units.get(key, "song"), children)
     if beyond.chill_hits is not None:
