@@ -205,10 +205,12 @@ def analyze_song(
     --------
     >>> from frisson.simulate import synth_piece
     >>> piece = synth_piece(n_sections=3, section_s=(12.0, 12.0), seed=0)
-    >>> result = analyze_song(piece.audio, n_surrogates=99,
+    >>> result = analyze_song(piece.audio, encoder="mel", n_surrogates=99,
     ...                       reference_boundaries_s=piece.boundaries_s)
-    >>> result.boundary_scores["tested_novelty"][1].f_measure
+    >>> result.boundary_scores["pc1_variance"][1].f_measure
     1.0
+    >>> result.default_transitions.times_s.round(1), result.default_transitions.p
+    (array([12.6]), array([0.03]))
 
     """
     enc = get_encoder(encoder, **(encoder_params or {}))
