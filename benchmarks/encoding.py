@@ -10,15 +10,25 @@ Two parts, both on 2 BLAS threads by default:
    ``RidgeCV`` (primal) and ``KernelRidgeCV`` (kernel). This is the measurement
    behind ``solver="auto"`` on the CPU.
 2. ``layers``: :func:`fit_layer_profiles` (no permutations) on simulated BOLD,
-   per layer, against a plain scikit-learn loop on the same designs and folds
-   (``Ridge`` per alpha and inner fold, best alpha per target, refit with
-   ``Ridge(alpha=<one per target>)``; scikit-learn's ``RidgeCV`` cannot combine
-   ``alpha_per_target`` with a ``cv`` splitter). The null costs one refit per
-   outer fold and permutation with fixed lambdas, timed separately.
+   per layer, against himalaya (``solver="primal"``: ``RidgeCV`` per outer
+   fold with the same inner folds, what a user of himalaya would run) and a
+   plain scikit-learn loop on the same designs and folds (``Ridge`` per alpha
+   and inner fold, best alpha per target, refit with ``Ridge(alpha=<one per
+   target>)``; scikit-learn's ``RidgeCV`` cannot combine ``alpha_per_target``
+   with a ``cv`` splitter). The null (each fold's fitted map applied to
+   phase-randomised responses, float32) is timed per permutation; the summary
+   extrapolates to 20 000 voxels x 24 layers with the permutations
+   ``n_permutations="auto"`` gives there (20: 400 000 pooled draws per layer).
+3. ``power``: planted sparse effects (5 % of units respond, signal variance 0.5
+   against AR(1) noise of unit variance, the simulator's default SNR): share of
+   responsive units with q < .05 and of null units passing, with the default
+   pooled null and with 100 per-unit permutations; and the share of p <= .05 and
+   a KS test on a study with no responsive unit (units of AR(1) 0-0.9).
 
     .venv/bin/python benchmarks/encoding.py            # 20 000 voxels x 24 layers x 8 x 300 TRs
     .venv/bin/python benchmarks/encoding.py --voxels 2000 --layers 2   # a part; extrapolate
     .venv/bin/python benchmarks/encoding.py --quick
+    .venv/bin/python benchmarks/encoding.py --skip-solvers --skip-layers   # power only
 
 Writes ``benchmarks/results/encoding.json``.
 """
@@ -136,7 +146,13 @@ def _sklearn_layer(designs: list[np.ndarray], y_runs: list[np.ndarray]) -> np.nd
 
 
 def bench_layers(
-    n_voxels: int, n_layers: int, n_runs: int, run_samples: int, widths, sklearn: bool
+    n_voxels: int,
+    n_layers: int,
+    n_runs: int,
+    run_samples: int,
+    widths,
+    sklearn: bool,
+    himalaya: bool = True,
 ) -> list[dict]:
     features, responses = _simulate(n_voxels, n_layers, n_runs, run_samples, widths)
     rows = []
@@ -161,6 +177,14 @@ def bench_layers(
             "frisson_median_r": round(float(np.median(profiles.r)), 4),
         }
         print(row, flush=True)
+        if himalaya:
+            him, him_seconds, him_cpu = _timed(
+                fit_layer_profiles, one, responses, n_permutations=0, solver="primal", **options
+            )
+            row["himalaya_seconds"] = round(him_seconds, 2)
+            row["himalaya_cpu_seconds"] = round(him_cpu, 2)
+            row["himalaya_max_abs_r_difference"] = float(np.nanmax(np.abs(him.r - profiles.r)))
+            row["speedup_cpu_vs_himalaya"] = round(him_cpu / cpu, 1)
         if sklearn:
             # Same pipeline designs (PCA fitted on all runs here: the timing is the ridge).
             designs = layer_design(series, responses, n_components=width)
@@ -173,6 +197,98 @@ def bench_layers(
             row["speedup_cpu"] = round(sk_cpu / cpu, 1)
         rows.append(row)
         print(row, flush=True)
+    return rows
+
+
+def _ar(rng, n: int, k: int, phi) -> np.ndarray:
+    """Stationary AR(1) noise of unit variance, shape (n, k); ``phi`` per column or scalar."""
+    from scipy.signal import lfilter
+
+    phi = np.broadcast_to(np.asarray(phi, dtype=float), (k,))
+    out = np.empty((n, k))
+    for value in np.unique(phi):
+        cols = np.flatnonzero(phi == value)
+        e = rng.standard_normal((n + 100, cols.size)) * np.sqrt(1 - value**2)
+        out[:, cols] = lfilter([1.0], [1.0, -value], e, axis=0)[100:]
+    return out
+
+
+def _sparse_study(rng, n_units, n_responsive, n_runs, run_samples, n_layers=3, snr=0.5, phis=0.3):
+    from scipy.signal import lfilter
+
+    hrf = encoding.canonical_hrf(1.0)
+    planted = np.arange(n_responsive) % n_layers
+    weights = rng.standard_normal((n_responsive, 6))
+    features = {f"layer{i}": [] for i in range(n_layers)}
+    responses = []
+    for _ in range(n_runs):
+        layers = [_ar(rng, run_samples, 6, 0.7) for _ in range(n_layers)]
+        for i, values in enumerate(layers):
+            features[f"layer{i}"].append(TimeSeries(values, rate_hz=1.0))
+        y = _ar(rng, run_samples, n_units, phis)
+        if n_responsive:
+            drive = np.stack(
+                [lfilter(hrf, [1.0], layers[planted[u]] @ weights[u]) for u in range(n_responsive)],
+                axis=1,
+            )
+            y[:, :n_responsive] += np.sqrt(snr) * drive / drive.std(axis=0)
+        responses.append(TimeSeries(y, rate_hz=1.0))
+    return features, responses
+
+
+def bench_power(n_units: int, n_runs: int, run_samples: int, seed: int = 0) -> list[dict]:
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    n_responsive = n_units // 20
+    features, responses = _sparse_study(rng, n_units, n_responsive, n_runs, run_samples)
+    rows = []
+    for null, n_perm in (("pooled", "auto"), ("unit", 100)):
+        profiles, _, cpu = _timed(
+            fit_layer_profiles,
+            features,
+            responses,
+            null=null,
+            n_permutations=n_perm,
+            progress_bar=False,
+            device="cpu",
+        )
+        row = {
+            "study": "5 % responsive, snr 0.5",
+            "units": n_units,
+            "responsive": n_responsive,
+            "null": null,
+            "n_permutations": profiles.n_permutations,
+            "responsive_found_q05": round(float(np.mean(profiles.q_best[:n_responsive] < 0.05)), 3),
+            "null_units_passing_q05": round(
+                float(np.mean(profiles.q_best[n_responsive:] < 0.05)), 4
+            ),
+            "null_units_p_best_le_05": round(
+                float(np.mean(profiles.p_best[n_responsive:] <= 0.05)), 4
+            ),
+            "cpu_seconds": round(cpu, 1),
+        }
+        rows.append(row)
+        print(row, flush=True)
+    phis = np.repeat([0.0, 0.3, 0.6, 0.9], n_units // 4)
+    features, responses = _sparse_study(rng, phis.size, 0, n_runs, run_samples, phis=phis)
+    profiles = fit_layer_profiles(features, responses, progress_bar=False, device="cpu")
+    row = {
+        "study": "no responsive unit, AR(1) 0 / 0.3 / 0.6 / 0.9",
+        "units": phis.size,
+        "null": "pooled",
+        "n_permutations": profiles.n_permutations,
+        "p_best_le_05": round(float(np.mean(profiles.p_best <= 0.05)), 4),
+        "p_le_05_by_ar": {
+            str(phi): round(float(np.mean(profiles.p[:, phis == phi] <= 0.05)), 4)
+            for phi in (0.0, 0.3, 0.6, 0.9)
+        },
+        "ks_p_layer_p_values": float(stats.kstest(profiles.p.ravel(), "uniform").pvalue),
+        "ks_p_best": float(stats.kstest(profiles.p_best, "uniform").pvalue),
+        "q_best_passing": round(float(np.mean(profiles.q_best < 0.05)), 4),
+    }
+    rows.append(row)
+    print(row, flush=True)
     return rows
 
 
@@ -192,6 +308,9 @@ def main() -> None:
     parser.add_argument("--kernel-pcs", type=int, default=300, help="x 7 delays, > samples")
     parser.add_argument("--repeats", type=int, default=1, help="solver timings: best of N")
     parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--no-himalaya", action="store_true")
+    parser.add_argument("--skip-power", action="store_true")
+    parser.add_argument("--power-units", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="a small size, seconds")
     args = parser.parse_args()
     if args.quick:
@@ -219,8 +338,17 @@ def main() -> None:
         if not args.skip_layers:
             print(f"-- layers: {args.voxels} voxels, {args.runs} runs x {args.run_samples} TRs")
             results["layers"] = bench_layers(
-                args.voxels, args.layers, args.runs, args.run_samples, widths, not args.no_sklearn
+                args.voxels,
+                args.layers,
+                args.runs,
+                args.run_samples,
+                widths,
+                not args.no_sklearn,
+                not args.no_himalaya,
             )
+        if not args.skip_power:
+            print(f"-- power: {args.power_units} units, {args.runs} runs x {args.run_samples} TRs")
+            results["power"] = bench_power(args.power_units, args.runs, args.run_samples)
     meta = machine(threads=args.threads) | {"config": vars(args) | {"widths": widths.tolist()}}
     for part in list(results):
         results[part] = {"meta": meta, "rows": results[part]}
@@ -229,7 +357,13 @@ def main() -> None:
         wall = float(np.mean([r["frisson_seconds"] for r in rows]))
         cpu = float(np.mean([r["frisson_cpu_seconds"] for r in rows]))
         scale = 24 * 20000 / args.voxels
+        null_cpu = float(np.mean([r["null_cpu_seconds_per_permutation"] for r in rows]))
+        n_auto = 20  # n_permutations="auto" at 20 000 units
         results["summary"] = {
+            "mean_null_cpu_seconds_per_permutation_per_layer": round(null_cpu, 2),
+            "extrapolated_hours_20000_voxels_24_layers_cpu_with_auto_null": round(
+                (cpu + n_auto * null_cpu) * scale / 3600, 2
+            ),
             "voxels": args.voxels,
             "layers_run": args.layers,
             "mean_seconds_per_layer": round(wall, 2),
@@ -243,7 +377,7 @@ def main() -> None:
     out = Path(__file__).parent / "results" / "encoding.json"
     if out.exists():  # a part skipped this time keeps its last measurement (with its meta)
         previous = json.loads(out.read_text())
-        for part in ("solvers", "layers", "summary"):
+        for part in ("solvers", "layers", "summary", "power"):
             if part not in results and part in previous:
                 results[part] = previous[part]
     write_results(out, meta, **results)
