@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(MUSICNN_DIR)/musicnn-0.1.0-py3-none-any.whl
 	# Real ECG/EDA/PPG recordings for the physio tests (data files only, into data/external/).
 	$(BIN)/python scripts/fetch_physio_data.py
+	# Debian's chromium for the browser tests of the reports (they are skipped without it).
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "chromium not installed: the browser tests of the reports will be skipped"
 	touch $(STAMP)
 
 demo: install
@@ -39,6 +42,9 @@ bench-music:
 
 bench: install
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+docs: install
+	$(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -109,13 +109,16 @@ def _chosen(pool: list[str], n_songs: int, seed: int) -> list[str]:
     return sorted(str(p) for p in rng.choice(pool, size=n_songs, replace=False))
 
 
-def _config(study: Path, output: Path, encoder: str, seed: int, isc: bool, cnn: bool):
+def _config(
+    study: Path, output: Path, encoder: str, seed: int, isc: bool, cnn: bool, transitions: str
+):
     from frisson.pipelines.chills import RunConfig
 
     return RunConfig(
         study=study,
         output=output,
         encoder=encoder,
+        transition_method=transitions,
         analyses=("latent", "epochs", "isc", "cnn") if isc else ("latent", "epochs", "cnn"),
         decomposition="highpass",
         models=("cnn", "ridge") if cnn else ("ridge",),
@@ -148,9 +151,17 @@ def _one(job: dict) -> dict:
         shutil.rmtree(study)
     songs = _chosen(job["pool"], job["songs"], job["seed"])
     simulate_study(songs, study, params=params, seed=job["seed"])
-    config = _config(study, root / "results", job["encoder"], job["seed"], job["isc"], job["cnn"])
+    config = _config(
+        study,
+        root / "results",
+        job["encoder"],
+        job["seed"],
+        job["isc"],
+        job["cnn"],
+        job["transitions"],
+    )
     results = run_study(config, progress_bar=False)
-    row = {k: job[k] for k in ("family", "effect_size", "seed")}
+    row = {k: job[k] for k in ("family", "effect_size", "seed", "transitions")}
     e = results.epochs
     row["epochs"] = e.p if e is not None else None
     row["epochs_cluster"] = e.min_p if e is not None else None
@@ -189,7 +200,7 @@ def _jobs(args) -> list[dict]:
     return jobs
 
 
-def _warm(root: Path, pool: list[str], encoder: str) -> None:
+def _warm(root: Path, pool: list[str], encoder: str, transitions: str) -> None:
     """Encode and analyse every piece of the pool (the latent step only), into the shared cache."""
     import dataclasses
     import shutil
@@ -201,7 +212,7 @@ def _warm(root: Path, pool: list[str], encoder: str) -> None:
         if study.exists():
             shutil.rmtree(study)
         simulate_study(pool[start : start + 7], study, params=null_params("clean"), seed=0)
-        config = _config(study, root / "results", encoder, seed=0, isc=False, cnn=False)
+        config = _config(study, root / "results", encoder, 0, False, False, transitions)
         run_study(dataclasses.replace(config, analyses=("latent",)), progress_bar=False)
 
 
@@ -278,6 +289,11 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=7, help="songs per study")
     parser.add_argument("--pool", type=int, default=21, help="generated pieces to draw from")
     parser.add_argument("--encoder", default="musicnn-msd")
+    parser.add_argument(
+        "--transition-method",
+        default="pc1_variance",
+        help="RunConfig.transition_method: the transitions the epoch test locks to",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "null_studies.json")
     parser.add_argument(
@@ -306,6 +322,7 @@ def main() -> None:
             "encoder": args.encoder,
             "pool": pool,
             "songs": args.songs,
+            "transitions": args.transition_method,
         }
         jobs = [{**common, **job} for job in jobs]
         if args.resume and rows_path.exists():  # the seeds make every study reproducible
@@ -318,7 +335,9 @@ def main() -> None:
         if not jobs:
             _report(args, rows, seconds=time.perf_counter() - start)
             return
-        _warm(root, pool, args.encoder)  # every piece analysed once; the workers reuse the cache
+        _warm(
+            root, pool, args.encoder, args.transition_method
+        )  # every piece analysed once; the workers reuse the cache
         first = _one(jobs[0])
         rows.append(first)
         with open(rows_path, "a") as handle, ProcessPoolExecutor(args.workers) as pool:

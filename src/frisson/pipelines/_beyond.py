@@ -197,11 +197,14 @@ class _Listening:
     problem: str = ""
 
 
-def song_events(songs: dict) -> dict[str, SongEvents]:
-    """Per song of :func:`~frisson.pipelines.chills.run_study`, its transitions and edge."""
+def song_events(songs: dict, method: str = "pc1_variance") -> dict[str, SongEvents]:
+    """Per song of :func:`~frisson.pipelines.chills.run_study`, its transitions and edge.
+
+    ``method`` is the run's ``transition_method`` (the epoch test's transitions).
+    """
     out = {}
     for name, song in songs.items():
-        found = song.transitions["pc1_variance"]
+        found = song.transitions[method]
         out[name] = SongEvents(
             float(song.duration_s), np.asarray(found.times_s), float(found.params.get("edge_s", 0))
         )
@@ -247,7 +250,9 @@ def transition_draws(config, events: dict[str, SongEvents]) -> dict[str, PseudoT
 
 def run_beyond(cache, config, study, songs: dict, trials: list, show: bool) -> BeyondResults:
     """The opt-in analyses of ``config.analyses`` (called by ``run_study``)."""
-    return beyond_analyses(config, study, song_events(songs), trials, cache=cache, show=show)
+    return beyond_analyses(
+        config, study, song_events(songs, config.transition_method), trials, cache=cache, show=show
+    )
 
 
 def beyond_analyses(

@@ -46,6 +46,7 @@ from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
 from frisson.pipelines._config import check_output_folder, log_study_problems, read_config
+from frisson.structure import DEFAULT_TRANSITIONS
 
 if TYPE_CHECKING:
     from frisson.events import SongLevelTest
@@ -58,6 +59,8 @@ __all__ = ["RunConfig", "StudyResults", "run_study"]
 ANALYSES = ("latent", "epochs", "isc", "cnn", "chills", "heart", "individual")
 #: What runs by default; ``chills``, ``heart``, ``individual`` are opt-in (pipelines._beyond).
 DEFAULT_ANALYSES = ANALYSES[:4]
+#: Transition detectors of :func:`~frisson.pipelines.song.analyze_song` a run can lock to.
+TRANSITION_METHODS = (DEFAULT_TRANSITIONS, "pc1_variance", "foote_novelty")
 #: The predictors of the ``cnn`` analysis: the chills CNN on the embedding, delayed
 #: ridge on the same embedding, the CNN on acoustic features. The first one listed
 #: is the main model (its held-out row is the headline and gets the control).
@@ -136,6 +139,17 @@ class RunConfig:
     n_control_sets : int
         Sets of pseudo-transitions drawn per song (controls; the same for every
         listener of the song).
+    transition_method : str
+        Which of each song's transitions the epoch, ISC and opt-in analyses
+        lock to: ``pc1_variance`` (the default: the poster's detector, the
+        peaks of the first PC's sliding variance), ``tested_novelty``
+        (:data:`frisson.structure.DEFAULT_TRANSITIONS`, the default of
+        ``frisson analyze``: novelty peaks that pass a song-wise surrogate
+        test) or ``foote_novelty`` (untested novelty peaks). The transition
+        test is valid whichever detector is chosen (its controls are drawn like
+        the detector's transitions); ``tested_novelty`` keeps 0-1 transitions
+        in most real songs with ``musicnn-msd``, too few to test responses to
+        them, so ``frisson run`` keeps the poster's detector.
     control_positions : {'pooled', 'uniform'}
         Where in a song's span the controls are drawn: like the study's
         transitions (``pooled``: their positions as fractions of their songs'
@@ -197,6 +211,7 @@ class RunConfig:
     song_folds: int = 4
     onset_exclude_s: float = 10.0
     n_control_sets: int = 20
+    transition_method: str = "pc1_variance"
     control_positions: str = "pooled"
     control_position_degree: int | None = 3
     score_detrend_order: int | None = 3
@@ -233,6 +248,7 @@ class RunConfig:
         if unknown:
             raise ParameterError(f"analyses {unknown} are unknown; choose from {list(ANALYSES)}.")
         check_option("control_positions", self.control_positions, ("pooled", "uniform"))
+        check_option("transition_method", self.transition_method, TRANSITION_METHODS)
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
             raise ParameterError(
@@ -332,7 +348,7 @@ class StudyResults:
         for name, song in self.songs.items():
             lines.append(
                 f"  {name}: {song.duration_s:.0f} s, "
-                f"{song.transitions['pc1_variance'].times_s.size} transitions"
+                f"{song.transitions[self.config.transition_method].times_s.size} transitions"
             )
         if self.epochs is not None:
             e = self.epochs
@@ -565,7 +581,7 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
     pool = _position_pool(config, songs, spans)
     pseudo = {}
     for index, name in enumerate(sorted(spans)):
-        found = songs[name].transitions["pc1_variance"]
+        found = songs[name].transitions[config.transition_method]
         pseudo[name] = pseudo_transitions(
             found.times_s,
             duration_s=songs[name].duration_s,
@@ -623,7 +639,7 @@ def _admissible_spans(config: RunConfig, songs: dict) -> dict[str, tuple[float, 
 
     spans = {}
     for name in sorted(songs):
-        found = songs[name].transitions["pc1_variance"]
+        found = songs[name].transitions[config.transition_method]
         try:
             spans[name] = admissible_span(
                 songs[name].duration_s,
@@ -644,7 +660,7 @@ def _position_pool(config: RunConfig, songs: dict, spans: dict) -> np.ndarray | 
         return None
     pool = np.concatenate(
         [
-            relative_positions(songs[name].transitions["pc1_variance"].times_s, span)
+            relative_positions(songs[name].transitions[config.transition_method].times_s, span)
             for name, span in spans.items()
         ]
         or [np.array([])]
@@ -677,7 +693,7 @@ def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> 
             seed=config.seed,
         )
         entry = {"isc": overall, "sliding": sliding}
-        transitions = song.transitions["pc1_variance"].times_s
+        transitions = song.transitions[config.transition_method].times_s
         if transitions.size:
             try:  # the null shifts the ISC series past the transitions by every shift
                 entry["near"] = isc_near_events(
