@@ -181,3 +181,32 @@ def test_worked_example_init_then_import(raw):
     assert study.validate() == [] and len(list(study.trials())) == 4
     errors, warnings = _codes(validate(root))
     assert errors == [] and warnings <= LAB_FILLS | {("NO_AUTHORS", "Authors")}
+
+
+def test_cli_study_init_and_import(raw):
+    """`frisson study init` then `frisson study import`: the same flow from the shell."""
+    from click.testing import CliRunner
+
+    from frisson.cli import main
+
+    tmp, manifest, stimuli = raw
+    runner = CliRunner()
+    result = runner.invoke(main, ["study", "init", str(tmp / "lab")])
+    assert result.exit_code == 0 and "code/import.tsv" in result.output
+    again = runner.invoke(main, ["study", "init", str(tmp / "lab")])
+    assert again.exit_code == 1 and "not empty" in again.output
+    result = runner.invoke(
+        main,
+        ["study", "import", str(manifest), "--out", str(tmp / "lab"), "--stimuli", str(stimuli)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 error(s)" in result.output
+    assert len(list(read_study(tmp / "lab").trials())) == 4
+    broken = tmp / "broken.tsv"
+    broken.write_text("participant\tfile\n01\tnowhere.csv\n")
+    result = runner.invoke(main, ["study", "import", str(broken), "--out", str(tmp / "lab2")])
+    assert (
+        result.exit_code == 1
+        and "nowhere.csv" in result.output
+        and "Traceback" not in result.output
+    )

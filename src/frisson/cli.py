@@ -824,5 +824,65 @@ def study_validate(root: Path) -> None:
         sys.exit(1)
 
 
+@study.command("init", context_settings=CONTEXT)
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--name", default="my listening study", show_default=True, help="Dataset name.")
+def study_init(folder: Path, name: str) -> None:
+    """Write a documented template study in FOLDER (README, stimuli/, sourcedata/, manifest).
+
+    Example: frisson study init my_study
+    """
+    from frisson.errors import FrissonError
+    from frisson.study import init_study
+
+    try:
+        root = init_study(folder, name=name)
+    except (FrissonError, OSError) as error:
+        abort(str(error))
+    click.echo(
+        f"wrote {root}: put the audio in stimuli/, the recordings in sourcedata/, one row per "
+        f"recording in code/import.tsv, then: frisson study import {root}/code/import.tsv "
+        f"--out {root}"
+    )
+
+
+@study.command("import", context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Study folder to write (may be an init_study folder).",
+)
+@click.option(
+    "--stimuli",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of the audio files, copied to stimuli/.",
+)
+@click.option("--name", default="frisson study", show_default=True, help="Dataset name.")
+def study_import(manifest: Path, out_dir: Path, stimuli: Path | None, name: str) -> None:
+    """Write a BIDS study from MANIFEST, a table with one row per raw recording.
+
+    Lab formats (Empatica E4, OpenSignals/BITalino, XDF, EDF+, AcqKnowledge, WFDB,
+    tables) are detected; see frisson.study.import_study for the columns.
+
+    Example: frisson study import code/import.tsv --out my_study --stimuli audio/
+    """
+    from frisson.errors import FrissonError
+    from frisson.study import import_study, read_study
+
+    try:
+        root = import_study(manifest, out_dir, stimuli=stimuli, name=name)
+        problems = read_study(root).validate()
+    except (FrissonError, OSError) as error:
+        abort(str(error))
+    n_errors = sum(p.severity == "error" for p in problems)
+    click.echo(f"wrote {root}: {n_errors} error(s), {len(problems) - n_errors} warning(s)")
+    if n_errors:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
