@@ -177,14 +177,19 @@ def _phase_surrogates(values: np.ndarray, n_surrogates: int, rng: np.random.Gene
     One random phase per frequency, shared by every column: the amplitude spectra
     and cross-spectra are kept; the mean is kept.
     """
+    import scipy.fft
+
     n = values.shape[0]
     mean = values.mean(axis=0)
-    spectrum = np.fft.rfft(values - mean, axis=0)
-    phases = rng.uniform(0.0, 2 * np.pi, size=(n_surrogates, spectrum.shape[0], 1))
+    spectrum = scipy.fft.rfft(values - mean, axis=0).T  # (d, n_freq): transforms along rows
+    phases = rng.uniform(0.0, 2 * np.pi, size=(n_surrogates, spectrum.shape[1], 1))
     phases[:, 0] = 0.0
     if n % 2 == 0:
         phases[:, -1] = 0.0
-    return np.fft.irfft(spectrum[np.newaxis] * np.exp(1j * phases), n=n, axis=1) + mean
+    rotated = spectrum[np.newaxis] * np.exp(1j * phases[:, np.newaxis, :, 0])
+    out = np.ascontiguousarray(scipy.fft.irfft(rotated, n=n, axis=-1).transpose(0, 2, 1))
+    out += mean
+    return out
 
 
 # ------------------------------------------------------------------------- transitions
@@ -253,19 +258,52 @@ def mean_shift_statistic(values: np.ndarray, half: int) -> np.ndarray:
     20
 
     """
-    n = values.shape[-2]
-    zero = np.zeros((*values.shape[:-2], 1, values.shape[-1]))
-    c1 = np.concatenate([zero, np.cumsum(values, axis=-2)], axis=-2)
-    c2 = np.concatenate([zero, np.cumsum(values**2, axis=-2)], axis=-2)
-    t = np.arange(half, n - half + 1)
-    before = (c1[..., t, :] - c1[..., t - half, :]) / half
-    after = (c1[..., t + half, :] - c1[..., t, :]) / half
-    var_before = (c2[..., t, :] - c2[..., t - half, :]) / half - before**2
-    var_after = (c2[..., t + half, :] - c2[..., t, :]) / half - after**2
-    floor = 1e-3 * values.var(axis=-2, keepdims=True) + 1e-300
+    values = np.asarray(values, dtype=float)
+    n, d = values.shape[-2:]
+    lead = values.shape[:-2]
     out = np.zeros(values.shape[:-1])
-    out[..., t] = ((after - before) ** 2 / (var_before + var_after + floor)).mean(axis=-1)
-    return out
+    if n < 2 * half:
+        return out
+    flat_values = values.reshape(-1, n, d)
+    flat_out = out.reshape(-1, n)
+    # A few series at a time keeps the temporaries in cache; each series is
+    # computed on its own, so the chunking does not change a value.
+    chunk = max(1, _CHUNK_ELEMENTS // (n * d))
+    for start in range(0, flat_values.shape[0], chunk):
+        stop = start + chunk
+        flat_out[start:stop, half : n - half + 1] = _mean_shift_chunk(flat_values[start:stop], half)
+    return out.reshape(*lead, n)
+
+
+_CHUNK_ELEMENTS = 1 << 18
+
+
+def _mean_shift_chunk(values: np.ndarray, half: int) -> np.ndarray:
+    """:func:`mean_shift_statistic` of ``(m, n, d)`` series at ``t = half .. n - half``.
+
+    Window sums from cumulative sums by slicing (one difference per window, shared
+    by the "before" at ``t + half`` and the "after" at ``t``), in place; equal
+    to the direct formula to rounding.
+    """
+    m, n, d = values.shape
+    cumulative = np.zeros((m, n + 1, d))
+    np.cumsum(values, axis=1, out=cumulative[:, 1:])
+    mean = cumulative[:, -1:] / n
+    means = cumulative[:, half:] - cumulative[:, :-half]  # window j = samples j .. j+half-1
+    means /= half
+    np.cumsum(np.square(values), axis=1, out=cumulative[:, 1:])
+    # The series' variance (the floor) from the same sums: equal to np.var to
+    # rounding for centred series such as PCs and their residuals.
+    floor = 1e-3 * np.maximum(cumulative[:, -1:] / n - np.square(mean), 0.0) + 1e-300
+    variances = cumulative[:, half:] - cumulative[:, :-half]
+    variances /= half
+    variances -= np.square(means)
+    shift = means[:, half:] - means[:, :-half]  # after (window t) - before (window t - half)
+    np.square(shift, out=shift)
+    total = variances[:, :-half] + variances[:, half:]
+    total += floor
+    shift /= total
+    return (shift @ np.ones(d)) / d  # the mean over dimensions, as one matrix product
 
 
 _STATISTICS = {
@@ -449,17 +487,13 @@ def _demeaned(series: np.ndarray, boundaries: list[int], guard: int) -> np.ndarr
     """
     if not boundaries:
         return series
-    out = np.stack([s - _piecewise_means(s, boundaries) for s in series])
+    edges = np.r_[0, np.sort(np.asarray(boundaries, dtype=int)), series.shape[1]]
+    out = np.empty_like(series)
+    for start, stop in itertools.pairwise(edges):
+        segment = series[:, start:stop]
+        np.subtract(segment, segment.mean(axis=1, keepdims=True), out=out[:, start:stop])
     for index in boundaries:
         out[:, max(0, index - guard) : index + guard] = 0.0
-    return out
-
-
-def _piecewise_means(values: np.ndarray, boundaries: list[int]) -> np.ndarray:
-    edges = np.r_[0, np.sort(np.asarray(boundaries, dtype=int)), values.shape[0]]
-    out = np.empty_like(values)
-    for start, stop in itertools.pairwise(edges):
-        out[start:stop] = values[start:stop].mean(axis=0)
     return out
 
 
