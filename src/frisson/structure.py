@@ -187,7 +187,9 @@ def _phase_surrogates(values: np.ndarray, n_surrogates: int, rng: np.random.Gene
     if n % 2 == 0:
         phases[:, -1] = 0.0
     rotated = spectrum[np.newaxis] * np.exp(1j * phases[:, np.newaxis, :, 0])
-    out = np.ascontiguousarray(scipy.fft.irfft(rotated, n=n, axis=-1).transpose(0, 2, 1))
+    # Returned as a (n_surrogates, n, d) view of the (n_surrogates, d, n) transform:
+    # the cumulative sums downstream then run along contiguous memory.
+    out = scipy.fft.irfft(rotated, n=n, axis=-1).transpose(0, 2, 1)
     out += mean
     return out
 
