@@ -31,7 +31,7 @@ def _reference_mean_shift(values: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def _reference_surrogates(values, n_surrogates, rng):
+def _reference_surrogates(values, n_surrogates, rng, *, single=False):  # float64 always
     n = values.shape[0]
     mean = values.mean(axis=0)
     spectrum = np.fft.rfft(values - mean, axis=0)
@@ -87,28 +87,59 @@ def test_surrogates_and_demeaning_equal_the_direct_ones(n):
     fast = structure._phase_surrogates(values, 6, np.random.default_rng(3))
     slow = _reference_surrogates(values, 6, np.random.default_rng(3))
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+    single = structure._phase_surrogates(values, 6, np.random.default_rng(3), single=True)
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, slow, rtol=0, atol=1e-6 * np.abs(slow).max())
     for boundaries in ([], [100], [300, 50, 201]):
         np.testing.assert_array_equal(
             structure._demeaned(slow, boundaries, 4), _reference_demeaned(slow, boundaries, 4)
         )
 
 
-def test_step_down_decisions_equal_the_direct_implementation(monkeypatch):
-    # Three planted steps of unequal size in AR(0.9) noise, 10 PCs at 4 Hz.
-    rng = np.random.default_rng(4)
+def _planted_steps(seed: int) -> TimeSeries:
+    """Three steps of unequal size in AR(0.9) noise, 10 PCs at 4 Hz, 150 s."""
+    rng = np.random.default_rng(seed)
     times = np.arange(4 * 150) / 4.0
     levels = np.array([0.0, 3.0, 1.0, 4.0])[np.searchsorted([40.0, 80.0, 115.0], times, "right")]
     noise = lfilter([1.0], [1.0, -0.9], rng.standard_normal((times.size, 10)), axis=0)
-    pcs = TimeSeries(levels[:, np.newaxis] * np.linspace(1, 0.2, 10) + 0.3 * noise, 4.0)
-    fast = structure.significant_transitions(pcs, n_surrogates=99, seed=5)
-    monkeypatch.setitem(structure._STATISTICS, "mean_shift", _reference_mean_shift)
-    monkeypatch.setattr(structure, "_phase_surrogates", _reference_surrogates)
-    monkeypatch.setattr(structure, "_demeaned", _reference_demeaned)
-    slow = structure.significant_transitions(pcs, n_surrogates=99, seed=5)
-    for planted_s in (40.0, 80.0, 115.0):  # found (with others: AR noise at 4 Hz wanders)
-        assert np.abs(fast.times_s - planted_s).min() <= 1.0
-    assert fast.candidates_p[-1] > 0.05  # the step-down ended on a failed peak
+    return TimeSeries(levels[:, np.newaxis] * np.linspace(1, 0.2, 10) + 0.3 * noise, 4.0)
+
+
+def _null_song(seed: int) -> TimeSeries:
+    """AR(0.95) PCs without structure (p of the first peak spread over (0, 1])."""
+    rng = np.random.default_rng(seed)
+    noise = lfilter([1.0], [1.0, -0.95], rng.standard_normal((600, 10)), axis=0)
+    return TimeSeries(noise * np.linspace(3, 1, 10), 4.0)
+
+
+def _both(pcs: TimeSeries, monkeypatch, seed: int):
+    fast = structure.significant_transitions(pcs, n_surrogates=99, seed=seed)
+    with monkeypatch.context() as patch:
+        patch.setitem(structure._STATISTICS, "mean_shift", _reference_mean_shift)
+        patch.setattr(structure, "_phase_surrogates", _reference_surrogates)
+        patch.setattr(structure, "_demeaned", _reference_demeaned)
+        slow = structure.significant_transitions(pcs, n_surrogates=99, seed=seed)
+    return fast, slow
+
+
+def _assert_same_decisions(fast, slow):
     np.testing.assert_array_equal(fast.times_s, slow.times_s)
+    np.testing.assert_array_equal(fast.p, slow.p)
     np.testing.assert_array_equal(fast.candidates_s, slow.candidates_s)
     np.testing.assert_array_equal(fast.candidates_p, slow.candidates_p)
     np.testing.assert_allclose(fast.curve.values, slow.curve.values, rtol=1e-9, atol=0)
+
+
+def test_step_down_decisions_equal_the_direct_implementation(monkeypatch):
+    # float32 surrogates' transforms included: the same transitions and p at every step.
+    fast, slow = _both(_planted_steps(4), monkeypatch, seed=5)
+    for planted_s in (40.0, 80.0, 115.0):  # found (with others: AR noise at 4 Hz wanders)
+        assert np.abs(fast.times_s - planted_s).min() <= 1.0
+    assert fast.candidates_p[-1] > 0.05  # the step-down ended on a failed peak
+    _assert_same_decisions(fast, slow)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_null_song_p_values_equal_the_direct_implementation(monkeypatch, seed):
+    fast, slow = _both(_null_song(seed), monkeypatch, seed=seed)
+    _assert_same_decisions(fast, slow)
