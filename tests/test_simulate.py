@@ -47,7 +47,9 @@ def _label(root, pid):
 
 
 def _eda_and_onsets(sim, pid):
-    eda = read_bids_physio(f"{_label(sim.root, pid)}_recording-physio_physio.tsv.gz")["eda"].values[:, 0]
+    eda = read_bids_physio(f"{_label(sim.root, pid)}_recording-physio_physio.tsv.gz")["eda"].values[
+        :, 0
+    ]
     events = pd.read_csv(f"{_label(sim.root, pid)}_events.tsv", sep="\t")
     music = events[events["trial_type"] == "music"]
     return eda, dict(
