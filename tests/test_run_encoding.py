@@ -219,3 +219,61 @@ def test_group_statistics_and_noise_ceiling_columns(encoded):
     assert ceiling.loc[ceiling["responsive"], "noise_ceiling"].median() > 0.3
     assert ceiling.loc[~ceiling["responsive"], "noise_ceiling"].median() < 0.1
     assert run.group_profile["mean_r"].shape == (len(run.layers),)
+
+
+def test_encode_reads_a_study_without_events_one_piece_per_task(tmp_path, caplog):
+    """ds003085's layout: no events, one piece per task, TR in inherited sidecars (header: 2.5 s).
+
+    The audio of each task comes from ``[encode.task_stimuli]``; every run is one presentation
+    from 0 s, and the sidecar's TR (not the header's) sets the BOLD grid.
+    """
+    import json
+
+    import soundfile as sf
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "replica", "BIDSVersion": "1.4.0", "DatasetType": "raw"})
+    )
+    pieces = {"happy": 70, "sad": 71, "calm": 72}
+    (root / "stimuli").mkdir()
+    for piece, seed in pieces.items():
+        synth_piece(n_sections=3, section_s=(9.0, 11.0), rate_hz=8000, seed=seed).write(
+            root / "stimuli" / f"{piece}.wav"
+        )
+        (root / f"task-{piece}_bold.json").write_text(json.dumps({"RepetitionTime": 1.0}))
+    rng = np.random.default_rng(0)
+    for pid in ("01", "02"):
+        for piece in pieces:
+            duration = sf.info(root / "stimuli" / f"{piece}.wav").duration
+            data = 100 + rng.standard_normal((3, 2, 2, int(duration) + 10)).astype(np.float32)
+            image = nib.Nifti1Image(data, np.eye(4))
+            image.header.set_xyzt_units("mm", "sec")
+            image.header.set_zooms((3.0, 3.0, 3.0, 2.5))
+            (root / f"sub-{pid}/func").mkdir(parents=True, exist_ok=True)
+            nib.save(image, root / f"sub-{pid}/func/sub-{pid}_task-{piece}_bold.nii.gz")
+    toml = tmp_path / "encode.toml"
+    toml.write_text(
+        "[encode]\n"
+        'study = "ds"\n'
+        'output = "results"\n'
+        'encoder = "synthetic-layers"\n'
+        'target = "bold"\n'
+        "n_permutations = 0\n"
+        "[encode.task_stimuli]\n"
+        + "".join(f'{piece} = "stimuli/{piece}.wav"\n' for piece in pieces)
+    )
+    config = EncodeConfig.from_toml(toml)
+    assert config.task_stimuli == {p: f"stimuli/{p}.wav" for p in pieces}
+    with caplog.at_level("WARNING", logger="frisson"):
+        results = run_encoding(config, progress_bar=False)
+    assert sorted(results.profiles) == ["sub-01", "sub-02"]
+    frame = results.profiles["sub-01"].to_frame()
+    assert frame.unit.nunique() == 12 and frame.layer.nunique() == len(results.layers)
+    assert "using the sidecar's 1 s" in caplog.text
+    # Without the mapping the error names the key to add.
+    bare = tmp_path / "bare.toml"
+    bare.write_text('[encode]\nstudy = "ds"\noutput = "results2"\nencoder = "synthetic-layers"\n')
+    with pytest.raises(DataError, match="task_stimuli"):
+        run_encoding(EncodeConfig.from_toml(bare), progress_bar=False)

@@ -115,7 +115,13 @@ class EncodeConfig:
         Brain mask and ROI label image on the BOLD grid; labels TSV (columns
         ``index``, ``name``; default the ``.tsv`` beside the atlas).
     tr_s : float or None
-        Repetition time when the BOLD headers lack it.
+        Repetition time when neither the BOLD sidecars nor the headers give it.
+    task_stimuli : dict of str to str
+        For studies without events where each task is one piece (the layout of
+        OpenNeuro ds003085: ``sub-01/func/sub-01_task-happy_bold.nii.gz``): the
+        audio of each task, relative to the study folder (TOML table
+        ``[encode.task_stimuli]``, e.g. ``happy = "audio/happy.wav"``; see
+        :func:`frisson.study.read_study`).
     response_rate_hz : float
         Grid of ratings and physiology targets.
     post_s : float or None
@@ -146,6 +152,7 @@ class EncodeConfig:
     atlas: Path | None = None
     atlas_labels: Path | None = None
     tr_s: float | None = None
+    task_stimuli: dict[str, str] = field(default_factory=dict)
     response_rate_hz: float = 5.0
     post_s: float | None = None
     seed: int = 0
@@ -319,7 +326,7 @@ def run_encoding(
 
     config.check()
     show = progress_enabled(progress_bar)
-    study = read_study(config.study)
+    study = read_study(config.study, task_stimuli=config.task_stimuli or None)
     log_study_problems(study)
     encoder = get_encoder(config.encoder, **config.encoder_params)
     layers = resolve_layers(encoder, list(config.layers) if config.layers else None)
@@ -492,9 +499,7 @@ def _presentations(study, run) -> list[tuple[float, float, str]]:
 
 
 def _run_files(run) -> list[Path]:
-    files = [run.events, *run.physio]
-    files += [p for p in (run.beh, run.bold) if p is not None]
-    return files
+    return [p for p in (run.events, *run.physio, run.beh, run.bold) if p is not None]
 
 
 def _fit_plan(study, config: EncodeConfig, runs: list) -> dict[str, list]:
