@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from frisson.cli import main
 from frisson.encoders import register_encoder
-from frisson.errors import DataError
+from frisson.errors import DataError, ParameterError
 from frisson.pipelines.encoding import EncodeConfig, _ratings_targets, run_encoding
 from frisson.simulate import (
     FmriParams,
@@ -221,12 +221,8 @@ def test_group_statistics_and_noise_ceiling_columns(encoded):
     assert run.group_profile["mean_r"].shape == (len(run.layers),)
 
 
-def test_encode_reads_a_study_without_events_one_piece_per_task(tmp_path, caplog):
-    """ds003085's layout: no events, one piece per task, TR in inherited sidecars (header: 2.5 s).
-
-    The audio of each task comes from ``[encode.task_stimuli]``; every run is one presentation
-    from 0 s, and the sidecar's TR (not the header's) sets the BOLD grid.
-    """
+def _one_piece_per_task_study(tmp_path):
+    """ds003085's layout: no events, one piece per task, TR 1 s in top-level sidecars only."""
     import json
 
     import soundfile as sf
@@ -253,6 +249,16 @@ def test_encode_reads_a_study_without_events_one_piece_per_task(tmp_path, caplog
             image.header.set_zooms((3.0, 3.0, 3.0, 2.5))
             (root / f"sub-{pid}/func").mkdir(parents=True, exist_ok=True)
             nib.save(image, root / f"sub-{pid}/func/sub-{pid}_task-{piece}_bold.nii.gz")
+    return root, pieces
+
+
+def test_encode_reads_a_study_without_events_one_piece_per_task(tmp_path, caplog):
+    """ds003085's layout: no events, one piece per task, TR in inherited sidecars (header: 2.5 s).
+
+    The audio of each task comes from ``[encode.task_stimuli]``; every run is one presentation
+    from 0 s, and the sidecar's TR (not the header's) sets the BOLD grid.
+    """
+    _root, pieces = _one_piece_per_task_study(tmp_path)
     toml = tmp_path / "encode.toml"
     toml.write_text(
         "[encode]\n"
@@ -277,3 +283,47 @@ def test_encode_reads_a_study_without_events_one_piece_per_task(tmp_path, caplog
     bare.write_text('[encode]\nstudy = "ds"\noutput = "results2"\nencoder = "synthetic-layers"\n')
     with pytest.raises(DataError, match="task_stimuli"):
         run_encoding(EncodeConfig.from_toml(bare), progress_bar=False)
+
+
+def test_encode_on_fmriprep_derivatives_space_mask_and_confounds(tmp_path):
+    """`derivatives`: preprocessed BOLD in the chosen space, inside its brain mask, cleaned."""
+    import pandas as pd
+
+    root, pieces = _one_piece_per_task_study(tmp_path)
+    mask = np.zeros((3, 2, 2), dtype=np.uint8)
+    mask[:2] = 1  # 8 of the 12 voxels
+    for raw in sorted(root.glob("sub-*/func/*_bold.nii.gz")):
+        image = nib.load(raw)
+        func = root / "derivatives/fmriprep" / raw.parent.relative_to(root)
+        func.mkdir(parents=True, exist_ok=True)
+        stem = raw.name.replace("_bold.nii.gz", "")
+        for space in ("space-MNI152NLin2009cAsym", "space-T1w"):
+            nib.save(image, func / f"{stem}_{space}_desc-preproc_bold.nii.gz")
+            nib.save(
+                nib.Nifti1Image(mask, np.eye(4)), func / f"{stem}_{space}_desc-brain_mask.nii.gz"
+            )
+        n = image.shape[-1]
+        pd.DataFrame({"trans_x": np.linspace(0, 1, n), "csf": np.cos(np.arange(n))}).to_csv(
+            func / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False
+        )
+    text = (
+        "[encode]\n"
+        'study = "ds"\n'
+        'output = "results"\n'
+        'encoder = "synthetic-layers"\n'
+        "n_permutations = 0\n"
+        'derivatives = "ds/derivatives/fmriprep"\n'
+        "{space}"
+        'confounds = ["trans_*", "csf"]\n'
+        "[encode.task_stimuli]\n" + "".join(f'{p} = "stimuli/{p}.wav"\n' for p in pieces)
+    )
+    toml = tmp_path / "encode.toml"
+    toml.write_text(text.format(space=""))
+    with pytest.raises(DataError, match=r"MNI152NLin2009cAsym.*T1w"):
+        run_encoding(EncodeConfig.from_toml(toml), progress_bar=False)
+    toml.write_text(text.format(space='space = "T1w"\n'))
+    results = run_encoding(EncodeConfig.from_toml(toml), progress_bar=False)
+    frame = results.profiles["sub-02"].to_frame()
+    assert frame.unit.nunique() == 8  # the brain mask's voxels only
+    with pytest.raises(ParameterError, match="derivatives applies to target = 'bold'"):
+        EncodeConfig(study=root, output=tmp_path / "x", target="ratings", derivatives=root).check()

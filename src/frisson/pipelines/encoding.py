@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from frisson._check import check_option, check_positive
+from frisson._check import check_int, check_option, check_positive
 from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson._optional import import_optional
@@ -116,6 +116,21 @@ class EncodeConfig:
         ``index``, ``name``; default the ``.tsv`` beside the atlas).
     tr_s : float or None
         Repetition time when neither the BOLD sidecars nor the headers give it.
+    derivatives : Path or None
+        An fMRIPrep folder (e.g. ``derivatives/fmriprep``; relative to the
+        TOML file): the targets are then each run's preprocessed BOLD in
+        ``space``, inside its ``desc-brain_mask`` (unless ``mask`` is given),
+        with ``confounds`` regressed out and a polynomial trend of
+        ``detrend_order`` and a DCT high-pass at ``high_pass_hz`` removed in
+        one least-squares fit (:meth:`frisson.study.Study.read_preprocessed`).
+    space : str or None
+        fMRIPrep space (``"MNI152NLin2009cAsym:res-2"``, ``"T1w"``); required
+        when a run has several (the error lists them).
+    confounds : tuple of str
+        Confound columns or patterns of ``desc-confounds_timeseries.tsv``
+        (e.g. ``["trans_*", "rot_*", "csf", "white_matter"]``).
+    detrend_order, high_pass_hz : int or None, float or None
+        Trend and high-pass removed from preprocessed BOLD (default linear, none).
     task_stimuli : dict of str to str
         For studies without events where each task is one piece (the layout of
         OpenNeuro ds003085: ``sub-01/func/sub-01_task-happy_bold.nii.gz``): the
@@ -152,6 +167,11 @@ class EncodeConfig:
     atlas: Path | None = None
     atlas_labels: Path | None = None
     tr_s: float | None = None
+    derivatives: Path | None = None
+    space: str | None = None
+    confounds: tuple[str, ...] = ()
+    detrend_order: int | None = 1
+    high_pass_hz: float | None = None
     task_stimuli: dict[str, str] = field(default_factory=dict)
     response_rate_hz: float = 5.0
     post_s: float | None = None
@@ -180,7 +200,7 @@ class EncodeConfig:
             cls,
             table="encode",
             sub_tables={"encoder_params": None},
-            path_keys=("study", "output", "mask", "atlas", "atlas_labels"),
+            path_keys=("study", "output", "mask", "atlas", "atlas_labels", "derivatives"),
         )
         if config.n_components == "none":
             config = dataclasses.replace(config, n_components=None)
@@ -198,6 +218,14 @@ class EncodeConfig:
             )
         check_positive("response_rate_hz", self.response_rate_hz)
         check_positive("fdr_q", self.fdr_q)
+        if self.derivatives is not None and self.target != "bold":
+            raise ParameterError(
+                f"derivatives applies to target = 'bold', not {self.target!r}; remove it."
+            )
+        if self.detrend_order is not None:
+            check_int("detrend_order", self.detrend_order, minimum=0)
+        if self.high_pass_hz is not None:
+            check_positive("high_pass_hz", self.high_pass_hz)
         if self.post_s is not None:
             check_positive("post_s", self.post_s, allow_zero=True)
         if self.tr_s is not None:
@@ -365,6 +393,9 @@ def run_encoding(
             "fit",
             label,
             [[file_key(p) for p in _run_files(run)] for run in fit_runs],
+            [[file_key(p) for p in _bold_files(study, config, run)] for run in fit_runs]
+            if config.target == "bold" and config.derivatives is not None
+            else None,
             [embedding_keys[n] for n in stimuli],
             [file_key(p) for p in (config.mask, config.atlas, config.atlas_labels) if p],
             settings,
@@ -640,6 +671,18 @@ def _design(study, config: EncodeConfig, runs: list, embeddings, layers):
     return features, responses, space
 
 
+def _bold_files(study, config: EncodeConfig, run) -> list[Path]:
+    """Files of a run's BOLD targets: the raw BOLD, or fMRIPrep's BOLD, mask and confounds."""
+    if config.derivatives is None:
+        return [run.bold]
+    from frisson.study import find_preprocessed
+
+    folder = Path(config.derivatives)
+    folder = folder if folder.is_absolute() else study.root / folder
+    found = find_preprocessed(folder, {"sub": run.participant, **run.entities}, space=config.space)
+    return [p for p in (found.bold, found.mask, found.confounds) if p is not None]
+
+
 def _bold_options(config: EncodeConfig) -> dict[str, Any]:
     """Keyword arguments of :meth:`Study.read_bold` for the configured mask or atlas."""
     options: dict[str, Any] = {"tr_s": config.tr_s}
@@ -656,7 +699,18 @@ def _bold_targets(study, config: EncodeConfig, runs: list):
     options = _bold_options(config)
     responses, placements = [], []
     for run in runs:
-        bold = study.read_bold(run, **options)
+        if config.derivatives is None:
+            bold = study.read_bold(run, **options)
+        else:
+            bold = study.read_preprocessed(
+                run,
+                config.derivatives,
+                space=config.space,
+                confounds=config.confounds,
+                detrend_order=config.detrend_order,
+                high_pass_hz=config.high_pass_hz,
+                **options,
+            )
         responses.append(bold)
         placements.append([(onset, name) for onset, _, name in _presentations(study, run)])
     units = responses[0].names
@@ -681,7 +735,7 @@ def _bold_targets(study, config: EncodeConfig, runs: list):
         )
         chosen = [units[i] for i in np.flatnonzero(keep)]
         responses = [bold.select(chosen) for bold in responses]
-    image = nib.load(runs[0].bold)
+    image = nib.load(_bold_files(study, config, runs[0])[0])
     space = None
     if config.atlas is None:
         space = {"shape": tuple(image.shape[:3]), "affine": np.asarray(image.affine)}
