@@ -41,10 +41,11 @@ import numpy as np
 
 from frisson._logging import logger
 from frisson.errors import DataError, FrissonError
+from frisson.pipelines._draws import SongEvents, song_events, transition_draws
 
 if TYPE_CHECKING:
     from frisson.chills_events import ChillHitTest, ListenerAssociations
-    from frisson.events import PseudoTransitions, SongLevelTest
+    from frisson.events import SongLevelTest
     from frisson.timeseries import TimeSeries
 
 __all__ = [
@@ -105,15 +106,6 @@ class BeyondSettings:
     cardiac_baseline_s: tuple[float, float] = (-10.0, -5.0)
     cardiac_summary_window_s: tuple[float, float] = (0.0, 8.0)
     n_association_permutations: int = 5000
-
-
-@dataclass(frozen=True)
-class SongEvents:
-    """What these analyses need of a song's latent analysis."""
-
-    duration_s: float
-    transitions_s: np.ndarray
-    edge_s: float
 
 
 @dataclass
@@ -195,57 +187,6 @@ class _Listening:
     hr: TimeSeries | None = None
     rmssd: TimeSeries | None = None
     problem: str = ""
-
-
-def song_events(songs: dict, method: str = "pc1_variance") -> dict[str, SongEvents]:
-    """Per song of :func:`~frisson.pipelines.chills.run_study`, its transitions and edge.
-
-    ``method`` is the run's ``transition_method`` (the epoch test's transitions).
-    """
-    out = {}
-    for name, song in songs.items():
-        found = song.transitions[method]
-        out[name] = SongEvents(
-            float(song.duration_s), np.asarray(found.times_s), float(found.params.get("edge_s", 0))
-        )
-    return out
-
-
-def transition_draws(config, events: dict[str, SongEvents]) -> dict[str, PseudoTransitions]:
-    """The transition test's pseudo-transitions: the ``epochs`` step's draws, same seeds."""
-    from frisson.events import admissible_span, pseudo_transitions, relative_positions
-
-    spans = {}
-    for name in sorted(events):
-        try:
-            spans[name] = admissible_span(
-                events[name].duration_s,
-                edge_s=events[name].edge_s,
-                window_s=config.epoch_window_s,
-                onset_exclude_s=config.onset_exclude_s,
-            )
-        except DataError as error:
-            logger.warning("beyond: %s left out: %s", name, error)
-    pool = None
-    if config.control_positions != "uniform":
-        pool = np.concatenate(
-            [relative_positions(events[n].transitions_s, s) for n, s in spans.items()]
-            or [np.array([])]
-        )
-        pool = pool if pool.size >= 5 else None
-    return {
-        name: pseudo_transitions(
-            events[name].transitions_s,
-            duration_s=events[name].duration_s,
-            span_s=spans[name],
-            window_s=config.epoch_window_s,
-            onset_exclude_s=config.onset_exclude_s,
-            n_sets=config.n_control_sets,
-            position_pool=pool,
-            seed=config.seed + index,
-        )
-        for index, name in enumerate(sorted(spans))
-    }
 
 
 def run_beyond(cache, config, study, songs: dict, trials: list, show: bool) -> BeyondResults:

@@ -575,23 +575,10 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
     control-locked epoch; :func:`frisson.events.song_level_test` flips the signs
     of whole songs (see :mod:`frisson.events` for why).
     """
-    from frisson.events import locked_averages, pseudo_transitions, song_level_test
+    from frisson.events import locked_averages, song_level_test
+    from frisson.pipelines._draws import song_events, transition_draws
 
-    spans = _admissible_spans(config, songs)
-    pool = _position_pool(config, songs, spans)
-    pseudo = {}
-    for index, name in enumerate(sorted(spans)):
-        found = songs[name].transitions[config.transition_method]
-        pseudo[name] = pseudo_transitions(
-            found.times_s,
-            duration_s=songs[name].duration_s,
-            span_s=spans[name],
-            window_s=config.epoch_window_s,
-            onset_exclude_s=config.onset_exclude_s,
-            n_sets=config.n_control_sets,
-            position_pool=pool,
-            seed=config.seed + index,
-        )
+    pseudo = transition_draws(config, song_events(songs, config.transition_method))
     events, control, labels, listeners = [], [], [], []
     counts = {"events": 0, "controls": 0, "dropped_near_onset": 0}
     for draw in pseudo.values():
@@ -631,47 +618,6 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
         seed=config.seed,
     )
     return result, counts
-
-
-def _admissible_spans(config: RunConfig, songs: dict) -> dict[str, tuple[float, float]]:
-    """Per song, where transitions and controls may lie (detector edge, window, onset)."""
-    from frisson.events import admissible_span
-
-    spans = {}
-    for name in sorted(songs):
-        found = songs[name].transitions[config.transition_method]
-        try:
-            spans[name] = admissible_span(
-                songs[name].duration_s,
-                edge_s=found.params.get("edge_s", 0.0),
-                window_s=config.epoch_window_s,
-                onset_exclude_s=config.onset_exclude_s,
-            )
-        except DataError as error:
-            logger.warning("epochs: %s left out: %s", name, error)
-    return spans
-
-
-def _position_pool(config: RunConfig, songs: dict, spans: dict) -> np.ndarray | None:
-    """The study's transitions as fractions of their songs' spans (``control_positions``)."""
-    from frisson.events import relative_positions
-
-    if config.control_positions == "uniform":
-        return None
-    pool = np.concatenate(
-        [
-            relative_positions(songs[name].transitions[config.transition_method].times_s, span)
-            for name, span in spans.items()
-        ]
-        or [np.array([])]
-    )
-    if pool.size < 5:
-        logger.warning(
-            "epochs: %d transitions in the study; controls drawn uniformly over each song's span",
-            pool.size,
-        )
-        return None
-    return pool
 
 
 def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> dict:
