@@ -66,6 +66,8 @@ _README_LAYOUT = """- `participants.tsv`: one row per listener; `absorption` (de
   `SamplingFrequency`, from `StartTime` (run time).
 - `sub-XX/beh/sub-XX_task-listening_recording-ratings_physio.tsv.gz` (+ `.json`):
   continuous emotionality ratings at their own rate, when simulated.
+- `sub-XX/beh/sub-XX_task-listening_beh.tsv`: post-listening ratings, one row per
+  song heard (`stim_file`, `pleasure`, `arousal`, `familiarity`, 0-100), when simulated.
 - `derivatives/ground_truth/`: what the simulator planted.
 """
 
@@ -169,6 +171,25 @@ class StudyParams:
         chill chances, ratings) are multiplied by
         ``max(0, 1 + trait_scaling * z)`` with ``z`` the score's z value; 0 is
         the null (the score is written, it scales nothing).
+    song_ratings : bool
+        Write post-listening ratings per song (``sub-XX_task-listening_beh.tsv``:
+        one row per song, ``stim_file`` and the 0-100 ratings ``pleasure``,
+        ``arousal``, ``familiarity``). Each rating is 50 + 10 x (a listener
+        bias + a song effect every listener shares + noise), all standard
+        normal, clipped to 0-100; default False (no draws, so default studies
+        keep their numbers).
+    rating_scaling : float or None
+        With ``song_ratings``: None or 0 (the null) plants nothing. Otherwise
+        each trial gets a standard-normal ``z``; its structure-locked responses
+        (boundary SCRs, heart-rate changes, chill chances) are multiplied by
+        ``max(0, 1 + rating_scaling * z)`` and its ``pleasure`` rating gets
+        ``+ 10 z`` (the trial's pleasure then predicts its responses). At 0,
+        ``z`` enters the pleasure rating but scales nothing.
+    own_songs_per_listener : int or None
+        None (default): every listener hears every stimulus. ``k``: each
+        listener hears ``k`` stimuli nobody else hears (the poster's listeners
+        brought their own songs): listener ``i`` gets stimuli ``i*k`` to
+        ``i*k + k - 1`` in name order, so ``n_participants * k`` stimuli are needed.
 
     Examples
     --------
@@ -211,6 +232,9 @@ class StudyParams:
     chill_scr_us: float = 0.0
     chill_hr_bpm: float = 0.0
     trait_scaling: float | None = None
+    song_ratings: bool = False
+    rating_scaling: float | None = None
+    own_songs_per_listener: int | None = None
 
 
 def _null(**emphasised) -> StudyParams:
@@ -417,10 +441,12 @@ def simulate_study(
         sub-XX/beh/sub-XX_task-listening_events.tsv          music + chill events
         sub-XX/beh/sub-XX_task-listening_recording-physio_physio.tsv.gz   eda (uS), ppg
         sub-XX/beh/sub-XX_task-listening_recording-ratings_physio.tsv.gz
+        sub-XX/beh/sub-XX_task-listening_beh.tsv             post-listening ratings per song
         derivatives/ground_truth/simulation.json             params, seed, per stimulus
             boundaries.tsv, shared_scrs.tsv, loudness_surges.tsv (per stimulus)
             scr_onsets.tsv (every SCR and its cause), participants_truth.tsv,
-            beats.tsv, artefacts.tsv, drive/<stem>_drive.tsv
+            beats.tsv, artefacts.tsv, drive/<stem>_drive.tsv,
+            song_ratings_truth.tsv (per trial: ratings, z, factor; with song_ratings)
 
     Parameters
     ----------
@@ -460,7 +486,9 @@ def simulate_study(
     root = Path(out_dir)
     planted = _plant_stimuli(_stimulus_paths(stimuli), root, params, seed, show)
     names = list(planted)
+    _check_own_songs(params, names)
     truth_rows, scr_rows, beat_rows, artefact_rows, participant_rows = [], [], [], [], []
+    rating_rows: list[dict] = []
     recordings: dict[str, dict[str, np.ndarray]] = {}
     for index in tqdm(range(params.n_participants), desc="participants", disable=not show):
         pid = f"{index + 1:02d}"
@@ -471,13 +499,24 @@ def simulate_study(
             {"participant_id": f"sub-{pid}", "absorption": person["absorption"]}
             | ({"trait": person["trait"]} if "trait" in person else {})
         )
-        order = [names[i] for i in rng.permutation(len(names))]
-        run = _simulate_run(rng, params, person, order, planted)
+        order = _listening_order(rng, params, names, index)
+        ratings = _draw_song_ratings(rng, params, order, seed)
+        factors = {row["stim_file"]: row.pop("factor") for row in ratings}
+        run = _simulate_run(rng, params, person, order, planted, factors)
         scr_rows += [{"participant": pid, **row} for row in run.scrs]
         beat_rows += [{"participant": pid, **row} for row in run.beats]
         artefact_rows += [{"participant": pid, **row} for row in run.artefacts]
+        rating_rows += [
+            {"participant": pid, **row, "factor": factors[row["stim_file"]]} for row in ratings
+        ]
         recordings[pid] = _write_participant(root, pid, run.columns, run.events, params)
+        if ratings:
+            _write_song_ratings(root, pid, ratings)
     tables = _truth_tables(truth_rows, scr_rows, beat_rows, artefact_rows)
+    if rating_rows:
+        import pandas as pd
+
+        tables["song_ratings_truth"] = pd.DataFrame(rating_rows)
     write_dataset_files(
         root,
         participant_rows,
@@ -537,10 +576,16 @@ def _check_study_params(params: StudyParams) -> None:
         "chill_hr_bpm",
     ):
         check_positive(name, getattr(params, name), allow_zero=True)
-    if params.trait_scaling is not None and not np.isfinite(params.trait_scaling):
+    for name in ("trait_scaling", "rating_scaling"):
+        value = getattr(params, name)
+        if value is not None and not np.isfinite(value):
+            raise ParameterError(f"{name} must be a finite number or None, got {value!r}.")
+    if params.rating_scaling and not params.song_ratings:
         raise ParameterError(
-            f"trait_scaling must be a finite number or None, got {params.trait_scaling!r}."
+            "rating_scaling plants through the post-listening ratings; set song_ratings=True."
         )
+    if params.own_songs_per_listener is not None:
+        check_int("own_songs_per_listener", params.own_songs_per_listener, minimum=1)
     check_positive("habituation_tau_s", params.habituation_tau_s)
     check_positive("song_habituation_tau_s", params.song_habituation_tau_s)
     for name in ("latency_s", "hr_change_bpm", "spontaneous_per_min", "spontaneous_us"):
@@ -695,8 +740,13 @@ class _Run:
     artefacts: list[dict]
 
 
-def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
-    """One participant's run: all stimuli in ``order`` with gaps."""
+def _simulate_run(rng, params: StudyParams, person, order, planted, factors=None) -> _Run:
+    """One participant's run: all stimuli in ``order`` with gaps.
+
+    ``factors`` (per stimulus) scale the trial's structure-locked responses
+    (``rating_scaling``); default 1.
+    """
+    factors = factors or {}
     rate = params.physio_rate_hz
     onsets, t = {}, params.baseline_s
     for name in order:
@@ -714,8 +764,8 @@ def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
         }
         for name in order
     ]
-    scrs = _planted_scrs(rng, params, person, order, onsets, planted)
-    events += _chills(rng, params, person, order, onsets, planted)
+    scrs = _planted_scrs(rng, params, person, order, onsets, planted, factors)
+    events += _chills(rng, params, person, order, onsets, planted, factors)
     events += _spontaneous_chills(rng, params, order, onsets, planted)
     scrs += _chill_scrs(rng, params, person, events, onsets)
     scrs += _spontaneous_scrs(rng, person, params, order, onsets, planted, total_s)
@@ -726,7 +776,7 @@ def _simulate_run(rng, params: StudyParams, person, order, planted) -> _Run:
         inside = (times >= onsets[name]) & (times <= onsets[name] + planted[name].duration_s)
         listening |= inside
         drive = planted[name].drive
-        drive_run[inside] = np.interp(
+        drive_run[inside] = factors.get(name, 1.0) * np.interp(
             times[inside] - onsets[name], drive.times_s, drive.values[:, 0]
         )
     # Heart rate follows the structure-locked drive, delayed by the participant's latency.
@@ -762,12 +812,15 @@ def _trial_factor(rng: np.random.Generator, params: StudyParams) -> float:
     return float(rng.lognormal(-(s**2) / 2, s)) if s > 0 else 1.0
 
 
-def _planted_scrs(rng, params: StudyParams, person, order, onsets, planted) -> list[dict]:
+def _planted_scrs(
+    rng, params: StudyParams, person, order, onsets, planted, factors=None
+) -> list[dict]:
     """SCRs to song onsets, boundaries, shared moments and loudness surges, stimulus by stimulus."""
-    gain, effect = person["gain"], params.effect_size * person.get("trait_factor", 1.0)
+    gain, scaled = person["gain"], params.effect_size * person.get("trait_factor", 1.0)
     scrs = []
     for name in order:
         truth = planted[name]
+        effect = scaled * (factors or {}).get(name, 1.0)
         causes = [("onset", 0.0, params.onset_response_us)]
         if effect > 0:
             causes += [
@@ -789,13 +842,14 @@ def _planted_scrs(rng, params: StudyParams, person, order, onsets, planted) -> l
     return scrs
 
 
-def _chills(rng, params: StudyParams, person, order, onsets, planted) -> list[dict]:
+def _chills(rng, params: StudyParams, person, order, onsets, planted, factors=None) -> list[dict]:
     """Chill reports near the strongest boundaries (strength > 0.6), more likely when larger."""
     events = []
     for name in order:
         truth = planted[name]
         for b, s in zip(truth.boundaries_s, truth.boundary_strength, strict=True):
             effect = params.effect_size * person.get("trait_factor", 1.0)
+            effect *= (factors or {}).get(name, 1.0)
             chance = min(0.9, 0.6 * effect * person["gain"] * s)
             if s > 0.6 and rng.random() < chance:
                 onset_s = min(
@@ -806,6 +860,64 @@ def _chills(rng, params: StudyParams, person, order, onsets, planted) -> list[di
                     {"onset": onset_s, "duration": 0.0, "trial_type": "chill", "stim_file": None}
                 )
     return events
+
+
+def _check_own_songs(params: StudyParams, names: list[str]) -> None:
+    k = params.own_songs_per_listener
+    if k is None:
+        return
+    if len(names) < params.n_participants * k:
+        raise ParameterError(
+            f"own_songs_per_listener = {k} with {params.n_participants} participants needs "
+            f"{params.n_participants * k} stimuli, got {len(names)}; give more stimuli or "
+            "lower own_songs_per_listener."
+        )
+
+
+def _listening_order(rng: np.random.Generator, params: StudyParams, names, index: int):
+    """The stimuli listener ``index`` hears, in a random order (their own with ``own_songs``)."""
+    k = params.own_songs_per_listener
+    if k is not None:
+        names = sorted(names)[index * k : (index + 1) * k]
+    return [names[i] for i in rng.permutation(len(names))]
+
+
+#: Post-listening ratings written with ``song_ratings`` (0-100); ``pleasure`` carries the plant.
+SONG_RATINGS = ("pleasure", "arousal", "familiarity")
+
+
+def _draw_song_ratings(rng: np.random.Generator, params: StudyParams, order, seed: int):
+    """Per song heard: ratings (listener bias + song effect + noise) and the trial's factor.
+
+    Drawn only with ``song_ratings``, so default studies keep their draws.
+    """
+    if not params.song_ratings:
+        return []
+    bias = rng.standard_normal(len(SONG_RATINGS))
+    scaling = params.rating_scaling or 0.0
+    rows = []
+    for name in order:
+        song = _stimulus_rng(seed, name, 2).standard_normal(len(SONG_RATINGS))
+        z = float(rng.standard_normal())
+        values = 50.0 + 10.0 * (bias + song + rng.standard_normal(len(SONG_RATINGS)))
+        values[0] += 10.0 * z
+        row = {"stim_file": name}
+        row.update(
+            {r: int(np.clip(round(v), 0, 100)) for r, v in zip(SONG_RATINGS, values, strict=True)}
+        )
+        row["z"] = z
+        row["factor"] = max(0.0, 1.0 + scaling * z)
+        rows.append(row)
+    return rows
+
+
+def _write_song_ratings(root: Path, pid: str, ratings: list[dict]) -> None:
+    """``sub-XX_task-listening_beh.tsv``: one row per song heard (stim_file + ratings)."""
+    import pandas as pd
+
+    folder = root / f"sub-{pid}" / "beh"
+    table = pd.DataFrame(ratings, columns=["stim_file", *SONG_RATINGS])
+    table.to_csv(folder / f"sub-{pid}_task-listening_beh.tsv", sep="\t", index=False)
 
 
 def _draw_trait(rng: np.random.Generator, params: StudyParams) -> dict[str, float]:
@@ -1158,4 +1270,7 @@ _PARAM_UNITS = {
     "chill_scr_us": "uS",
     "chill_hr_bpm": "bpm",
     "trait_scaling": "factor per sd of the trait score",
+    "song_ratings": "post-listening ratings written",
+    "rating_scaling": "factor per sd of the trial's pleasure deviation",
+    "own_songs_per_listener": "stimuli per listener, heard by nobody else",
 }

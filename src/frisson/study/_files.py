@@ -168,11 +168,63 @@ def _split_events(events) -> tuple[list[tuple[float, float, str]], list[tuple[st
     return presentations, others
 
 
-def _read_beh(path: Path) -> dict[str, TimeSeries]:
-    """Ratings from a ``*_beh.tsv`` with a regular ``time_s`` (or ``onset``) column."""
+#: Columns naming the song of a row of post-listening ratings (``*_beh.tsv``).
+SONG_COLUMNS = ("stim_file", "stimulus")
+
+
+def _beh_table(path: Path):
     import pandas as pd
 
-    table = pd.read_csv(path, sep="\t", na_values=["n/a"])
+    try:
+        return pd.read_csv(path, sep="\t", na_values=["n/a"])
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{path}: cannot be read as a ratings table ({error}).") from None
+
+
+def _is_song_ratings(table) -> bool:
+    """A ``*_beh.tsv`` of post-listening ratings: a song column and no time column."""
+    return any(c in table for c in SONG_COLUMNS) and not any(
+        c in table for c in ("time_s", "onset")
+    )
+
+
+def _read_song_ratings(path: Path):
+    """Post-listening ratings: one row per song (``stim_file``), numeric rating columns.
+
+    Returns a table with ``stimulus`` (relative to ``stimuli/``) and every
+    column that holds numbers (n/a allowed); None when the file holds
+    continuous ratings (a ``time_s`` or ``onset`` column) instead.
+    """
+    import pandas as pd
+
+    table = _beh_table(path)
+    if not _is_song_ratings(table):
+        return None
+    song = next(c for c in SONG_COLUMNS if c in table)
+    out = pd.DataFrame({"stimulus": [_stimulus_name(v) for v in table[song].astype(str)]})
+    for column in table.columns:
+        if column in SONG_COLUMNS:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce")
+        if values.notna().any() and values.notna().sum() == table[column].notna().sum():
+            out[column] = values.to_numpy(dtype=float)
+    if out["stimulus"].duplicated().any():
+        repeated = sorted(set(out["stimulus"][out["stimulus"].duplicated()]))
+        raise DataError(
+            f"{path}: songs {repeated} are rated more than once; keep one row per song heard."
+        )
+    return out
+
+
+def _read_beh(path: Path) -> dict[str, TimeSeries]:
+    """Ratings from a ``*_beh.tsv`` with a regular ``time_s`` (or ``onset``) column.
+
+    A table of post-listening ratings per song (:func:`_read_song_ratings`)
+    holds no series: it gives an empty dict here.
+    """
+    table = _beh_table(path)
+    if _is_song_ratings(table):
+        return {}
     time_column = next((c for c in ("time_s", "onset") if c in table), None)
     if time_column is None or len(table) < 2:
         raise DataError(f"{path}: ratings need a time_s (or onset) column and >= 2 rows.")

@@ -23,6 +23,7 @@ from frisson.study._files import (
     _outside,
     _read_beh,
     _read_events,
+    _read_song_ratings,
     _same_run,
     _split_events,
     _stimulus_name,
@@ -165,6 +166,49 @@ class Study:
             responses.update(_read_beh(run.beh))
         return responses, physio_keys
 
+    def song_ratings(self):
+        r"""Post-listening ratings per song from every run's ``*_beh.tsv``.
+
+        A ``*_beh.tsv`` with a ``stim_file`` (or ``stimulus``) column and no
+        ``time_s``/``onset`` column holds one row per song heard and a column
+        per rating (engagement, familiarity, pleasure, ...); a table with a
+        time column holds continuous ratings instead (read by :meth:`trials`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``participant``, ``stimulus`` and every numeric rating column
+            (NaN where a run lacks it); empty when no run has such a table.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "sub-01/beh").mkdir(parents=True)
+        >>> _ = (root / "sub-01/beh/sub-01_task-x_events.tsv").write_text(
+        ...     "onset\tduration\ttrial_type\tstim_file\n0\t5\tmusic\ta.wav\n")
+        >>> _ = (root / "sub-01/beh/sub-01_task-x_beh.tsv").write_text(
+        ...     "stim_file\tpleasure\na.wav\t71\n")
+        >>> read_study(root).song_ratings().to_dict("records")
+        [{'participant': '01', 'stimulus': 'a.wav', 'pleasure': 71.0}]
+
+        """
+        import pandas as pd
+
+        tables = []
+        for run in self.runs:
+            if run.beh is None:
+                continue
+            table = _read_song_ratings(run.beh)
+            if table is not None:
+                tables.append(table.assign(participant=run.participant))
+        if not tables:
+            return pd.DataFrame({"participant": [], "stimulus": []})
+        table = pd.concat(tables, ignore_index=True)
+        return table[
+            ["participant", "stimulus", *(c for c in table if c not in ("participant", "stimulus"))]
+        ]
+
     def read_bold(self, run: Run, **options) -> TimeSeries:
         """The run's BOLD as voxels or ROI means; ``options`` go to :func:`load_bold`."""
         if run.bold is None:
@@ -179,6 +223,7 @@ class Study:
         derivatives: str | os.PathLike,
         *,
         space: str | None = None,
+        desc: str = "preproc",
         confounds: Sequence[str] = (),
         detrend_order: int | None = 1,
         high_pass_hz: float | None = None,
@@ -195,6 +240,9 @@ class Study:
             The fMRIPrep folder (relative paths are relative to the study).
         space : str, optional
             Required when fMRIPrep wrote several (the error lists them).
+        desc : str
+            The BOLD's ``desc-`` label (fMRIPrep's ``preproc``; other
+            pipelines write e.g. ``desc-denoised``).
         confounds : sequence of str
             Confound columns or patterns regressed out (e.g. ``["trans_*",
             "rot_*", "csf", "white_matter"]``).
@@ -213,7 +261,9 @@ class Study:
 
         folder = Path(derivatives)
         folder = folder if folder.is_absolute() else self.root / folder
-        found = find_preprocessed(folder, {"sub": run.participant, **run.entities}, space=space)
+        found = find_preprocessed(
+            folder, {"sub": run.participant, **run.entities}, space=space, desc=desc
+        )
         if "mask" not in options and found.mask is not None:
             options["mask"] = found.mask
         bold = load_bold(found.bold, **options)
