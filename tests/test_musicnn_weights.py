@@ -170,7 +170,8 @@ def test_every_optional_package_is_in_the_extra_its_error_names():
     for package, extra in named.items():
         assert package in {_requirement_name(r) for r in extras[extra]}, (package, extra)
         assert package not in core
-    listed = {_requirement_name(r) for e in ("codecs", "fmri", "formats") for r in extras[e]}
+    named_extras = ("codecs", "fmri", "formats", "dask")
+    listed = {_requirement_name(r) for e in named_extras for r in extras[e]}
     assert listed == set(named)
-    assert extras["all"] == ["frisson[codecs,fmri,formats]"]
+    assert extras["all"] == ["frisson[codecs,fmri,formats,dask]"]
     assert extras["dev"][0] == "frisson[all,docs]"

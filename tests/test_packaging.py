@@ -39,10 +39,11 @@ MUSICNN_WHEEL = ROOT / "data" / "external" / "musicnn" / "musicnn-0.1.0-py3-none
 #: wheel and the optional extras with the packages only they pull in.
 HIDDEN = {
     "frisson", "musicnn", "transformers", "huggingface_hub", "safetensors", "tokenizers",
-    "himalaya", "nibabel", "pyedflib", "bioread", "pyxdf", "wfdb",
+    "himalaya", "nibabel", "pyedflib", "bioread", "pyxdf", "wfdb", "dask", "distributed", "bokeh",
 }  # fmt: skip
 OPTIONAL = {"transformers", "huggingface_hub", "safetensors", "himalaya", "nibabel"}
 OPTIONAL |= {"pyedflib", "bioread", "pyxdf", "wfdb"}
+OPTIONAL |= {"dask", "distributed", "bokeh"}
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(module) is None for module in ("build", "hatchling", "pip")),
@@ -148,7 +149,7 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_metadata_users_read(dist):
         name = requirement.name.lower().replace("-", "_")
         if requirement.marker is None:
             core.add(name)
-        for extra in ("codecs", "fmri", "formats", "all", "dev"):
+        for extra in ("codecs", "fmri", "formats", "dask", "all", "dev"):
             if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
                 extras.setdefault(extra, set()).add(name)
     assert {"torch", "librosa", "neurokit2", "zarr", "google_crc32c"} <= core
@@ -156,6 +157,7 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_metadata_users_read(dist):
     assert extras["codecs"] == {"transformers", "huggingface_hub", "safetensors"}
     assert extras["fmri"] == {"himalaya", "nibabel"}
     assert extras["formats"] == {"pyedflib", "bioread", "pyxdf", "wfdb"}
+    assert extras["dask"] == {"dask", "distributed", "bokeh"}
     assert extras["all"] == OPTIONAL and OPTIONAL | {"pytest", "build"} <= extras["dev"]
     with tarfile.open(sdist) as archive:
         members = {m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name}

@@ -10,6 +10,8 @@ pipeline, reports). Heavier or narrower dependencies come with extras:
   layer-wise encoding study);
 * ``frisson[formats]``: pyedflib, bioread, pyxdf, wfdb (EDF/BDF, AcqKnowledge, XDF and
   WFDB physiology files);
+* ``frisson[dask]``: dask, distributed, bokeh (``--scheduler``: scale-out on a Dask
+  cluster, :mod:`frisson.distributed`);
 * ``frisson[all]``: every extra above.
 
 Modules import these through :func:`import_optional` inside the functions that
@@ -38,6 +40,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "bioread": ("formats", "BIOPAC AcqKnowledge (.acq) files"),
     "pyxdf": ("formats", "XDF (Lab Streaming Layer) recordings"),
     "wfdb": ("formats", "WFDB (PhysioNet) records"),
+    "dask": ("dask", "scale-out on a Dask cluster (--scheduler, frisson.distributed)"),
+    "distributed": ("dask", "scale-out on a Dask cluster (--scheduler, frisson.distributed)"),
+    "bokeh": ("dask", "the Dask dashboard"),
 }
 
 
