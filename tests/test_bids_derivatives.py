@@ -157,3 +157,50 @@ def test_parcellated_timeseries_as_targets(dataset):
     )
     sidecar.write_text(json.dumps({"RepetitionTime": 2.0}))
     assert study.read_parcellated(run, "derivatives/xcp_d", seg="Gordon").rate_hz == 0.5
+
+
+def test_cleaning_matches_nilearns_nifti_masker(dataset):
+    """The preprocessed BOLD equals NiftiMasker's output (brain mask, detrend, cosine high-pass,
+    confounds), plus each voxel's mean, which frisson keeps."""
+    from nilearn.maskers import NiftiMasker
+
+    root, _, confounds, _ = dataset
+    study = read_study(root, task_stimuli=None)
+    space = "MNI152NLin2009cAsym"
+    found = find_preprocessed(root / "derivatives/fmriprep", RUN, space=space)
+    cleaned = study.read_preprocessed(
+        study.runs[0],
+        "derivatives/fmriprep",
+        space=space,
+        confounds=["trans_x", "csf"],
+        high_pass_hz=1 / 100,
+    )
+    masker = NiftiMasker(
+        mask_img=str(found.mask),
+        t_r=1.0,
+        detrend=True,
+        high_pass=1 / 100,
+        standardize=None,
+        clean_args={"filter": "cosine"},  # SPM's drift model, not nilearn's Butterworth default
+    )
+    expected = masker.fit_transform(
+        str(found.bold), confounds=confounds[["trans_x", "csf"]].to_numpy()
+    )
+    values = cleaned.values - cleaned.values.mean(axis=0)
+    np.testing.assert_allclose(values, expected, atol=2e-3)
+
+
+def test_desc_chooses_among_preprocessed_outputs(dataset):
+    root, *_ = dataset
+    func = root / "derivatives/fmriprep/sub-01/func"
+    source = func / "sub-01_task-happy_space-T1w_desc-preproc_bold.nii.gz"
+    denoised = func / "sub-01_task-happy_space-T1w_desc-denoised_bold.nii.gz"
+    denoised.write_bytes(source.read_bytes())
+    fmriprep = root / "derivatives/fmriprep"
+    assert find_preprocessed(fmriprep, RUN, space="T1w", desc="denoised").bold == denoised
+    assert find_preprocessed(fmriprep, RUN, space="T1w").bold == source
+    with pytest.raises(DataError, match=r"no \*_desc-smoothAROMA_bold.nii\[.gz\]"):
+        find_preprocessed(fmriprep, RUN, space="T1w", desc="smoothAROMA")
+    study = read_study(root, task_stimuli=None)
+    bold = study.read_preprocessed(study.runs[0], fmriprep, space="T1w", desc="denoised")
+    assert bold.n_times == N

@@ -327,3 +327,60 @@ def test_encode_on_fmriprep_derivatives_space_mask_and_confounds(tmp_path):
     assert frame.unit.nunique() == 8  # the brain mask's voxels only
     with pytest.raises(ParameterError, match="derivatives applies to target = 'bold'"):
         EncodeConfig(study=root, output=tmp_path / "x", target="ratings", derivatives=root).check()
+
+
+def test_encode_on_parcellated_timeseries_equals_the_same_atlas(tmp_path):
+    """`parcellated`: XCP-D's parcel TSVs as targets give the fit of the same atlas on the BOLD."""
+    import pandas as pd
+
+    root, pieces = _one_piece_per_task_study(tmp_path)
+    labels = np.zeros((3, 2, 2), dtype=np.int16)
+    labels[:2, :, 0], labels[:2, :, 1], labels[2] = 1, 2, 3
+    atlas = root / "derivatives/atlas/atlas.nii.gz"
+    atlas.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), atlas)
+    names = {1: "auditory", 2: "insula", 3: "striatum"}
+    pd.DataFrame({"index": list(names), "name": list(names.values())}).to_csv(
+        atlas.with_suffix("").with_suffix(".tsv"), sep="\t", index=False
+    )
+    for raw in sorted(root.glob("sub-*/func/*_bold.nii.gz")):
+        data = nib.load(raw).get_fdata()
+        func = root / "derivatives/xcp_d" / raw.parent.relative_to(root)
+        func.mkdir(parents=True, exist_ok=True)
+        stem = raw.name.replace("_bold.nii.gz", "")
+        for seg, scale in (("Toy", 1.0), ("Other", -1.0)):
+            table = {name: scale * data[labels == k].mean(axis=0) for k, name in names.items()}
+            pd.DataFrame(table).to_csv(
+                func / f"{stem}_space-MNI152NLin6Asym_seg-{seg}_stat-mean_timeseries.tsv",
+                sep="\t",
+                index=False,
+            )
+    common = (
+        "[encode]\n"
+        'study = "ds"\n'
+        'output = "{output}"\n'
+        'encoder = "synthetic-layers"\n'
+        "n_permutations = 0\n"
+        "detrend_order = 0\n"
+        "{targets}"
+        "[encode.task_stimuli]\n" + "".join(f'{p} = "stimuli/{p}.wav"\n' for p in pieces)
+    )
+    toml = tmp_path / "encode.toml"
+    parcellated = 'parcellated = "ds/derivatives/xcp_d"\n'
+    toml.write_text(common.format(output="parcels", targets=parcellated))
+    with pytest.raises(DataError, match=r"parcellations Other, Toy; choose one with seg="):
+        run_encoding(EncodeConfig.from_toml(toml), progress_bar=False)
+    toml.write_text(common.format(output="parcels", targets=parcellated + 'seg = "Toy"\n'))
+    parcels = run_encoding(EncodeConfig.from_toml(toml), progress_bar=False)
+    toml.write_text(common.format(output="atlas", targets=f'atlas = "{atlas}"\n'))
+    voxels = run_encoding(EncodeConfig.from_toml(toml), progress_bar=False)
+    for participant in ("sub-01", "sub-02"):
+        by_parcels = parcels.profiles[participant].to_frame().sort_values(["unit", "layer"])
+        by_atlas = voxels.profiles[participant].to_frame().sort_values(["unit", "layer"])
+        assert sorted(by_parcels.unit.unique()) == sorted(names.values())
+        np.testing.assert_allclose(by_parcels["r"], by_atlas["r"], atol=1e-5)
+    assert parcels.spaces["sub-01"] is None  # parcels: no voxel grid, no maps
+    with pytest.raises(ParameterError, match="parcellated targets are already parcels"):
+        EncodeConfig(study=root, output=tmp_path / "x", parcellated=root, atlas=atlas).check()
+    with pytest.raises(ParameterError, match="confounds come from fMRIPrep"):
+        EncodeConfig(study=root, output=tmp_path / "x", confounds=("csf",)).check()

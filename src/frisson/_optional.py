@@ -36,6 +36,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "safetensors": ("codecs", "the neural codecs (DAC, EnCodec) and hf:<repo> encoders"),
     "nibabel": ("fmri", "BOLD images (NIfTI) and the fMRI encoding study"),
     "himalaya": ("fmri", "ridge encoding models (frisson.models.encoding)"),
+    "nilearn": ("fmri", "cleaning preprocessed BOLD, GLMs and brain maps"),
     "pyedflib": ("formats", "EDF/BDF physiology files"),
     "bioread": ("formats", "BIOPAC AcqKnowledge (.acq) files"),
     "pyxdf": ("formats", "XDF (Lab Streaming Layer) recordings"),

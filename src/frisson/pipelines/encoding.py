@@ -126,6 +126,16 @@ class EncodeConfig:
     space : str or None
         fMRIPrep space (``"MNI152NLin2009cAsym:res-2"``, ``"T1w"``); required
         when a run has several (the error lists them).
+    desc : str
+        The preprocessed BOLD's ``desc-`` label (fMRIPrep: ``preproc``).
+    parcellated : Path or None
+        A folder of parcellated time series (XCP-D's ``*_seg-<atlas>_stat-
+        mean_timeseries.tsv``, one column per parcel; relative to the TOML
+        file): the targets are then each run's parcels, with ``detrend_order``
+        and ``high_pass_hz`` applied (the confounds were XCP-D's job).
+    seg : str or None
+        The atlas of ``parcellated`` (``seg-`` label); required when a run has
+        several (the error lists them).
     confounds : tuple of str
         Confound columns or patterns of ``desc-confounds_timeseries.tsv``
         (e.g. ``["trans_*", "rot_*", "csf", "white_matter"]``).
@@ -169,6 +179,9 @@ class EncodeConfig:
     tr_s: float | None = None
     derivatives: Path | None = None
     space: str | None = None
+    desc: str = "preproc"
+    parcellated: Path | None = None
+    seg: str | None = None
     confounds: tuple[str, ...] = ()
     detrend_order: int | None = 1
     high_pass_hz: float | None = None
@@ -200,7 +213,15 @@ class EncodeConfig:
             cls,
             table="encode",
             sub_tables={"encoder_params": None},
-            path_keys=("study", "output", "mask", "atlas", "atlas_labels", "derivatives"),
+            path_keys=(
+                "study",
+                "output",
+                "mask",
+                "atlas",
+                "atlas_labels",
+                "derivatives",
+                "parcellated",
+            ),
         )
         if config.n_components == "none":
             config = dataclasses.replace(config, n_components=None)
@@ -218,9 +239,20 @@ class EncodeConfig:
             )
         check_positive("response_rate_hz", self.response_rate_hz)
         check_positive("fdr_q", self.fdr_q)
-        if self.derivatives is not None and self.target != "bold":
+        for name in ("derivatives", "parcellated"):
+            if getattr(self, name) is not None and self.target != "bold":
+                raise ParameterError(
+                    f"{name} applies to target = 'bold', not {self.target!r}; remove it."
+                )
+        if self.parcellated is not None and (self.derivatives or self.mask or self.atlas):
             raise ParameterError(
-                f"derivatives applies to target = 'bold', not {self.target!r}; remove it."
+                "parcellated targets are already parcels: drop derivatives, mask and atlas "
+                "(or drop parcellated to encode voxels)."
+            )
+        if self.confounds and self.derivatives is None:
+            raise ParameterError(
+                "confounds come from fMRIPrep's confounds tables: set derivatives = ... "
+                "or remove confounds."
             )
         if self.detrend_order is not None:
             check_int("detrend_order", self.detrend_order, minimum=0)
@@ -394,7 +426,7 @@ def run_encoding(
             label,
             [[file_key(p) for p in _run_files(run)] for run in fit_runs],
             [[file_key(p) for p in _bold_files(study, config, run)] for run in fit_runs]
-            if config.target == "bold" and config.derivatives is not None
+            if config.target == "bold" and (config.derivatives or config.parcellated)
             else None,
             [embedding_keys[n] for n in stimuli],
             [file_key(p) for p in (config.mask, config.atlas, config.atlas_labels) if p],
@@ -471,7 +503,7 @@ def _noise_ceilings(study, config: EncodeConfig, fits, profiles) -> dict[str, np
             if len(names) != 1:
                 logger.info("noise ceiling skipped: %s plays %d stimuli", run.label, len(names))
                 return {}
-            bold = study.read_bold(run, **_bold_options(config))
+            bold = _read_targets(study, config, run)
             values = np.asarray(bold.select(units).values, dtype=np.float64)
             sd = values.std(axis=0)
             runs[names[0]] = TimeSeries(
@@ -672,15 +704,23 @@ def _design(study, config: EncodeConfig, runs: list, embeddings, layers):
 
 
 def _bold_files(study, config: EncodeConfig, run) -> list[Path]:
-    """Files of a run's BOLD targets: the raw BOLD, or fMRIPrep's BOLD, mask and confounds."""
+    """Files of a run's targets: raw BOLD, fMRIPrep's BOLD, mask and confounds, or parcels."""
+    from frisson.study import find_parcellated, find_preprocessed
+
+    entities = {"sub": run.participant, **run.entities}
+    if config.parcellated is not None:
+        return [find_parcellated(_in_study(study, config.parcellated), entities, seg=config.seg)]
     if config.derivatives is None:
         return [run.bold]
-    from frisson.study import find_preprocessed
-
-    folder = Path(config.derivatives)
-    folder = folder if folder.is_absolute() else study.root / folder
-    found = find_preprocessed(folder, {"sub": run.participant, **run.entities}, space=config.space)
+    found = find_preprocessed(
+        _in_study(study, config.derivatives), entities, space=config.space, desc=config.desc
+    )
     return [p for p in (found.bold, found.mask, found.confounds) if p is not None]
+
+
+def _in_study(study, folder: Path) -> Path:
+    folder = Path(folder)
+    return folder if folder.is_absolute() else study.root / folder
 
 
 def _bold_options(config: EncodeConfig) -> dict[str, Any]:
@@ -693,24 +733,36 @@ def _bold_options(config: EncodeConfig) -> dict[str, Any]:
     return options
 
 
+def _read_targets(study, config: EncodeConfig, run) -> TimeSeries:
+    """A run's BOLD targets: raw voxels or ROIs, fMRIPrep's cleaned BOLD, or XCP-D's parcels."""
+    from frisson.study import clean_bold
+
+    if config.parcellated is not None:
+        return clean_bold(
+            study.read_parcellated(run, config.parcellated, seg=config.seg, tr_s=config.tr_s),
+            detrend_order=config.detrend_order,
+            high_pass_hz=config.high_pass_hz,
+        )
+    if config.derivatives is None:
+        return study.read_bold(run, **_bold_options(config))
+    return study.read_preprocessed(
+        run,
+        config.derivatives,
+        space=config.space,
+        desc=config.desc,
+        confounds=config.confounds,
+        detrend_order=config.detrend_order,
+        high_pass_hz=config.high_pass_hz,
+        **_bold_options(config),
+    )
+
+
 def _bold_targets(study, config: EncodeConfig, runs: list):
     nib = import_optional("nibabel")
 
-    options = _bold_options(config)
     responses, placements = [], []
     for run in runs:
-        if config.derivatives is None:
-            bold = study.read_bold(run, **options)
-        else:
-            bold = study.read_preprocessed(
-                run,
-                config.derivatives,
-                space=config.space,
-                confounds=config.confounds,
-                detrend_order=config.detrend_order,
-                high_pass_hz=config.high_pass_hz,
-                **options,
-            )
+        bold = _read_targets(study, config, run)
         responses.append(bold)
         placements.append([(onset, name) for onset, _, name in _presentations(study, run)])
     units = responses[0].names
@@ -735,9 +787,9 @@ def _bold_targets(study, config: EncodeConfig, runs: list):
         )
         chosen = [units[i] for i in np.flatnonzero(keep)]
         responses = [bold.select(chosen) for bold in responses]
-    image = nib.load(_bold_files(study, config, runs[0])[0])
     space = None
-    if config.atlas is None:
+    if config.atlas is None and config.parcellated is None:
+        image = nib.load(_bold_files(study, config, runs[0])[0])
         space = {"shape": tuple(image.shape[:3]), "affine": np.asarray(image.affine)}
     return responses, placements, space
 

@@ -8,7 +8,8 @@ tools write parcellated time series (``..._seg-<atlas>_stat-mean_timeseries.tsv`
 one column per parcel, one row per volume). :func:`find_preprocessed` picks the
 files of a run, never guessing a space: with several spaces and none chosen it
 stops and lists them. :func:`clean_bold` removes confounds, polynomial trends and
-slow drifts (a DCT high-pass, as SPM and nilearn do) in one least-squares fit.
+slow drifts (a DCT high-pass, as SPM does) in one projection, with
+:func:`nilearn.signal.clean`: the cleaning of nilearn's ``NiftiMasker``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from frisson._bids import entities, inherited_metadata
 from frisson._check import check_positive
 from frisson._logging import logger
+from frisson._optional import import_optional
 from frisson.errors import DataError, ParameterError
 from frisson.timeseries import TimeSeries
 
@@ -172,14 +174,6 @@ def read_confounds(path: str | os.PathLike, columns: Sequence[str]) -> tuple[np.
     return np.where(np.isnan(values), means, values), names
 
 
-def _dct_basis(n: int, tr_s: float, high_pass_hz: float) -> np.ndarray:
-    """Cosine drifts below ``high_pass_hz`` (SPM's and nilearn's ``cosine`` drift model)."""
-    order = int(np.floor(2 * n * tr_s * high_pass_hz))
-    k = np.arange(1, order + 1)
-    t = np.arange(n)
-    return np.sqrt(2.0 / n) * np.cos(np.pi * (t[:, None] + 0.5) * k[None, :] / n)
-
-
 def clean_bold(
     bold: TimeSeries,
     *,
@@ -190,9 +184,11 @@ def clean_bold(
 ) -> TimeSeries:
     """Regress confounds, polynomial trends and slow cosine drifts out of every unit.
 
-    One least-squares fit of ``[1, Legendre trends, DCT drifts, confounds]``
-    per run, so no step reintroduces what another removed; the mean is added
-    back unless ``standardize``.
+    The cleaning of nilearn's maskers (:func:`nilearn.signal.clean`: linear
+    detrending, a cosine high-pass and confound regression in one projection,
+    so no step reintroduces what another removed). Legendre polynomials of
+    order 2 to ``detrend_order`` join the confounds; the mean is added back
+    unless ``standardize``.
 
     Parameters
     ----------
@@ -203,7 +199,7 @@ def clean_bold(
     detrend_order : int or None
         Highest polynomial order removed (1: linear; None or 0: none).
     high_pass_hz : float, optional
-        Cut-off of the DCT high-pass (e.g. 1/128 Hz as in SPM).
+        Cut-off of the cosine (DCT) high-pass (e.g. 1/128 Hz as in SPM).
     standardize : bool
         Z-score every unit after cleaning.
 
@@ -222,16 +218,16 @@ def clean_bold(
     True
 
     """
+    signal = import_optional("nilearn.signal")
     n = bold.n_times
-    columns = [np.ones(n)]
-    if detrend_order:
+    columns = []
+    if detrend_order and detrend_order > 1:
         x = np.linspace(-1, 1, n)
         columns += [
-            np.polynomial.legendre.Legendre.basis(k)(x) for k in range(1, detrend_order + 1)
+            np.polynomial.legendre.Legendre.basis(k)(x) for k in range(2, detrend_order + 1)
         ]
     if high_pass_hz is not None:
         check_positive("high_pass_hz", high_pass_hz)
-        columns += list(_dct_basis(n, 1.0 / bold.rate_hz, high_pass_hz).T)
     if confounds is not None:
         confounds = np.asarray(confounds, dtype=np.float64)
         confounds = confounds.reshape(-1, 1) if confounds.ndim == 1 else confounds
@@ -241,11 +237,19 @@ def clean_bold(
                 "the confounds table of the same run."
             )
         columns += list(confounds.T)
-    design = np.column_stack(columns)
-    design[:, 1:] -= design[:, 1:].mean(axis=0)  # centred nuisance: the mean stays
     values = bold.values.astype(np.float64)
-    beta, *_ = np.linalg.lstsq(design, values, rcond=None)
-    cleaned = values - design[:, 1:] @ beta[1:]
+    mean = values.mean(axis=0)
+    cleaned = signal.clean(
+        values,
+        detrend=bool(detrend_order),
+        standardize=None,
+        confounds=np.column_stack(columns) if columns else None,
+        filter="cosine" if high_pass_hz is not None else False,
+        high_pass=high_pass_hz,
+        t_r=1.0 / bold.rate_hz,
+    )
+    # nilearn centres every unit when it removes anything; the mean comes back.
+    cleaned = cleaned - cleaned.mean(axis=0) + mean
     if standardize:
         sd = cleaned.std(axis=0)
         cleaned = (cleaned - cleaned.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
