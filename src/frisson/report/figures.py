@@ -136,9 +136,14 @@ def plot_latent(result: SongAnalysis) -> Figure:
     for k, centre in enumerate(result.clusters.centers):
         ax_cluster.annotate(str(k), centre[:2], fontsize=11, weight="bold", ha="center")
     ax_cluster.set_xlabel("PC1")
-    ax_cluster.set_title(
-        f"k-means clusters (k = {result.clusters.n_clusters}, by silhouette)",
-        loc="left",
-        fontsize=9,
-    )
+    ax_cluster.set_title(_cluster_title(result.clusters), loc="left", fontsize=9)
     return figure
+
+
+def _cluster_title(clusters) -> str:
+    """How k was chosen: the gap statistic against surrogates (with its p) or the silhouette."""
+    k = clusters.n_clusters
+    if hasattr(clusters, "gap_by_k"):
+        verdict = "beats" if clusters.beats_null else "does not beat"
+        return f"k-means clusters (k = {k} by gap; {verdict} the null, p = {clusters.p:.2g})"
+    return f"k-means clusters (k = {k}, by silhouette)"
