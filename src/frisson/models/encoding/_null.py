@@ -193,10 +193,15 @@ class FoldOperator:
         eigenvalues, vectors = np.linalg.eigh(gram)
         eigenvalues = np.maximum(eigenvalues, 0.0)
         self.alpha_per_unit = np.asarray(alpha_per_unit, dtype=float)
+        # units sorted by alpha, so that each alpha's units are one contiguous block
+        self.order = np.argsort(self.alpha_per_unit, kind="stable")
+        values, starts = np.unique(self.alpha_per_unit[self.order], return_index=True)
+        stops = np.r_[starts[1:], self.order.size]
         self.groups = [
-            (alpha, np.flatnonzero(self.alpha_per_unit == alpha))
-            for alpha in np.unique(self.alpha_per_unit)
+            (alpha, slice(int(a), int(b)))
+            for alpha, a, b in zip(values, starts, stops, strict=True)
         ]
+        self.sorted = bool(np.all(self.order == np.arange(self.order.size)))
         n_train, p = x_train.shape
         n_test = x_test.shape[0]
         # explicit matrices cost n_test * n_train per unit, the eigenbasis (n_train + n_test) * p
@@ -216,13 +221,35 @@ class FoldOperator:
 
     def __call__(self, y_train: np.ndarray) -> np.ndarray:
         """Predictions (n_test, n_units) of the ridge fitted to ``y_train`` (n_train, n_units)."""
-        y_train = np.asarray(y_train, dtype=self.dtype)
-        out = np.empty((self.n_test, y_train.shape[1]), dtype=self.dtype)
+        return self.blocks([y_train])
+
+    def blocks(self, y_blocks: Sequence[np.ndarray]) -> np.ndarray:
+        """As calling with ``np.concatenate(y_blocks)``, without the copy.
+
+        ``y_blocks``: consecutive row blocks of the training responses (e.g. the
+        runs before and after the test run, as views of all runs). Each block's
+        columns are gathered once in the order of the units' alphas, so that
+        every alpha is one product with a contiguous block of columns.
+        """
+        y_blocks = [np.asarray(y, dtype=self.dtype) for y in y_blocks if y.shape[0]]
+        if not self.sorted:
+            y_blocks = [np.take(y, self.order, axis=1) for y in y_blocks]
+        edges = np.cumsum([0] + [y.shape[0] for y in y_blocks])
+        out = np.empty((self.n_test, self.order.size), dtype=self.dtype)
         if self.explicit:
             for alpha, cols in self.groups:
-                out[:, cols] = self.matrices[alpha] @ y_train[:, cols]
+                matrix = self.matrices[alpha]
+                out[:, cols] = matrix[:, : edges[1]] @ y_blocks[0][:, cols]
+                for i in range(1, len(y_blocks)):
+                    out[:, cols] += matrix[:, edges[i] : edges[i + 1]] @ y_blocks[i][:, cols]
+        else:
+            a = self.z_t[:, : edges[1]] @ y_blocks[0]
+            for i in range(1, len(y_blocks)):
+                a += self.z_t[:, edges[i] : edges[i + 1]] @ y_blocks[i]
+            for alpha, cols in self.groups:
+                out[:, cols] = (self.b / (self.eigenvalues + self.dtype(alpha))) @ a[:, cols]
+        if self.sorted:
             return out
-        a = self.z_t @ y_train
-        for alpha, cols in self.groups:
-            out[:, cols] = (self.b / (self.eigenvalues + self.dtype(alpha))) @ a[:, cols]
-        return out
+        unsorted = np.empty_like(out)
+        unsorted[:, self.order] = out
+        return unsorted

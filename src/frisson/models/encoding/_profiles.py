@@ -381,6 +381,7 @@ class _Problem:
 
     y_runs: list[np.ndarray]  # responses z-scored per run, one (n_times, n_units) per run
     y_power: list[np.ndarray]  # |rfft|^2 of each run's responses (the studentiser's weights)
+    y_spectra: list[np.ndarray]  # rfft of each run's responses, complex64 (the null's input)
     slices: list[np.ndarray]  # global sample indices of each run
     y_all: np.ndarray  # the runs concatenated
     folds: list[OuterFold]
@@ -401,6 +402,7 @@ def _problem(responses, delays_s, alphas, n_components) -> _Problem:
     return _Problem(
         y_runs=y_runs,
         y_power=run_power(y_runs),
+        y_spectra=[np.fft.rfft(y, axis=0).astype(np.complex64) for y in y_runs],
         slices=slices,
         y_all=y_all,
         folds=folds,
@@ -507,19 +509,21 @@ def _null_draw(
     """The r and studentised r of one permutation: every fold's map on phase-randomised responses.
 
     Equivalent to phase-randomising the delayed design of every run with the
-    inverse phases and refitting with the real alphas (module notes).
+    inverse phases and refitting with the real alphas (module notes). In
+    float32 from the responses' spectra, computed once (:class:`_Problem`): the
+    draws equal the float64 ones to about 1e-6 (``tests/test_encoding_speed.py``).
     """
-    shuffled = np.concatenate(
-        [
-            _phase_randomise(y, _random_phases(seed, permutation, run, y.shape[0]))
-            for run, y in enumerate(problem.y_runs)
-        ]
-    ).astype(np.float32)
-    standardised = np.zeros(problem.y_all.shape, dtype=np.float64)
+    runs = []
+    for run, spectrum in enumerate(problem.y_spectra):
+        n = problem.slices[run].size
+        phases = np.exp(1j * _random_phases(seed, permutation, run, n)).astype(np.complex64)
+        runs.append(np.fft.irfft(spectrum * phases[:, np.newaxis], n=n, axis=0))
+    shuffled = np.concatenate(runs)
+    standardised = np.empty(shuffled.shape, dtype=np.float32)
     for fold, operator in zip(problem.folds, operators, strict=True):
-        prediction = operator(shuffled[fold.train_idx])
-        standardised[problem.slices[fold.test_run]] = _zscore(prediction.astype(np.float64))
-    null_r = _pearson(shuffled.astype(np.float64), standardised)
-    runs = [standardised[s] for s in problem.slices]
-    null_t = studentised_r(null_r, problem.y_power, runs)
+        test = problem.slices[fold.test_run]
+        before, after = shuffled[: test[0]], shuffled[test[-1] + 1 :]
+        standardised[test] = _zscore(operator.blocks([before, after]))
+    null_r = _pearson(shuffled, standardised)
+    null_t = studentised_r(null_r, problem.y_power, [standardised[s] for s in problem.slices])
     return np.nan_to_num(null_r, nan=-np.inf), np.nan_to_num(null_t, nan=-np.inf)

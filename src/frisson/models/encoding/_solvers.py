@@ -105,29 +105,83 @@ def _check_alphas(alphas: Sequence[float]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- eigh
-def _eigh_parts(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+#: Eigenvalue pairs closer than this (relative to the larger of the two and the smallest
+#: alpha) are scored exactly per alpha, the others by partial fractions (_SplitScorer).
+_CLOSE = 1e-4
+_MAX_CLOSE_PAIRS = 8  # per eigenvalue; beyond, a split is scored by explicit predictions
+
+
+def _eigh_parts(
+    x: np.ndarray, x_test: np.ndarray, gram: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """Diagonalise the smaller Gram matrix of ``x`` once for every alpha.
 
     Returns ``(eigenvalues, b, to_a)`` such that the ridge prediction for
-    ``x_test`` with penalty ``alpha`` is ``(b / (eigenvalues + alpha)) @ to_a(y)``:
-    primal (``n >= p``): ``x'x = V L V'``, ``b = x_test V``, ``to_a(y) = V' x' y``;
+    ``x_test`` with penalty ``alpha`` is ``(b / (eigenvalues + alpha)) @ to_a(...)``:
+    primal (``n >= p``): ``x'x = V L V'``, ``b = x_test V``, ``to_a(x'y) = V' x'y``
+    (the caller forms ``x'y``, possibly by parts; ``gram``: ``x'x`` if known);
     kernel (``n < p``): ``x x' = U L U'``, ``b = x_test x' U``, ``to_a(y) = U' y``.
     """
     if x.shape[0] >= x.shape[1]:
-        eigenvalues, vectors = np.linalg.eigh(x.T @ x)
+        eigenvalues, vectors = np.linalg.eigh(x.T @ x if gram is None else gram)
         b = x_test @ vectors
-
-        def to_a(y: np.ndarray) -> np.ndarray:
-            return vectors.T @ (x.T @ y)
-
     else:
         eigenvalues, vectors = np.linalg.eigh(x @ x.T)
         b = (x_test @ x.T) @ vectors
 
-        def to_a(y: np.ndarray) -> np.ndarray:
-            return vectors.T @ y
+    def to_a(values: np.ndarray) -> np.ndarray:
+        return vectors.T @ values
 
     return np.maximum(eigenvalues, 0.0), b, to_a
+
+
+class _SplitScorer:
+    """Validation SSE of every alpha for one inner split, without forming predictions.
+
+    The validation prediction is ``b D a`` with ``D = diag(1 / (l + alpha))``, so
+    ``SSE = |y|^2 - 2 sum_j c_j a_j / (l_j + alpha) + sum_jk G_jk a_j a_k /
+    ((l_j + alpha)(l_k + alpha))`` with ``c = b'y`` and ``G = b'b``. By partial
+    fractions, ``1 / ((l_j + alpha)(l_k + alpha)) = (1 / (l_j + alpha) - 1 / (l_k +
+    alpha)) / (l_k - l_j)``, so the sum over pairs of distinct eigenvalues is
+    ``2 sum_j a_j (H a)_j / (l_j + alpha)`` with ``H_jk = G_jk / (l_k - l_j)``: one
+    product ``H a`` (``m^2`` per target) serves every alpha, where forming the
+    predictions costs ``n_val m`` per target and alpha. Pairs of (near-)equal
+    eigenvalues (``|l_j - l_k| <= 1e-4 max(l_j, l_k, min(alphas))``, the diagonal
+    included), where the difference would lose precision, are summed exactly per
+    alpha; a split with more than 8 such pairs per eigenvalue is scored by
+    explicit predictions.
+    """
+
+    def __init__(self, eigenvalues: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> None:
+        lam = eigenvalues
+        self.b = b
+        self.inverse = 1.0 / (lam[np.newaxis, :] + alphas[:, np.newaxis])  # (n_alphas, m)
+        difference = lam[np.newaxis, :] - lam[:, np.newaxis]  # [j, k] = l_k - l_j
+        close = np.abs(difference) <= _CLOSE * np.maximum(np.maximum.outer(lam, lam), alphas.min())
+        self.j, self.k = np.nonzero(close)
+        self.explicit = self.j.size > _MAX_CLOSE_PAIRS * lam.size
+        if not self.explicit:
+            gram = b.T @ b
+            self.h = np.divide(gram, difference, out=np.zeros_like(gram), where=~close)
+            self.pair_gram = gram[self.j, self.k][:, np.newaxis]
+            self.pair_inverse = self.inverse[:, self.j] * self.inverse[:, self.k]
+
+    def __call__(self, a: np.ndarray, y_val: np.ndarray) -> np.ndarray:
+        """SSE, shape (n_alphas, n_targets), of the coefficients ``a`` (m, n_targets)."""
+        if self.explicit:
+            return np.stack([((y_val - (self.b * w) @ a) ** 2).sum(axis=0) for w in self.inverse])
+        total = np.einsum("ij,ij->j", y_val, y_val)
+        linear = self.inverse @ (a * (2.0 * (self.h @ a) - 2.0 * (self.b.T @ y_val)))
+        pairs = self.pair_gram * a[self.j] * a[self.k]
+        return total + linear + self.pair_inverse @ pairs
+
+
+def _is_complement(n: int, train: np.ndarray, validation: np.ndarray) -> bool:
+    """Whether ``train`` and ``validation`` partition ``range(n)`` (each row once)."""
+    rows = np.zeros(n, dtype=int)
+    np.add.at(rows, np.asarray(train, dtype=int), 1)
+    np.add.at(rows, np.asarray(validation, dtype=int), 1)
+    return bool(np.all(rows == 1))
 
 
 def solve_eigh_cv(
@@ -140,6 +194,14 @@ def solve_eigh_cv(
     n_targets_batch: int = _EIGH_BATCH,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Choose one alpha per target by the inner splits, refit on all of x, predict x_test.
+
+    One eigendecomposition per split and one for the refit serve every alpha and
+    target. Primal designs (``n_samples >= n_features``) whose splits partition
+    the rows (leave-one-run-out) get each training set's ``x'x`` and ``x'y`` as
+    the whole set's minus the validation rows'. Each split scores every alpha
+    without forming its predictions (:class:`_SplitScorer`), equal to the
+    explicit ``sum((y_val - prediction)^2)`` to rounding
+    (``tests/test_encoding_speed.py``).
 
     Parameters
     ----------
@@ -171,18 +233,37 @@ def solve_eigh_cv(
 
     """
     batch = check_int("n_targets_batch", n_targets_batch, minimum=1)
-    scores = np.zeros((alphas.size, y.shape[1]))
+    primal = x.shape[0] >= x.shape[1]
+    gram = x.T @ x if primal else None
+    prepared = []
     for train, validation in splits:
-        eigenvalues, b, to_a = _eigh_parts(x[train], x[validation])
-        for start in range(0, y.shape[1], batch):
-            cols = slice(start, start + batch)
-            a = to_a(y[train, cols])
-            y_val = y[validation, cols]
-            for i, alpha in enumerate(alphas):
-                prediction = (b / (eigenvalues + alpha)) @ a
-                scores[i, cols] -= ((y_val - prediction) ** 2).sum(axis=0)
-    best = np.argmax(scores / len(splits), axis=0)
-    return best, solve_eigh(x, y, x_test, alphas[best], n_targets_batch=batch)
+        x_v = x[validation]
+        by_parts = primal and _is_complement(x.shape[0], train, validation)
+        parts = _eigh_parts(x[train], x_v, gram - x_v.T @ x_v if by_parts else None)
+        prepared.append(
+            (train, validation, by_parts, parts[2], _SplitScorer(parts[0], parts[1], alphas))
+        )
+    eigenvalues, b, to_a = _eigh_parts(x, x_test, gram)
+    best = np.empty(y.shape[1], dtype=int)
+    out = np.empty((x_test.shape[0], y.shape[1]))
+    for start in range(0, y.shape[1], batch):
+        cols = slice(start, start + batch)
+        y_batch = y[:, cols]
+        xty = x.T @ y_batch if primal else None
+        scores = np.zeros((alphas.size, y_batch.shape[1]))
+        for train, validation, by_parts, to_a_split, score in prepared:
+            y_val = y_batch[validation]
+            if by_parts:
+                a = to_a_split(xty - x[validation].T @ y_val)
+            else:
+                a = to_a_split(x[train].T @ y_batch[train] if primal else y_batch[train])
+            scores -= score(a, y_val)
+        best[cols] = np.argmax(scores / len(splits), axis=0)
+        a = to_a(xty if primal else y_batch)
+        for i in np.unique(best[cols]):
+            chosen = np.flatnonzero(best[cols] == i)
+            out[:, start + chosen] = (b / (eigenvalues + alphas[i])) @ a[:, chosen]
+    return best, out
 
 
 def solve_eigh(
@@ -210,7 +291,7 @@ def solve_eigh(
     """
     batch = check_int("n_targets_batch", n_targets_batch, minimum=1)
     eigenvalues, b, to_a = _eigh_parts(x, x_test)
-    a = to_a(y)
+    a = to_a(x.T @ y if x.shape[0] >= x.shape[1] else y)
     out = np.empty((x_test.shape[0], y.shape[1]))
     for alpha in np.unique(alpha_per_target):
         cols = np.flatnonzero(alpha_per_target == alpha)

@@ -1,0 +1,135 @@
+"""The fast encoding path equals the former implementation (kept here as the reference).
+
+The alpha scoring by partial fractions (``_solvers._SplitScorer``), the training
+sets' ``x'x`` and ``x'y`` by parts, and the float32 null from cached spectra
+(``_profiles._null_draw``) replaced explicit predictions per alpha and a float64
+null; the reference functions below are the former code (commit 9082612).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from frisson.models import encoding
+from frisson.models.encoding import _null, _profiles, _solvers
+from frisson.timeseries import TimeSeries
+
+ALPHAS = np.asarray(encoding.DEFAULT_ALPHAS)
+
+
+# ------------------------------------------------------------- the former implementation
+def _reference_parts(x, x_test):
+    if x.shape[0] >= x.shape[1]:
+        eigenvalues, vectors = np.linalg.eigh(x.T @ x)
+        return np.maximum(eigenvalues, 0.0), x_test @ vectors, lambda y: vectors.T @ (x.T @ y)
+    eigenvalues, vectors = np.linalg.eigh(x @ x.T)
+    return np.maximum(eigenvalues, 0.0), (x_test @ x.T) @ vectors, lambda y: vectors.T @ y
+
+
+def _reference_sse(x, y, splits, alphas):
+    """Validation SSE per split and alpha by explicit predictions, (n_splits, n_alphas, n)."""
+    out = []
+    for train, validation in splits:
+        eigenvalues, b, to_a = _reference_parts(x[train], x[validation])
+        a, y_val = to_a(y[train]), y[validation]
+        out.append([((y_val - (b / (eigenvalues + al)) @ a) ** 2).sum(axis=0) for al in alphas])
+    return np.asarray(out)
+
+
+def _reference_cv(x, y, x_test, alphas, splits):
+    best = np.argmax(-_reference_sse(x, y, splits, alphas).mean(axis=0), axis=0)
+    eigenvalues, b, to_a = _reference_parts(x, x_test)
+    a = to_a(y)
+    out = np.empty((x_test.shape[0], y.shape[1]))
+    for i in np.unique(best):
+        cols = best == i
+        out[:, cols] = (b / (eigenvalues + alphas[i])) @ a[:, cols]
+    return best, out
+
+
+def _reference_null_draw(operators, problem, seed, permutation):
+    shuffled = np.concatenate(
+        [
+            _profiles._phase_randomise(y, _profiles._random_phases(seed, permutation, run, len(y)))
+            for run, y in enumerate(problem.y_runs)
+        ]
+    )
+    standardised = np.zeros(problem.y_all.shape)
+    for fold, operator in zip(problem.folds, operators, strict=True):
+        prediction = operator(shuffled[fold.train_idx].astype(np.float32))
+        standardised[problem.slices[fold.test_run]] = encoding._zscore(prediction.astype(float))
+    null_r = encoding._pearson(shuffled, standardised)
+    runs = [standardised[s] for s in problem.slices]
+    return null_r, _null.studentised_r(null_r, problem.y_power, runs)
+
+
+# ------------------------------------------------------------------------------ designs
+def _design(kind: str, rng, n_runs=6, n_times=120, width=20):
+    """Delayed, z-scored designs of one outer fold: white, smooth, collinear, duplicated."""
+    base = rng.standard_normal((n_runs * n_times, width))
+    if kind != "white":
+        base = lfilter([1.0], [1.0, -0.9], base, axis=0)
+    half = width // 2
+    if kind == "collinear":
+        base[:, half:] = base[:, :half] @ rng.standard_normal((half, half)) + 1e-3 * base[:, half:]
+    if kind == "duplicated":  # x'x singular: many equal (zero) eigenvalues
+        base[:, half:] = base[:, :half]
+    slices = encoding._run_slices([n_times] * n_runs)
+    x = np.concatenate(
+        [encoding._expand(encoding._zscore(base[s]), np.arange(2, 6), None) for s in slices]
+    )
+    y = x[:, :8] @ rng.standard_normal((8, 60)) * 0.1 + rng.standard_normal((len(x), 60))
+    y[:, :20] *= np.linspace(0.5, 20, 20)  # a range of SNR: a range of chosen alphas
+    fold = encoding.outer_folds(slices)[0]
+    return x[fold.train_idx], y[fold.train_idx], x[slices[0]], fold.inner
+
+
+@pytest.mark.parametrize("kind", ["white", "smooth", "collinear", "duplicated", "kernel"])
+def test_alpha_scores_by_partial_fractions_equal_explicit_predictions(kind):
+    rng = np.random.default_rng(5)
+    x, y, x_test, splits = _design(kind if kind != "kernel" else "smooth", rng)
+    if kind == "kernel":  # more columns than inner training samples
+        x, x_test = np.hstack([x] * 8), np.hstack([x_test] * 8)
+        x = x + 0.01 * rng.standard_normal(x.shape)
+    reference = _reference_sse(x, y, splits, ALPHAS)
+    for (train, validation), expected in zip(splits, reference, strict=True):
+        eigenvalues, b, to_a = _solvers._eigh_parts(x[train], x[validation])
+        scorer = _solvers._SplitScorer(eigenvalues, b, ALPHAS)
+        primal = x.shape[0] >= x.shape[1]
+        a = to_a(x[train].T @ y[train] if primal else y[train])
+        np.testing.assert_allclose(scorer(a, y[validation]), expected, rtol=1e-10)
+        assert scorer.explicit == (kind == "duplicated")  # the fallback only where needed
+    best, prediction = _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, splits)
+    reference_best, reference_prediction = _reference_cv(x, y, x_test, ALPHAS, splits)
+    np.testing.assert_array_equal(best, reference_best)
+    assert np.unique(best).size >= 3  # the units chose different alphas
+    np.testing.assert_allclose(prediction, reference_prediction, rtol=0, atol=1e-9)
+
+
+def test_splits_that_do_not_partition_the_rows_are_solved_directly():
+    rng = np.random.default_rng(2)
+    x, y, x_test, splits = _design("smooth", rng)
+    gappy = [(train[: train.size // 2], validation) for train, validation in splits]
+    assert not _solvers._is_complement(x.shape[0], *gappy[0])
+    best, prediction = _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, gappy)
+    reference_best, reference_prediction = _reference_cv(x, y, x_test, ALPHAS, gappy)
+    np.testing.assert_array_equal(best, reference_best)
+    np.testing.assert_allclose(prediction, reference_prediction, rtol=0, atol=1e-9)
+
+
+def test_float32_null_from_cached_spectra_equals_the_float64_null():
+    rng = np.random.default_rng(3)
+    features = {"a": [TimeSeries(rng.standard_normal((90, 4)), 1.0) for _ in range(4)]}
+    drive = [np.roll(f.values[:, :1], 3, axis=0) for f in features["a"]]
+    responses = [TimeSeries(d * [0.0, 0.5, 1.0] + rng.standard_normal((90, 3)), 1.0) for d in drive]
+    problem = _profiles._problem(responses, "auto", ALPHAS, 0.99)
+    blocks = _profiles._on_grid(features["a"], responses, False, "a")
+    with _solvers._Solver("eigh", "cpu") as solve:
+        fit = _profiles._fit_layer(solve, blocks, problem, keep_operators=True)
+    for permutation in range(5):
+        fast_r, fast_t = _profiles._null_draw(fit.operators, problem, 0, permutation)
+        slow_r, slow_t = _reference_null_draw(fit.operators, problem, 0, permutation)
+        np.testing.assert_allclose(fast_r, slow_r, rtol=0, atol=2e-6)
+        np.testing.assert_allclose(fast_t, slow_t, rtol=0, atol=2e-5)
