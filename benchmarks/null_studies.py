@@ -37,6 +37,30 @@ predictable from the music. The ``loudness`` family is therefore a positive
 control (the tests should detect it), and every other family has
 ``loudness_gain_us = 0`` (:data:`frisson.simulate.NULL_FAMILIES`).
 
+``--beyond`` adds the opt-in analyses (``chills``, ``heart``, ``individual``;
+:mod:`frisson.pipelines._beyond`) to every study and their p-values to its row.
+The null studies then report chills at random moments
+(``spontaneous_chills_per_min = 1``), write a ``trait`` score that scales nothing
+(``trait_scaling = 0``) and post-listening ratings per song with listener biases
+and song effects that are unrelated to the responses (``song_ratings``,
+``rating_scaling = 0``), with PPG at 40 Hz for heart rate; the power rows plant
+an SCR (0.3 uS) and a heart-rate rise (4 bpm) at every chill, chills at
+boundaries, a trait (``trait_scaling = 1``) and a pleasure rating that scales
+its trial's responses (``rating_scaling = 1``). Results then go to
+``null_studies_beyond.json`` / ``.md`` (``--out``), apart from the main suite's:
+
+- ``chills_sc``, ``chills_hr``, ``chills_rmssd``: skin conductance, heart rate
+  and RMSSD around chills vs controls drawn like them, songs as the unit;
+- ``transitions_hr``, ``transitions_rmssd``: heart rate and RMSSD around
+  latent transitions vs pseudo-transitions, songs as the unit;
+- ``chill_hits``: the chill hit rate after transitions vs pseudo-transitions;
+- ``listener_p``, ``listener_fwer``: participants.tsv scores and listeners'
+  mean ratings vs listener effects (per pair: the uncorrected p; per effect:
+  the max-|rho| corrected p of its strongest score, the family-wise rate);
+- ``ratings_p``, ``ratings_fwer``: ratings per song vs per-trial effects
+  within listeners and songs (:func:`frisson.chills_events.trial_associations`),
+  the same two ways.
+
 Power rows use the realistic family with planted boundary-locked responses of
 several sizes (``effect_size``; the demo uses 1.0). Binomial 95 % intervals are
 printed beside each rate. Results go to ``benchmarks/results/null_studies.json``
@@ -88,6 +112,22 @@ TESTS = (
     "cnn_song",
     "isc_near",
 )
+#: The opt-in analyses' rows (``--beyond``).
+BEYOND_TESTS = {
+    "skin conductance @ chills": "chills_sc",
+    "heart rate @ chills": "chills_hr",
+    "rmssd @ chills": "chills_rmssd",
+    "heart rate @ transitions": "transitions_hr",
+    "rmssd @ transitions": "transitions_rmssd",
+}
+BEYOND_ROWS = (
+    *BEYOND_TESTS.values(),
+    "chill_hits",
+    "listener_p",
+    "listener_fwer",
+    "ratings_p",
+    "ratings_fwer",
+)
 
 
 def _stimuli(folder: Path, n_pieces: int) -> list[Path]:
@@ -110,16 +150,24 @@ def _chosen(pool: list[str], n_songs: int, seed: int) -> list[str]:
 
 
 def _config(
-    study: Path, output: Path, encoder: str, seed: int, isc: bool, cnn: bool, transitions: str
+    study: Path,
+    output: Path,
+    encoder: str,
+    seed: int,
+    isc: bool,
+    cnn: bool,
+    transitions: str,
+    beyond: bool = False,
 ):
     from frisson.pipelines.chills import RunConfig
 
+    analyses = ("latent", "epochs", "isc", "cnn") if isc else ("latent", "epochs", "cnn")
     return RunConfig(
         study=study,
         output=output,
         encoder=encoder,
         transition_method=transitions,
-        analyses=("latent", "epochs", "isc", "cnn") if isc else ("latent", "epochs", "cnn"),
+        analyses=analyses + (("chills", "heart", "individual") if beyond else ()),
         decomposition="highpass",
         models=("cnn", "ridge") if cnn else ("ridge",),
         n_test=4,
@@ -137,13 +185,15 @@ def _one(job: dict) -> dict:
     logging.getLogger("frisson").setLevel(logging.ERROR)
     root = Path(job["root"])
     study = root / f"study-{os.getpid()}"
-    params = null_params(
-        job["family"],
-        effect_size=job["effect_size"],
-        n_participants=job["participants"],
-        ratings_rate_hz=None,
-        physio_rate_hz=10.0,  # the analyses use 10 Hz; heart rate is not tested here
-    )
+    settings = {
+        "effect_size": job["effect_size"],
+        "n_participants": job["participants"],
+        "ratings_rate_hz": None,
+        "physio_rate_hz": 10.0,  # the analyses use 10 Hz; heart rate is not tested here
+    }
+    if job.get("beyond"):
+        settings.update(_beyond_params(job["effect_size"]))
+    params = null_params(job["family"], **settings)
     start = time.perf_counter()
     if study.exists():
         import shutil
@@ -159,6 +209,7 @@ def _one(job: dict) -> dict:
         job["isc"],
         job["cnn"],
         job["transitions"],
+        job.get("beyond", False),
     )
     results = run_study(config, progress_bar=False)
     row = {k: job[k] for k in ("family", "effect_size", "seed", "transitions")}
@@ -179,7 +230,46 @@ def _one(job: dict) -> dict:
     row["isc_near"] = [
         v["near"].p for v in results.isc.values() if v.get("near") is not None
     ] or None
+    if job.get("beyond"):
+        row.update(_beyond_row(results.beyond))
     row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _beyond_params(effect_size: float) -> dict:
+    """Simulator settings of the opt-in analyses' null (effect 0) and power studies."""
+    planted = effect_size > 0
+    return {
+        "physio_rate_hz": 40.0,  # PPG for heart rate
+        "spontaneous_chills_per_min": 0.5 if planted else 1.0,
+        "chill_scr_us": 0.3 if planted else 0.0,
+        "chill_hr_bpm": 4.0 if planted else 0.0,
+        "trait_scaling": 1.0 if planted else 0.0,
+        "song_ratings": True,
+        "rating_scaling": 1.0 if planted else 0.0,
+    }
+
+
+def _beyond_row(beyond) -> dict:
+    """The opt-in analyses' p-values of one study."""
+    row = {name: None for name in BEYOND_ROWS}
+    for key, name in BEYOND_TESTS.items():
+        if key in beyond.locked:
+            row[name] = beyond.locked[key].p
+    if beyond.chill_hits is not None:
+        row["chill_hits"] = beyond.chill_hits.p
+    for prefix, result in (("listener", beyond.individual), ("ratings", beyond.song_scores)):
+        if result is None or not result.rows:
+            continue
+        row[f"{prefix}_p"] = [r["p"] for r in result.rows]
+        strongest: dict[str, float] = {}
+        for r in result.rows:
+            strongest[r["effect"]] = min(strongest.get(r["effect"], 1.0), r["p_corrected"])
+        row[f"{prefix}_fwer"] = list(strongest.values())
+        row[f"{prefix}_detail"] = [
+            [r["effect"], r["score"], r["p"], r["p_corrected"]] for r in result.rows
+        ]
+    row["beyond_notes"] = list(beyond.notes)
     return row
 
 
@@ -187,7 +277,11 @@ def _jobs(args) -> list[dict]:
     """Round-robin over the families (and effect sizes), so an interrupted run stays balanced."""
     jobs = []
     for k in range(max(args.datasets, args.small_datasets, args.power_datasets)):
-        common = {"isc": k < args.isc_datasets, "cnn": k < args.cnn_datasets}
+        common = {
+            "isc": k < args.isc_datasets,
+            "cnn": k < args.cnn_datasets,
+            "beyond": args.beyond,
+        }
         for family in args.families:
             wanted = args.small_datasets if family in args.small_families else args.datasets
             if k < wanted:
@@ -231,7 +325,7 @@ def _table(rows: list[dict]) -> list[dict]:
     keys = sorted({(r["family"], r["effect_size"]) for r in rows}, key=lambda k: (k[1], k[0]))
     for family, effect in keys:
         subset = [r for r in rows if r["family"] == family and r["effect_size"] == effect]
-        for test in TESTS:
+        for test in (*TESTS, *BEYOND_ROWS):
             values = []
             for r in subset:
                 value = r.get(test)
@@ -293,6 +387,11 @@ def main() -> None:
         "--transition-method",
         default="pc1_variance",
         help="RunConfig.transition_method: the transitions the epoch test locks to",
+    )
+    parser.add_argument(
+        "--beyond",
+        action="store_true",
+        help="also run the opt-in chills, heart and individual analyses (see the module notes)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "null_studies.json")
@@ -364,6 +463,16 @@ LABELS = {
     "cnn_seen_songs": "CNN, seen songs (memorisation ceiling): p over songs",
     "cnn_song": "CNN headline, per-song p",
     "isc_near": "ISC near transitions vs elsewhere, per song",
+    "chills_sc": "SC at chills vs controls: over songs",
+    "chills_hr": "heart rate at chills vs controls: over songs",
+    "chills_rmssd": "RMSSD at chills vs controls: over songs",
+    "transitions_hr": "heart rate at transitions vs pseudo-transitions: over songs",
+    "transitions_rmssd": "RMSSD at transitions vs pseudo-transitions: over songs",
+    "chill_hits": "chill hit rate after transitions vs pseudo-transitions: over songs",
+    "listener_p": "listener scores vs listener effects, per pair (uncorrected)",
+    "listener_fwer": "same, per effect: strongest score, max-|rho| corrected",
+    "ratings_p": "ratings per song vs trial effects, per pair (uncorrected)",
+    "ratings_fwer": "same, per effect: strongest rating, max-|t| corrected",
 }
 
 

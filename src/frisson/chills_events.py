@@ -33,6 +33,17 @@ inference of :mod:`frisson.events` (sign flips over independent units):
   used: statsmodels is not a dependency, and a listener's effect is already one
   number per listener, so an exact permutation test needs no distributional
   assumption about skewed effects such as chill counts.
+- **Do the songs a listener rates higher move her more?**
+  :func:`trial_associations` takes per-song scores (post-listening ratings,
+  ``*_beh.tsv``) and per-trial effects (the trial's transition response, chills
+  per minute, the CNN's held-out r): the slope of the effect on the score
+  within listeners and within songs (listener and song indicators as the
+  nuisance, the fixed-effects form of a crossed mixed model with listener and
+  song intercepts), Freedman-Lane permutations of the nuisance model's
+  residuals, max-|t| correction over the scores. On null studies with listener
+  biases and song effects in both ratings and responses, 5-6 % of raw and 4-7 %
+  of corrected p fall below .05 (400 studies of 12 listeners x 7 songs, shared
+  or own songs, Gaussian or Poisson effects).
 """
 
 from __future__ import annotations
@@ -50,10 +61,12 @@ from frisson.events import PseudoTransitions, pseudo_transitions
 __all__ = [
     "ChillHitTest",
     "ListenerAssociations",
+    "TrialAssociations",
     "chill_hit_rates",
     "chill_hit_test",
     "chill_pseudo_events",
     "listener_associations",
+    "trial_associations",
 ]
 
 
@@ -507,3 +520,173 @@ def listener_associations(
         f"per effect)."
     )
     return ListenerAssociations(rows, n_permutations, method)
+
+
+# ------------------------------------------------------------------ songs' ratings (trials)
+@dataclass(frozen=True)
+class TrialAssociations:
+    """Per-song ratings against per-trial effects, listeners and songs as nuisance factors.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per (effect, score): ``effect``, ``score``, ``n_trials``,
+        ``n_participants``, ``n_songs``, ``song_factor`` (whether the songs
+        heard by 2 or more listeners entered as a factor), ``df`` (residual
+        degrees of freedom), ``r`` (partial correlation), ``t``, ``p``
+        (two-sided Freedman-Lane permutation p, uncorrected) and
+        ``p_corrected`` (max-|t| over the effect's scores).
+    residuals : dict of (str, str) to (ndarray, ndarray)
+        Per (effect, score), the score and the effect with the listeners' and
+        songs' means removed (the partial-regression plot).
+    n_permutations : int
+    method : str
+
+    """
+
+    rows: list[dict] = field(repr=False)
+    residuals: dict = field(repr=False)
+    n_permutations: int
+    method: str = field(repr=False)
+
+    def to_frame(self):
+        """The rows as a table."""
+        import pandas as pd
+
+        columns = ["effect", "score", "n_trials", "n_participants", "n_songs", "song_factor"]
+        return pd.DataFrame(self.rows, columns=[*columns, "df", "r", "t", "p", "p_corrected"])
+
+    def significant(self, alpha: float = 0.05) -> list[dict]:
+        """Rows with ``p_corrected < alpha``."""
+        return [r for r in self.rows if r["p_corrected"] < alpha]
+
+
+def _nuisance_basis(participants: list[str], songs: list[str]) -> tuple[np.ndarray, bool]:
+    """Orthonormal basis of intercept + listener dummies (+ songs heard by >= 2 listeners)."""
+    people = sorted(set(participants))
+    columns = [np.ones(len(participants))]
+    columns += [np.array([p == q for p in participants], float) for q in people]
+    shared = [
+        s
+        for s in sorted(set(songs))
+        if len({p for p, t in zip(participants, songs, strict=True) if t == s}) >= 2
+    ]
+    columns += [np.array([t == s for t in songs], float) for s in shared]
+    u, sv, _ = np.linalg.svd(np.column_stack(columns), full_matrices=False)
+    return u[:, sv > 1e-9 * sv[0]], bool(shared)
+
+
+def trial_associations(
+    scores: Mapping[str, Mapping[tuple[str, str], float]],
+    effects: Mapping[str, Mapping[tuple[str, str], float]],
+    *,
+    n_permutations: int = 5000,
+    min_df: int = 3,
+    seed: int = 0,
+) -> TrialAssociations:
+    """Every per-song score (a rating) against every per-trial effect, within listeners and songs.
+
+    Per effect, the trials (listener x song) with the effect and every score
+    are regressed on listener indicators and on indicators of the songs heard
+    by two or more listeners (the nuisance: a listener who rates high, a song
+    everybody likes, a listener or a song with large responses); the score's
+    slope is tested by its t with Freedman & Lane's permutation of the
+    nuisance model's residuals (two-sided; exact under exchangeable errors,
+    robust to skewed effects such as chill counts), and corrected over the
+    scores by the maximum |t| per permutation. This is the fixed-effects form
+    of a crossed mixed model's within-listener, within-song slope; the
+    between-listener part (a listener's mean rating) goes to
+    :func:`listener_associations`. With own songs (one listener per song) the
+    songs drop out and the slope is within listeners.
+
+    Parameters
+    ----------
+    scores : mapping of str to mapping of (str, str) to float
+        Per score name (e.g. ``pleasure``), per (participant, song), the value.
+    effects : mapping of str to mapping of (str, str) to float
+        Per effect name (e.g. ``transition_sc``), per (participant, song).
+    n_permutations : int
+        Permutations (the identity counted).
+    min_df : int
+        Fewest residual degrees of freedom for a test (default 3).
+    seed : int
+
+    Returns
+    -------
+    TrialAssociations
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> keys = [(f"p{i}", f"s{j}") for i in range(8) for j in range(6)]
+    >>> z = dict(zip(keys, rng.standard_normal(len(keys))))
+    >>> scores = {"pleasure": {k: 50 + 10 * z[k] + 5 * int(k[0][1:]) for k in keys}}
+    >>> effects = {"response": {k: z[k] + rng.standard_normal() for k in keys}}
+    >>> row = trial_associations(scores, effects, n_permutations=999).rows[0]
+    >>> row["n_trials"], row["song_factor"], row["df"], row["p_corrected"] < 0.01
+    (48, True, 34, True)
+
+    """
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    names = sorted(scores)
+    if not names or not effects:
+        raise DataError("trial_associations needs at least one score and one effect.")
+    rng = rng_from_seed(seed)
+    rows, residuals = [], {}
+    for effect_name in sorted(effects):
+        values = effects[effect_name]
+        keys = sorted(
+            k
+            for k, v in values.items()
+            if np.isfinite(v) and all(np.isfinite(scores[s].get(k, np.nan)) for s in names)
+        )
+        if len(keys) < 4:
+            continue
+        basis, song_factor = _nuisance_basis([k[0] for k in keys], [k[1] for k in keys])
+        df = len(keys) - basis.shape[1] - 1
+        if df < min_df:
+            continue
+        y = np.array([values[k] for k in keys], dtype=float)
+        x = np.array([[scores[s][k] for s in names] for k in keys], dtype=float)
+        x_res = x - basis @ (basis.T @ x)
+        y_res = y - basis @ (basis.T @ y)
+        usable = np.linalg.norm(x_res, axis=0) > 1e-9 * (1 + np.abs(x).max(axis=0))
+        if not usable.any() or np.linalg.norm(y_res) < 1e-12 * (1 + np.abs(y).max()):
+            continue
+        x_unit = np.where(usable, x_res / np.maximum(np.linalg.norm(x_res, axis=0), 1e-300), 0)
+        orders = np.vstack(
+            [np.arange(len(keys))] + [rng.permutation(len(keys)) for _ in range(n_permutations - 1)]
+        )
+        permuted = y_res[orders]
+        permuted -= (permuted @ basis) @ basis.T
+        r = (permuted @ x_unit) / np.linalg.norm(permuted, axis=1, keepdims=True)
+        t = r * np.sqrt(df) / np.sqrt(np.maximum(1 - r**2, 1e-15))
+        strongest = np.abs(t[:, usable]).max(axis=1)
+        for j, name in enumerate(names):
+            if not usable[j]:
+                continue
+            observed = abs(t[0, j]) * (1 - 1e-12)
+            rows.append(
+                {
+                    "effect": effect_name,
+                    "score": name,
+                    "n_trials": len(keys),
+                    "n_participants": len({k[0] for k in keys}),
+                    "n_songs": len({k[1] for k in keys}),
+                    "song_factor": song_factor,
+                    "df": df,
+                    "r": float(r[0, j]),
+                    "t": float(t[0, j]),
+                    "p": float(np.mean(np.abs(t[:, j]) >= observed)),
+                    "p_corrected": float(np.mean(strongest >= observed)),
+                }
+            )
+            residuals[effect_name, name] = (x_res[:, j].copy(), y_res.copy())
+    method = (
+        f"Per effect, trials (listener x song) regressed on listener indicators and on "
+        f"indicators of the songs heard by 2 or more listeners; each score's slope tested by "
+        f"its t with {n_permutations} Freedman-Lane permutations of the nuisance model's "
+        f"residuals (the identity counted; two-sided), p_corrected from the maximum |t| over "
+        f"the {len(names)} scores per permutation (family-wise over the scores, per effect)."
+    )
+    return TrialAssociations(rows, residuals, n_permutations, method)

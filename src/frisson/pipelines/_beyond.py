@@ -25,10 +25,25 @@ default run and its null benchmark are unchanged):
     touches it NaN, so does a lost (NaN) pulse sample, and an epoch with a NaN
     is left out.
 ``individual``
-    Every numeric ``participants.tsv`` column against each listener's effects
-    (transition-locked SC and HR, chill rate, chill-locked SC):
+    Every numeric ``participants.tsv`` column, and each listener's mean of
+    every post-listening rating (``*_beh.tsv``, :meth:`frisson.study.Study.song_ratings`),
+    against each listener's effects (transition-locked SC and HR, chill rate,
+    chill-locked SC, the CNN's r on held-out songs):
     :func:`frisson.chills_events.listener_associations` (Spearman, listener
-    permutations, max-|rho| correction over the scores per effect).
+    permutations, max-|rho| correction over the scores per effect). And the
+    ratings per song against the same effects per trial, within listeners and
+    songs: :func:`frisson.chills_events.trial_associations` (listener and song
+    indicators as nuisance, Freedman-Lane permutations, max-|t| correction over
+    the ratings per effect). The CNN's r is read from the ``cnn`` analysis's
+    held-out predictions (participants and songs held out; no refit): per test
+    listener and song, Pearson r of the prediction with that listener's target
+    after the run's ``score_detrend_order`` detrending.
+
+Studies where every listener brings their own songs (one listener per song)
+run through all three: songs stay the random factor of the locked tests (a
+song's one listener is its replicate), the listener factor carries the
+individual analyses and the song indicators drop out of
+:func:`~frisson.chills_events.trial_associations`.
 """
 
 from __future__ import annotations
@@ -44,7 +59,7 @@ from frisson.errors import DataError, FrissonError
 from frisson.pipelines._draws import SongEvents, song_events, transition_draws
 
 if TYPE_CHECKING:
-    from frisson.chills_events import ChillHitTest, ListenerAssociations
+    from frisson.chills_events import ChillHitTest, ListenerAssociations, TrialAssociations
     from frisson.events import SongLevelTest
     from frisson.timeseries import TimeSeries
 
@@ -125,6 +140,10 @@ class BeyondResults:
     listener_effects : pandas.DataFrame or None
         One row per listener: ``participant`` and each effect.
     individual : ListenerAssociations or None
+    trial_effects : pandas.DataFrame or None
+        One row per trial: ``participant``, ``stimulus`` and each per-trial effect.
+    song_scores : TrialAssociations or None
+        Post-listening ratings per song against the per-trial effects.
     counts : dict
         Trials read, trials with chills, chills, HR trials, trials left out.
     notes : list of str
@@ -138,6 +157,8 @@ class BeyondResults:
     chill_hits: ChillHitTest | None = None
     listener_effects: Any = None
     individual: ListenerAssociations | None = None
+    trial_effects: Any = None
+    song_scores: TrialAssociations | None = None
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -189,10 +210,18 @@ class _Listening:
     problem: str = ""
 
 
-def run_beyond(cache, config, study, songs: dict, trials: list, show: bool) -> BeyondResults:
+def run_beyond(
+    cache, config, study, songs: dict, trials: list, show: bool, predictions: dict | None = None
+) -> BeyondResults:
     """The opt-in analyses of ``config.analyses`` (called by ``run_study``)."""
     return beyond_analyses(
-        config, study, song_events(songs, config.transition_method), trials, cache=cache, show=show
+        config,
+        study,
+        song_events(songs, config.transition_method),
+        trials,
+        cache=cache,
+        show=show,
+        predictions=predictions,
     )
 
 
@@ -205,6 +234,7 @@ def beyond_analyses(
     settings: BeyondSettings | None = None,
     cache=None,
     show: bool = False,
+    predictions: dict | None = None,
 ) -> BeyondResults:
     """Run ``chills``, ``heart`` and ``individual`` (those in ``config.analyses``).
 
@@ -224,6 +254,11 @@ def beyond_analyses(
         Caches the cardiac series (beat detection is the slow part).
     show : bool
         Progress bars.
+    predictions : dict, optional
+        The ``cnn`` analysis's held-out predictions (``StudyResults.predictions``:
+        per (test participant, song), the prediction of a model that never
+        heard the song and the participant's target); gives the listener
+        effect ``cnn_r_held_out`` and the per-trial ``cnn_r``.
 
     Returns
     -------
@@ -244,25 +279,41 @@ def beyond_analyses(
     draws = transition_draws(config, events)
     chill_draws = _chill_draws(config, listening)
     unit = settings.chill_unit
-    effects: dict[str, dict[str, float]] = {}
+    per_trial: dict[str, dict[tuple[str, str], float]] = {}
     eda = {(t.participant, t.stimulus): t.eda for t in trials}
     if "individual" in wanted:
-        effects["transition_sc"] = _per_listener(_locked(config, _items(eda, draws))[1])
+        per_trial["transition_sc"] = _locked(config, _items(eda, draws))[1]
     if "chills" in wanted or "individual" in wanted:
-        test, per_trial = _locked(config, _items(eda, chill_draws), unit)
+        test, per_trial["chill_sc"] = _locked(config, _items(eda, chill_draws), unit)
         _keep(results, "skin conductance @ chills", test, unit)
-        effects["chill_sc"] = _per_listener(per_trial)
         results.chill_hits = _hits(config, settings, listening, draws, results.notes)
     if "heart" in wanted:
-        _heart(config, results, listening, draws, chill_draws, effects)
+        _heart(config, results, listening, draws, chill_draws, per_trial)
+    per_trial["chills_per_min"] = {
+        (t.participant, t.stimulus): 60.0 * t.chills_s.size / t.duration_s
+        for t in listening
+        if t.duration_s > 0
+    }
+    if predictions:
+        per_trial["cnn_r"] = _held_out_r(predictions, config.score_detrend_order)
+    effects = {name: _per_listener(values) for name, values in per_trial.items()}
+    effects.pop("chills_per_min")
     effects["chill_rate_per_min"] = _chill_rates(listening)
+    if "cnn_r" in effects:
+        effects["cnn_r_held_out"] = _fisher_mean(per_trial["cnn_r"])
+        effects.pop("cnn_r")
     results.listener_effects = _effects_frame(effects)
+    results.trial_effects = _trial_frame(per_trial)
     if "individual" in wanted:
-        results.individual = _individual(study, effects, settings, config.seed, results.notes)
+        ratings = _song_ratings(study, results.notes)
+        results.individual = _individual(
+            study, effects, settings, config.seed, results.notes, ratings
+        )
+        results.song_scores = _song_scores(ratings, per_trial, settings, config.seed, results.notes)
     return results
 
 
-def _heart(config, results: BeyondResults, listening, draws, chill_draws, effects) -> None:
+def _heart(config, results: BeyondResults, listening, draws, chill_draws, per_trial) -> None:
     """Heart rate and RMSSD around transitions (songs) and chills (``chill_unit``)."""
     hr = {(t.participant, t.stimulus): t.hr for t in listening if t.hr is not None}
     rmssd = {(t.participant, t.stimulus): t.rmssd for t in listening if t.rmssd is not None}
@@ -271,9 +322,8 @@ def _heart(config, results: BeyondResults, listening, draws, chill_draws, effect
         return
     settings = results.settings
     unit = settings.chill_unit
-    test, per_trial = _locked(config, _items(hr, draws), cardiac=settings)
+    test, per_trial["transition_hr"] = _locked(config, _items(hr, draws), cardiac=settings)
     _keep(results, "heart rate @ transitions", test, "song")
-    effects["transition_hr"] = _per_listener(per_trial)
     test = _locked(config, _items(rmssd, draws), cardiac=settings)[0]
     _keep(results, "rmssd @ transitions", test, "song")
     test = _locked(config, _items(hr, chill_draws), unit, cardiac=settings)[0]
@@ -456,14 +506,20 @@ def _effects_frame(effects: dict[str, dict[str, float]]):
     return pd.DataFrame(columns)
 
 
-def _individual(study, effects, settings: BeyondSettings, seed: int, notes: list[str]):
-    """Numeric ``participants.tsv`` columns vs the listener effects."""
+def _individual(study, effects, settings: BeyondSettings, seed: int, notes: list[str], ratings):
+    """Numeric ``participants.tsv`` columns and listeners' mean ratings vs the listener effects."""
     import pandas as pd
 
     from frisson.chills_events import listener_associations
 
     table = study.participants
     scores = {}
+    if ratings is not None:
+        means = ratings.drop(columns="stimulus").groupby("participant").mean()
+        for column in means.columns:
+            values = means[column].dropna()
+            if values.size >= 4 and values.nunique() > 1:
+                scores[f"{column} (listener mean)"] = values.to_dict()
     for column in table.columns:
         if column in ("participant_id", "participant"):
             continue
@@ -481,6 +537,105 @@ def _individual(study, effects, settings: BeyondSettings, seed: int, notes: list
     return listener_associations(
         scores, usable, n_permutations=settings.n_association_permutations, seed=seed
     )
+
+
+def _song_ratings(study, notes: list[str]):
+    """The study's post-listening ratings per song (None, with a note, when it has none)."""
+    try:
+        ratings = study.song_ratings()
+    except DataError as error:
+        notes.append(f"individual: post-listening ratings not read: {error}")
+        return None
+    columns = [c for c in ratings.columns if c not in ("participant", "stimulus")]
+    if ratings.empty or not columns:
+        notes.append(
+            "individual: no post-listening ratings per song (a *_beh.tsv with stim_file and "
+            "rating columns) in the study"
+        )
+        return None
+    return ratings
+
+
+def _song_scores(ratings, per_trial: dict, settings: BeyondSettings, seed: int, notes: list[str]):
+    """Ratings per song vs per-trial effects, within listeners and songs."""
+    from frisson.chills_events import trial_associations
+
+    if ratings is None:
+        return None
+    scores = {}
+    for column in ratings.columns:
+        if column in ("participant", "stimulus"):
+            continue
+        values = dict(
+            zip(
+                zip(ratings["participant"].astype(str), ratings["stimulus"], strict=True),
+                ratings[column].astype(float),
+                strict=True,
+            )
+        )
+        if sum(np.isfinite(list(values.values()))) >= 4:
+            scores[column] = values
+    effects = {k: v for k, v in per_trial.items() if v}
+    result = (
+        trial_associations(
+            scores, effects, n_permutations=settings.n_association_permutations, seed=seed
+        )
+        if scores and effects
+        else None
+    )
+    if result is None or not result.rows:
+        notes.append("individual: too few rated trials with effects for the per-song test")
+        return None
+    return result
+
+
+def _held_out_r(predictions: dict, detrend_order: int | None) -> dict[tuple[str, str], float]:
+    """Per (test listener, song): Pearson r of the held-out prediction with the listener's target.
+
+    The target is read at the prediction's times (linear interpolation);
+    both are detrended by a polynomial of ``detrend_order`` over the shared
+    span, as the ``cnn`` analysis scores songs.
+    """
+    out = {}
+    for key, (predicted, truth) in predictions.items():
+        times = predicted.times_s
+        target = np.interp(
+            times, truth.times_s, truth.values[:, 0].astype(float), left=np.nan, right=np.nan
+        )
+        x = predicted.values[:, 0].astype(float)
+        keep = np.isfinite(x) & np.isfinite(target)
+        if keep.sum() < 20:
+            continue
+        x, y, t = x[keep], target[keep], times[keep]
+        if detrend_order is not None:
+            u = (t - t.mean()) / max(np.ptp(t), 1e-9)
+            design = np.vander(u, detrend_order + 1)
+            x = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+            y = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        if x.std() > 0 and y.std() > 0:
+            out[key] = float(np.corrcoef(x, y)[0, 1])
+    return out
+
+
+def _fisher_mean(per_trial: dict) -> dict[str, float]:
+    """Per listener, the Fisher-z mean of their per-song r."""
+    grouped: dict[str, list[float]] = {}
+    for (participant, _), value in per_trial.items():
+        grouped.setdefault(participant, []).append(value)
+    return {
+        p: float(np.tanh(np.mean(np.arctanh(np.clip(v, -0.999999, 0.999999)))))
+        for p, v in grouped.items()
+    }
+
+
+def _trial_frame(per_trial: dict):
+    import pandas as pd
+
+    keys = sorted(set().union(*(set(v) for v in per_trial.values())))
+    columns = {"participant": [k[0] for k in keys], "stimulus": [k[1] for k in keys]}
+    for name in sorted(per_trial):
+        columns[name] = [per_trial[name].get(k, np.nan) for k in keys]
+    return pd.DataFrame(columns)
 
 
 # ------------------------------------------------------------------------- reading

@@ -99,7 +99,7 @@ def write_study_report(
         written += _write_epochs(results, out, sections)
     if results.cnn is not None:
         written += _write_cnn(results, out, sections)
-    if results.isc:
+    if results.isc or results.used.get("isc_left_out"):
         written += _write_isc(results, out, sections)
     written += write_beyond_report(results, out, sections)  # opt-in chills/heart/individual
     written += _write_songs(results, out, sections, listening=listening, heart_rate=heart_rate)
@@ -414,11 +414,23 @@ def _write_isc(results: StudyResults, out: Path, sections: dict) -> list[Path]:
         )
         if name in results.songs:
             entry["transitions"] = shown_transitions(results.songs[name]).times_s
+    left_out = results.used.get("isc_left_out", {})
+    rows += [{"stimulus": name, "note": f"no ISC: {why}"} for name, why in left_out.items()]
     table = pd.DataFrame(rows)
+    note = (
+        f"<p>{len(left_out)} stimulus/stimuli without ISC: too few listeners heard them "
+        "(listeners who bring their own songs share none).</p>"
+        if left_out
+        else ""
+    )
+    if not results.isc:
+        sections["isc"] = Section("Inter-subject correlation", note + table_html(table))
+        return [write_table(out / "isc.tsv", table)]
     path = write_figure(out / "isc.png", plot_isc(results.isc))
     sections["isc"] = Section(
         "Inter-subject correlation",
-        table_html(table, caption="ISC per stimulus")
+        note
+        + table_html(table, caption="ISC per stimulus")
         + figure_html(
             path,
             "Inter-subject correlation over time",
