@@ -86,18 +86,19 @@ def _design(kind: str, rng, n_runs=6, n_times=120, width=20):
     return x[fold.train_idx], y[fold.train_idx], x[slices[0]], fold.inner
 
 
-@pytest.mark.parametrize("kind", ["white", "smooth", "collinear", "duplicated", "kernel"])
+@pytest.mark.parametrize("kind", ["white", "smooth", "collinear", "duplicated", "kernel", "mixed"])
 def test_alpha_scores_by_partial_fractions_equal_explicit_predictions(kind):
     rng = np.random.default_rng(5)
-    x, y, x_test, splits = _design(kind if kind != "kernel" else "smooth", rng)
-    if kind == "kernel":  # more columns than inner training samples
-        x, x_test = np.hstack([x] * 8), np.hstack([x_test] * 8)
+    x, y, x_test, splits = _design(kind if kind not in ("kernel", "mixed") else "smooth", rng)
+    if kind in ("kernel", "mixed"):  # more columns than inner (and outer) training samples
+        copies = 8 if kind == "kernel" else 7  # mixed: 480 inner < 560 columns < 600 outer rows
+        x, x_test = np.hstack([x] * copies), np.hstack([x_test] * copies)
         x = x + 0.01 * rng.standard_normal(x.shape)
     reference = _reference_sse(x, y, splits, ALPHAS)
     for (train, validation), expected in zip(splits, reference, strict=True):
         eigenvalues, b, to_a = _solvers._eigh_parts(x[train], x[validation])
         scorer = _solvers._SplitScorer(eigenvalues, b, ALPHAS)
-        primal = x.shape[0] >= x.shape[1]
+        primal = len(train) >= x.shape[1]
         a = to_a(x[train].T @ y[train] if primal else y[train])
         np.testing.assert_allclose(scorer(a, y[validation]), expected, rtol=1e-10)
         assert scorer.explicit == (kind == "duplicated")  # the fallback only where needed

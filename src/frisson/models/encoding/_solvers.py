@@ -238,11 +238,11 @@ def solve_eigh_cv(
     prepared = []
     for train, validation in splits:
         x_v = x[validation]
-        by_parts = primal and _is_complement(x.shape[0], train, validation)
+        split_primal = len(train) >= x.shape[1]  # as _eigh_parts decides
+        by_parts = split_primal and _is_complement(x.shape[0], train, validation)
         parts = _eigh_parts(x[train], x_v, gram - x_v.T @ x_v if by_parts else None)
-        prepared.append(
-            (train, validation, by_parts, parts[2], _SplitScorer(parts[0], parts[1], alphas))
-        )
+        scorer = _SplitScorer(parts[0], parts[1], alphas)
+        prepared.append((train, validation, split_primal, by_parts, parts[2], scorer))
     eigenvalues, b, to_a = _eigh_parts(x, x_test, gram)
     best = np.empty(y.shape[1], dtype=int)
     out = np.empty((x_test.shape[0], y.shape[1]))
@@ -251,12 +251,12 @@ def solve_eigh_cv(
         y_batch = y[:, cols]
         xty = x.T @ y_batch if primal else None
         scores = np.zeros((alphas.size, y_batch.shape[1]))
-        for train, validation, by_parts, to_a_split, score in prepared:
+        for train, validation, split_primal, by_parts, to_a_split, score in prepared:
             y_val = y_batch[validation]
             if by_parts:
                 a = to_a_split(xty - x[validation].T @ y_val)
             else:
-                a = to_a_split(x[train].T @ y_batch[train] if primal else y_batch[train])
+                a = to_a_split(x[train].T @ y_batch[train] if split_primal else y_batch[train])
             scores -= score(a, y_val)
         best[cols] = np.argmax(scores / len(splits), axis=0)
         a = to_a(xty if primal else y_batch)
