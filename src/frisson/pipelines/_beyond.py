@@ -140,6 +140,9 @@ class BeyondResults:
     listener_effects : pandas.DataFrame or None
         One row per listener: ``participant`` and each effect.
     individual : ListenerAssociations or None
+    listener_scores : pandas.DataFrame or None
+        One row per listener: ``participant`` and every score tested
+        (``participants.tsv`` columns, ``<rating> (listener mean)``).
     trial_effects : pandas.DataFrame or None
         One row per trial: ``participant``, ``stimulus`` and each per-trial effect.
     song_scores : TrialAssociations or None
@@ -157,6 +160,7 @@ class BeyondResults:
     chill_hits: ChillHitTest | None = None
     listener_effects: Any = None
     individual: ListenerAssociations | None = None
+    listener_scores: Any = None
     trial_effects: Any = None
     song_scores: TrialAssociations | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -306,7 +310,7 @@ def beyond_analyses(
     results.trial_effects = _trial_frame(per_trial)
     if "individual" in wanted:
         ratings = _song_ratings(study, results.notes)
-        results.individual = _individual(
+        results.individual, results.listener_scores = _individual(
             study, effects, settings, config.seed, results.notes, ratings
         )
         results.song_scores = _song_scores(ratings, per_trial, settings, config.seed, results.notes)
@@ -533,10 +537,11 @@ def _individual(study, effects, settings: BeyondSettings, seed: int, notes: list
             if not scores
             else "individual: no listener effect with 4 or more listeners"
         )
-        return None
-    return listener_associations(
+        return None, None
+    result = listener_associations(
         scores, usable, n_permutations=settings.n_association_permutations, seed=seed
     )
+    return result, _effects_frame(scores)
 
 
 def _song_ratings(study, notes: list[str]):

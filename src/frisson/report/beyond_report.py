@@ -8,8 +8,12 @@ Written into the run's output folder (``beyond/``) by :func:`write_beyond_report
 - ``beyond/<test>_timecourse.tsv`` and ``<test>.png`` for every epoch test
   (event- and control-locked means over units, their difference with a 95 % t band);
 - ``beyond/chill_hits.tsv`` (per song);
-- ``beyond/listener_effects.tsv``, ``beyond/associations.tsv`` and one scatter
-  figure per relation with ``p_corrected < .05``.
+- ``beyond/listener_effects.tsv``, ``beyond/listener_scores.tsv``,
+  ``beyond/associations.tsv`` and one scatter figure per relation with
+  ``p_corrected < .05``;
+- ``beyond/trial_effects.tsv``, ``beyond/rating_associations.tsv`` (ratings per
+  song vs per-trial effects, within listeners and songs) and one
+  partial-regression figure per relation with ``p_corrected < .05``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from frisson.report._html import Section, figure_html, slug, table_html
 if TYPE_CHECKING:
     from frisson.pipelines.chills import StudyResults
 
-__all__ = ["plot_association", "plot_locked", "write_beyond_report"]
+__all__ = ["plot_association", "plot_locked", "plot_partial", "write_beyond_report"]
 
 _UNITS = {"skin conductance": "SC (z)", "heart rate": "HR (bpm)", "rmssd": "RMSSD (ms)"}
 
@@ -116,6 +120,40 @@ def plot_association(frame, score: str, effect: str, row: dict) -> object:
     return figure
 
 
+def plot_partial(score_residual, effect_residual, score: str, effect: str, row: dict) -> object:
+    """Partial-regression scatter: a rating and an effect, listeners' and songs' means removed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row = {"r": 0.5, "t": 2.1, "p": 0.04, "p_corrected": 0.09, "n_trials": 5, "df": 3}
+    >>> x = np.array([-2.0, -1, 0, 1, 2])
+    >>> len(plot_partial(x, x + 0.5, "pleasure", "transition_sc", row).axes)
+    1
+
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 3.8), layout="constrained")
+    x, y = np.asarray(score_residual, float), np.asarray(effect_residual, float)
+    axis.scatter(x, y, color="tab:purple", s=14)
+    if np.ptp(x) > 0:
+        slope = float(x @ y / (x @ x))
+        line = np.array([x.min(), x.max()])
+        axis.plot(line, slope * line, color="k", linewidth=1)
+    axis.set_xlabel(f"{score} (listener and song means removed)")
+    axis.set_ylabel(f"{effect} (same)")
+    axis.set_title(
+        f"r = {row['r']:.2f}, t({row['df']}) = {row['t']:.2f}, p = {row['p']:.3g} "
+        f"(corrected {row['p_corrected']:.3g}), {row['n_trials']} trials",
+        fontsize=8,
+    )
+    return figure
+
+
 def write_beyond_report(results: StudyResults, out: Path, sections: dict) -> list[Path]:
     """Write the opt-in analyses' tables and figures; add their report section.
 
@@ -151,6 +189,10 @@ def write_beyond_report(results: StudyResults, out: Path, sections: dict) -> lis
         written.append(write_table(folder / "listener_effects.tsv", beyond.listener_effects))
     if beyond.individual is not None:
         written += _write_individual(results, folder, beyond, children)
+    if getattr(beyond, "trial_effects", None) is not None:
+        written.append(write_table(folder / "trial_effects.tsv", beyond.trial_effects))
+    if getattr(beyond, "song_scores", None) is not None:
+        written += _write_song_scores(folder, beyond.song_scores, children)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in beyond.notes)
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in beyond.counts.items())
     sections["beyond"] = Section(
@@ -205,8 +247,13 @@ def _write_individual(results, folder: Path, beyond, children: list) -> list[Pat
     paths = [write_table(folder / "associations.tsv", table)]
     body = f"<p class='note'>{html.escape(beyond.individual.method)}</p>" + table_html(table)
     significant = beyond.individual.significant()
+    scores = getattr(beyond, "listener_scores", None)
+    if scores is not None:
+        paths.append(write_table(folder / "listener_scores.tsv", scores))
     if significant:
-        scores = read_study(results.config.study).participants.copy()
+        if scores is None:
+            scores = read_study(results.config.study).participants.copy()
+        scores = scores.copy()
         scores["participant"] = scores["participant"].astype(str)
         merged = beyond.listener_effects.merge(scores, on="participant", how="left")
         for row in significant:
@@ -217,4 +264,22 @@ def _write_individual(results, folder: Path, beyond, children: list) -> list[Pat
             )
             body += figure_html(path, f"{row['score']} vs {row['effect']}", "One dot per listener.")
     children.append(Section("Listeners' scores and their effects", body))
+    return paths
+
+
+def _write_song_scores(folder: Path, song_scores, children: list) -> list[Path]:
+    """Ratings per song vs per-trial effects: the table and a figure per significant relation."""
+    table = song_scores.to_frame()
+    paths = [write_table(folder / "rating_associations.tsv", table)]
+    body = f"<p class='note'>{html.escape(song_scores.method)}</p>" + table_html(table)
+    for row in song_scores.significant():
+        x, y = song_scores.residuals[row["effect"], row["score"]]
+        path = folder / f"rating_{slug(row['score'])}_{slug(row['effect'])}.png"
+        paths.append(write_figure(path, plot_partial(x, y, row["score"], row["effect"], row)))
+        body += figure_html(
+            path,
+            f"{row['score']} vs {row['effect']}",
+            "One dot per trial (listener x song), listeners' and songs' means removed.",
+        )
+    children.append(Section("Ratings per song and the trial's effects", body))
     return paths
