@@ -18,6 +18,17 @@ from frisson.encoders import DEFAULT_ENCODER
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: ``--scheduler`` of embed, run and encode (frisson.distributed; the TOML key ``scheduler``).
+SCHEDULER_OPTION = click.option(
+    "--scheduler",
+    default=None,
+    envvar="FRISSON_SCHEDULER",
+    show_envvar=True,
+    metavar="SPEC",
+    help="Run the tasks on Dask: local:N (N workers here), tcp://host:port or a scheduler "
+    "file [default: the TOML's scheduler, else in this process; needs frisson[dask]].",
+)
+
 
 def abort(message: str, code: int = 1) -> None:
     """Print ``error: message`` to stderr and exit with ``code``."""
@@ -331,6 +342,7 @@ def fetch(names: tuple[str, ...], source: Path | None) -> None:
     default=None,
     help="Progress bar on stderr [default: when stderr is a terminal].",
 )
+@SCHEDULER_OPTION
 def embed(
     paths: tuple[Path, ...],
     store_dir: Path,
@@ -338,6 +350,7 @@ def embed(
     layers: tuple[str, ...],
     params: tuple[str, ...],
     progress: bool | None,
+    scheduler: str | None,
 ) -> None:
     """Encode audio files (and folders, recursively) into an embedding store.
 
@@ -360,6 +373,7 @@ def embed(
             layers=wanted or None,
             encoder_params=_parse_params(params),
             progress_bar=progress,
+            scheduler=scheduler,
         )
     except FrissonError as error:
         abort(str(error))
@@ -649,7 +663,8 @@ def simulate_fmri(
     is_flag=True,
     help="Write into a non-empty output folder that frisson did not create.",
 )
-def run(config_path: Path, overwrite: bool) -> None:
+@SCHEDULER_OPTION
+def run(config_path: Path, overwrite: bool, scheduler: str | None) -> None:
     """Run the chills-study analyses configured in STUDY_TOML.
 
     Embedding -> latent trajectory -> physiology -> transition-locked epochs ->
@@ -663,7 +678,7 @@ def run(config_path: Path, overwrite: bool) -> None:
     from frisson.report.study_report import write_study_report
 
     try:
-        config = RunConfig.from_toml(config_path)
+        config = _with_scheduler(RunConfig.from_toml(config_path), scheduler)
         results = run_study(config, overwrite=overwrite)
         results.files = write_study_report(results, config.output)
     except FrissonError as error:
@@ -688,7 +703,10 @@ def run(config_path: Path, overwrite: bool) -> None:
     is_flag=True,
     help="Write into a non-empty output folder that frisson did not create.",
 )
-def encode(config_path: Path, progress: bool | None, overwrite: bool) -> None:
+@SCHEDULER_OPTION
+def encode(
+    config_path: Path, progress: bool | None, overwrite: bool, scheduler: str | None
+) -> None:
     """Fit layer-wise encoding models configured in STUDY_TOML ([encode] table).
 
     Every encoder layer -> features on each run's timeline -> delayed ridge
@@ -702,7 +720,7 @@ def encode(config_path: Path, progress: bool | None, overwrite: bool) -> None:
     from frisson.report.encoding_report import write_encoding_report
 
     try:
-        config = EncodeConfig.from_toml(config_path)
+        config = _with_scheduler(EncodeConfig.from_toml(config_path), scheduler)
         results = run_encoding(config, overwrite=overwrite, progress_bar=progress)
         results.files = write_encoding_report(results, config.output)
     except FrissonError as error:
@@ -770,6 +788,17 @@ def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
     click.echo(
         f"report: {config.output / 'report.html'}  (rerun: frisson run {out_dir / 'study.toml'})"
     )
+
+
+def _with_scheduler(config, scheduler: str | None):
+    """The configuration with ``--scheduler`` (when given) in place of its TOML ``scheduler``."""
+    import dataclasses
+
+    if scheduler is None:
+        return config
+    config = dataclasses.replace(config, scheduler=scheduler)
+    config.check()
+    return config
 
 
 def _abort_unwritable(output: Path, error: OSError) -> None:

@@ -34,6 +34,7 @@ command line.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -51,6 +52,7 @@ import numpy as np
 from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson.audio import AUDIO_SUFFIXES  # re-exported: the suffixes embed walks folders for
+from frisson.distributed import map_tasks
 from frisson.encoders._base import Embedding, Encoder, resolve_layers
 from frisson.errors import DataError, FrissonError, ParameterError
 from frisson.timeseries import TimeSeries
@@ -498,7 +500,7 @@ class EmbeddingStore:
                     frisson_version=path.parent.name,
                     config=attrs.get("config", {}),
                     source=attrs.get("source", ""),
-                    duration_s=float(attrs.get("duration_s", float("nan"))),
+                    duration_s=float(attrs.get("duration_s") or float("nan")),
                     layers=layers,
                 )
             )
@@ -743,6 +745,7 @@ def embed(
     layers: Sequence[str] | None = None,
     encoder_params: Mapping[str, Any] | None = None,
     progress_bar: bool | None = None,
+    scheduler: str | os.PathLike | None = None,
 ) -> EmbedReport:
     """Encode audio files into the embedding store, skipping what is already there.
 
@@ -759,6 +762,13 @@ def embed(
     encoder_params : dict, optional
         Settings passed to :func:`frisson.encoders.get_encoder` (part of the key).
     %(progress_bar)s
+    scheduler : str or path-like, optional
+        Where files are encoded (:func:`frisson.distributed.check_scheduler`): None
+        (the default) here, one after the other; ``local:N``, ``tcp://host:port`` or
+        a scheduler file: one task per file on Dask workers, which write into the
+        store themselves (the store must be on a file system every worker sees).
+        The report and the store are the same either way; the scheduler is not
+        part of any key.
 
     Returns
     -------
@@ -795,12 +805,23 @@ def embed(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     show = progress_enabled(progress_bar)
-    bar = tqdm(files, desc=f"embed {enc.name}", unit="file", disable=not show)
-    # while the bar is shown, log messages go through tqdm.write and do not break it
-    redirect = logging_redirect_tqdm() if show else contextlib.nullcontext()
-    with redirect:
-        _embed_files(bar, enc, wanted, store, computed, skipped, failed)
-    bar.close()
+    if scheduler is not None:
+        params = json.dumps(dict(encoder_params or {}), sort_keys=True)
+        task = functools.partial(_embed_task, name=name, params=params, wanted=wanted, store=store)
+        _collect(
+            files,
+            map_tasks(task, files, scheduler, desc=f"embed {enc.name}", progress_bar=show),
+            computed,
+            skipped,
+            failed,
+        )
+    else:
+        bar = tqdm(files, desc=f"embed {enc.name}", unit="file", disable=not show)
+        # while the bar is shown, log messages go through tqdm.write and do not break it
+        redirect = logging_redirect_tqdm() if show else contextlib.nullcontext()
+        with redirect:
+            _embed_files(bar, enc, wanted, store, computed, skipped, failed)
+        bar.close()
     report = EmbedReport(
         store, enc.name, enc.config(), wanted, tuple(computed), tuple(skipped), tuple(failed)
     )
@@ -818,33 +839,70 @@ def _entry_metadata_ok(store: EmbeddingStore, sha256: str, enc: Encoder) -> bool
 
 def _embed_files(bar, enc, wanted, store, computed, skipped, failed) -> None:
     """The loop of :func:`embed`: one file at a time, failures recorded, never raised."""
-    from frisson.audio import file_sha256, load_audio
-
     for path in bar:
         bar.set_postfix_str(path.name[-40:], refresh=False)
-        try:
-            sha256 = file_sha256(path) if path.is_file() else ""
-            stored = set(store.stored_layers(sha256, enc)) if sha256 else set()
-            damaged = store.damaged_layers(sha256, enc, layers=wanted) if stored else {}
-            if damaged:
-                for message in damaged.values():
-                    logger.warning("%s; recomputing it", message.split("; ")[0])
-                whole = set(damaged) == stored and not _entry_metadata_ok(store, sha256, enc)
-                store.discard(sha256, enc, layers=None if whole else list(damaged))
-                stored -= set(damaged)
-            todo = [layer for layer in wanted if layer not in stored]
-            if not todo:
-                skipped.append(path)
-                logger.debug("%s: already stored", path)
-                continue
-            audio = load_audio(path)
-            embedding = enc.encode(audio, layers=todo)
-            store.put(embedding, source=str(path), duration_s=audio.duration_s)
+        outcome, message = _embed_one(path, enc, wanted, store)
+        if outcome == "computed":
             computed.append(path)
-        except FrissonError as error:
-            failed.append(EmbedFailure(path, str(error)))
-            logger.warning("%s", error)
-        except Exception as error:  # a bug or a library error: record it, go on
-            message = f"{path}: {type(error).__name__}: {error}"
+        elif outcome == "skipped":
+            skipped.append(path)
+        else:
             failed.append(EmbedFailure(path, message))
-            logger.warning("%s", message, exc_info=True)
+
+
+def _embed_one(path: Path, enc, wanted, store: EmbeddingStore) -> tuple[str, str]:
+    """Encode one file into the store: ``("computed" | "skipped" | "failed", message)``."""
+    from frisson.audio import file_sha256, load_audio
+
+    try:
+        sha256 = file_sha256(path) if path.is_file() else ""
+        stored = set(store.stored_layers(sha256, enc)) if sha256 else set()
+        damaged = store.damaged_layers(sha256, enc, layers=wanted) if stored else {}
+        if damaged:
+            for message in damaged.values():
+                logger.warning("%s; recomputing it", message.split("; ")[0])
+            whole = set(damaged) == stored and not _entry_metadata_ok(store, sha256, enc)
+            store.discard(sha256, enc, layers=None if whole else list(damaged))
+            stored -= set(damaged)
+        todo = [layer for layer in wanted if layer not in stored]
+        if not todo:
+            logger.debug("%s: already stored", path)
+            return "skipped", ""
+        audio = load_audio(path)
+        embedding = enc.encode(audio, layers=todo)
+        store.put(embedding, source=str(path), duration_s=audio.duration_s)
+        return "computed", ""
+    except FrissonError as error:
+        logger.warning("%s", error)
+        return "failed", str(error)
+    except Exception as error:  # a bug or a library error: record it, go on
+        message = f"{path}: {type(error).__name__}: {error}"
+        logger.warning("%s", message, exc_info=True)
+        return "failed", message
+
+
+@functools.cache
+def _worker_encoder(name: str, params: str) -> Encoder:
+    """One encoder per worker process and setting (its model loaded once)."""
+    from frisson.encoders import get_encoder
+
+    return get_encoder(name, **json.loads(params))
+
+
+def _embed_task(path: Path, *, name: str, params: str, wanted, store) -> tuple[str, str]:
+    """One file of a distributed :func:`embed`, run on a Dask worker."""
+    return _embed_one(path, _worker_encoder(name, params), wanted, store)
+
+
+def _collect(files, report, computed, skipped, failed) -> None:
+    """Sort the outcomes of a distributed :func:`embed` like the serial loop does."""
+    lost = {f.index: f.error for f in report.failed}  # a worker died more often than retried
+    for index, (path, outcome) in enumerate(zip(files, report.results, strict=True)):
+        if index in lost:
+            failed.append(EmbedFailure(path, lost[index]))
+        elif outcome[0] == "computed":
+            computed.append(path)
+        elif outcome[0] == "skipped":
+            skipped.append(path)
+        else:
+            failed.append(EmbedFailure(path, outcome[1]))

@@ -33,7 +33,7 @@ import hashlib
 import inspect
 import os
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ import numpy as np
 from frisson._check import check_int, check_option, check_positive
 from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
+from frisson.distributed import check_scheduler, open_client
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
@@ -185,6 +186,12 @@ class RunConfig:
         latents). Kept apart from ``seed`` so that a song's analysis depends on
         the song alone: a song shared by several studies or reruns is analysed
         once.
+    scheduler : str or None
+        Where the per-song latent and per-run physiology steps run
+        (:func:`frisson.distributed.check_scheduler`): None (the default) in
+        this process; ``local:N``, ``tcp://host:port`` or a scheduler file: as
+        Dask tasks. The results and the caches are the same either way: the
+        scheduler is in no cache key and not in :meth:`to_dict`.
 
     """
 
@@ -219,6 +226,7 @@ class RunConfig:
     max_missing_fraction: float = 0.2
     seed: int = 0
     song_seed: int = 0
+    scheduler: str | None = None
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> RunConfig:
@@ -266,6 +274,7 @@ class RunConfig:
         check_int("song_folds", self.song_folds, minimum=2)
         check_int("seed", self.seed, minimum=0)
         check_int("song_seed", self.song_seed, minimum=0)
+        check_scheduler(self.scheduler)
         if self.control_position_degree is not None:
             check_int("control_position_degree", self.control_position_degree, minimum=0)
         if self.score_detrend_order is not None:
@@ -291,9 +300,10 @@ class RunConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings (paths as strings)."""
+        """JSON-ready settings (paths as strings; not ``scheduler``, which changes no result)."""
         out = asdict(self)
         out["study"], out["output"] = str(self.study), str(self.output)
+        del out["scheduler"]
         return out
 
 
@@ -422,10 +432,13 @@ def run_study(
             f"{study.root}: no audio in stimuli/ ({', '.join(AUDIO_SUFFIXES)}); put the stimuli "
             "the events name (stim_file) there."
         )
-    for name in tqdm(stimuli, desc="latent", disable=not show):
-        results.songs[name] = _latent_step(cache, store, config, stimuli[name])
-
-    trials, results.left_out = _physiology_step(cache, config, study, show)
+    with open_client(config.scheduler) as client:  # None: everything here, in this process
+        if client is None:
+            for name in tqdm(stimuli, desc="latent", disable=not show):
+                results.songs[name] = _latent_step(cache, store, config, stimuli[name])
+        else:
+            results.songs = _distributed_latent(cache, store, config, stimuli, client, show)
+        trials, results.left_out = _physiology_step(cache, config, study, show, client)
 
     if "epochs" in config.analyses:
         results.epochs, results.epoch_counts = _epochs_step(config, results.songs, trials)
@@ -480,6 +493,29 @@ def _latent_step(cache: StepCache, store, config: RunConfig, path: Path):
     return cache.get("latent", key, compute)
 
 
+def _distributed_latent(cache: StepCache, store, config: RunConfig, stimuli: dict, client, show):
+    """The latent step as one Dask task per song; a failed song stops the run after the others."""
+    from frisson.distributed import map_tasks
+
+    names = list(stimuli)
+    task = partial(_latent_step, cache, store, config)
+    report = map_tasks(task, [stimuli[n] for n in names], client, desc="latent", progress_bar=show)
+    _raise_failures("latent", report.failed)
+    return dict(zip(names, report.results, strict=True))
+
+
+def _raise_failures(step: str, failed) -> None:
+    """Re-raise a failed task's own error (the other tasks' results are cached)."""
+    if not failed:
+        return
+    for failure in failed[1:]:
+        logger.error("%s step: %s", step, failure.error)
+    first = failed[0]
+    if isinstance(first.exception, Exception):
+        raise first.exception
+    raise DataError(f"{step} step: {first.error}")
+
+
 @dataclass(frozen=True)
 class _TrialResponses:
     participant: str
@@ -490,7 +526,7 @@ class _TrialResponses:
 
 
 def _physiology_step(
-    cache: StepCache, config: RunConfig, study, show: bool
+    cache: StepCache, config: RunConfig, study, show: bool, client=None
 ) -> tuple[list[_TrialResponses], list[dict[str, str]]]:
     from tqdm.auto import tqdm
 
@@ -501,6 +537,7 @@ def _physiology_step(
     }
     out: list[_TrialResponses] = []
     left_out: list[dict[str, str]] = []
+    pending: dict[str, tuple[Any, str]] = {}
     for run in tqdm(study.runs, desc="physiology", disable=not show):
         if not run.physio:
             continue
@@ -512,6 +549,9 @@ def _physiology_step(
             file_key(run.events),
             settings,
         )
+        if client is not None:  # a Dask task per run, collected below in the same order
+            pending[run.label] = (run, key)
+            continue
         try:
             entry = cache.get("physio", key, lambda run=run: _run_responses(config, study, run))
         except DataError as error:
@@ -527,9 +567,43 @@ def _physiology_step(
             continue
         out.extend(entry["trials"])
         left_out.extend(entry["left_out"])
+    if pending:
+        _distributed_physiology(cache, config, study, pending, client, show, out, left_out)
     if not out:
         raise DataError(f"{study.root}: no usable skin conductance in any trial.")
     return out, left_out
+
+
+def _physiology_task(cache: StepCache, config: RunConfig, study, item) -> dict[str, list]:
+    run, key = item
+    return cache.get("physio", key, partial(_run_responses, config, study, run))
+
+
+def _distributed_physiology(cache, config, study, pending, client, show, out, left_out) -> None:
+    """The physiology step's runs as Dask tasks, collected like the serial loop (run order)."""
+    from frisson.distributed import map_tasks
+
+    task = partial(_physiology_task, cache, config, study)
+    items = list(pending.values())
+    report = map_tasks(task, items, client, desc="physiology", progress_bar=show)
+    failed = {f.index: f for f in report.failed}
+    for index, ((run, _), entry) in enumerate(zip(items, report.results, strict=True)):
+        error = failed[index].exception if index in failed else None
+        if index in failed and not isinstance(error, DataError):
+            _raise_failures("physiology", [failed[index]])
+        if error is not None:
+            logger.warning("skipping %s: %s", run.label, error)
+            left_out.append(
+                {
+                    "participant": run.participant,
+                    "stimulus": "",
+                    "file": str(run.events),
+                    "reason": str(error),
+                }
+            )
+            continue
+        out.extend(entry["trials"])
+        left_out.extend(entry["left_out"])
 
 
 def _run_responses(config: RunConfig, study, run) -> dict[str, list]:

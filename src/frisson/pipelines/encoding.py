@@ -56,6 +56,7 @@ from frisson._check import check_int, check_option, check_positive
 from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson._optional import import_optional
+from frisson.distributed import check_scheduler
 from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
@@ -154,6 +155,11 @@ class EncodeConfig:
         for ratings, recorded while listening, 10 for physiology).
     seed : int
         Seed of the null.
+    scheduler : str or None
+        Where the fits (one per participant, or the group fit) run
+        (:func:`frisson.distributed.check_scheduler`): None (the default) in this
+        process; ``local:N``, ``tcp://host:port`` or a scheduler file: one Dask
+        task per fit. Not in any cache key, nor in :meth:`to_dict`.
 
     """
 
@@ -189,6 +195,7 @@ class EncodeConfig:
     response_rate_hz: float = 5.0
     post_s: float | None = None
     seed: int = 0
+    scheduler: str | None = None
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> EncodeConfig:
@@ -239,6 +246,7 @@ class EncodeConfig:
             )
         check_positive("response_rate_hz", self.response_rate_hz)
         check_positive("fdr_q", self.fdr_q)
+        check_scheduler(self.scheduler)
         for name in ("derivatives", "parcellated"):
             if getattr(self, name) is not None and self.target != "bold":
                 raise ParameterError(
@@ -275,8 +283,12 @@ class EncodeConfig:
         return 0.0 if self.target == "ratings" else 10.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings (paths as strings)."""
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        """JSON-ready settings (paths as strings; not ``scheduler``, which changes no result)."""
+        return {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(self).items()
+            if k != "scheduler"
+        }
 
 
 @dataclass
@@ -420,6 +432,7 @@ def run_encoding(
     }
     spaces: dict[str, Any] = {}
     fit_keys: dict[str, str] = {}
+    pending: dict[str, tuple[str, Any]] = {}  # with a scheduler: the fits, run as Dask tasks
     for label, fit_runs in tqdm(fits.items(), desc="fits", disable=not show):
         key = cache.key(
             "fit",
@@ -444,6 +457,9 @@ def run_encoding(
             profiles = _fit(config, features, responses, show)
             return {"profiles": profiles, "space": space}
 
+        if config.scheduler is not None:
+            pending[label] = (key, compute)
+            continue
         try:
             fitted = cache.get("fit", key, compute)
         except DataError as error:
@@ -454,11 +470,41 @@ def run_encoding(
         results.profiles[label] = fitted["profiles"]
         spaces[label] = fitted["space"]
         fit_keys[label] = key
+    if pending:
+        _distributed_fits(cache, config, pending, len(fits), results, spaces, fit_keys, show)
     if not results.profiles:
         raise DataError(f"{study.root}: no participant could be fitted (see the warnings).")
     results.spaces = spaces
     _add_group_level(results, study, config, fits, cache, fit_keys)
     return results
+
+
+def _fit_task(cache: StepCache, item: tuple[str, Any]) -> dict[str, Any]:
+    key, compute = item
+    return cache.get("fit", key, compute)
+
+
+def _distributed_fits(cache, config, pending, n_fits, results, spaces, fit_keys, show) -> None:
+    """The fits as Dask tasks, collected in the serial loop's order with its error handling."""
+    from functools import partial
+
+    from frisson.distributed import map_tasks
+
+    labels, items = list(pending), list(pending.values())
+    task = partial(_fit_task, cache)
+    report = map_tasks(task, items, config.scheduler, desc="fits", progress_bar=show)
+    failed = {f.index: f for f in report.failed}
+    for index, label in enumerate(labels):
+        if index in failed:
+            error = failed[index].exception
+            if not isinstance(error, DataError) or n_fits == 1:
+                raise error if isinstance(error, Exception) else DataError(failed[index].error)
+            logger.warning("skipping %s: %s", label, error)
+            continue
+        fitted = report.results[index]
+        results.profiles[label] = fitted["profiles"]
+        spaces[label] = fitted["space"]
+        fit_keys[label] = pending[label][0]
 
 
 def _add_group_level(results, study, config: EncodeConfig, fits, cache, fit_keys) -> None:
