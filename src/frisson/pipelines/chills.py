@@ -443,7 +443,7 @@ def run_study(
     if "epochs" in config.analyses:
         results.epochs, results.epoch_counts = _epochs_step(config, results.songs, trials)
     if "isc" in config.analyses:
-        results.isc = _isc_step(config, results.songs, trials)
+        results.isc = _isc_step(config, results.songs, trials, results.used)
     if "cnn" in config.analyses:
         results.cnn, results.predictions = _cnn_step(
             cache, config, results.songs, trials, show, results.used
@@ -451,7 +451,9 @@ def run_study(
     if {"chills", "heart", "individual"} & set(config.analyses):
         from frisson.pipelines._beyond import run_beyond
 
-        results.beyond = run_beyond(cache, config, study, results.songs, trials, show)
+        results.beyond = run_beyond(
+            cache, config, study, results.songs, trials, show, results.predictions
+        )
     return results
 
 
@@ -694,14 +696,30 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
     return result, counts
 
 
-def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]) -> dict:
-    """Per song: ISC over the whole song, in sliding windows, and near its transitions."""
+#: Fewest listeners of a stimulus for its ISC (leave-one-out needs several; own songs have 1).
+MIN_ISC_LISTENERS = 3
+
+
+def _isc_step(config: RunConfig, songs: dict, trials: list[_TrialResponses], used=None) -> dict:
+    """Per song: ISC over the whole song, in sliding windows, and near its transitions.
+
+    A stimulus with fewer than :data:`MIN_ISC_LISTENERS` listeners (a study
+    where listeners bring their own songs) gets no ISC: a warning says so and
+    ``used["isc_left_out"]`` records why (the report's ISC table lists it).
+    """
     from frisson.isc import common_grid, isc, isc_near_events, sliding_isc
 
     out = {}
     for name, song in songs.items():
         responses = [t.target for t in trials if t.stimulus == name]
-        if len(responses) < 3:
+        if len(responses) < MIN_ISC_LISTENERS:
+            reason = (
+                f"{len(responses)} listener(s) with skin conductance; ISC needs at least "
+                f"{MIN_ISC_LISTENERS} hearing the same stimulus"
+            )
+            logger.warning("isc: %s left out: %s", name, reason)
+            if used is not None:
+                used.setdefault("isc_left_out", {})[name] = reason
             continue
         grid = common_grid(responses)
         overall = isc(grid, n_surrogates=config.n_surrogates, seed=config.seed)
@@ -730,6 +748,25 @@ def _fingerprint(series_list) -> str:
     return hashlib.sha256("".join(s.fingerprint() for s in series_list).encode()).hexdigest()[:20]
 
 
+def _scored_songs(predictions: dict, targets: dict, test, songs) -> tuple[dict, dict]:
+    """The predictions and truths of the songs the held-out participants heard.
+
+    Every song, unless listeners brought their own songs: then only the test
+    participants' songs can be scored.
+    """
+    from frisson.models import held_out_truths
+
+    scored = [s for s in sorted(songs) if any((p, s) in targets for p in test)]
+    kept = {
+        label: {
+            scope: {s: v for s, v in by_song.items() if s in scored}
+            for scope, by_song in by_scope.items()
+        }
+        for label, by_scope in predictions.items()
+    }
+    return kept, held_out_truths(targets, test, songs=scored)
+
+
 def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bool, used: dict):
     """Fit the CNN and its baselines; score on held-out participants AND held-out songs.
 
@@ -745,7 +782,6 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
         ChillsCNN,
         DelayedRidge,
         evaluate_scopes,
-        held_out_truths,
         predict_scopes,
         song_folds,
         split_participants,
@@ -823,7 +859,7 @@ def _cnn_step(cache: StepCache, config: RunConfig, songs: dict, trials, show: bo
         models = {MODELS[name]: available[name] for name in config.models}
         main = MODELS[config.models[0]]
         predictions = predict_scopes(models, targets, split, folds)
-        truths = held_out_truths(targets, split.test, songs=sorted(embeddings))
+        predictions, truths = _scored_songs(predictions, targets, split.test, embeddings)
         evaluation = evaluate_scopes(
             predictions,
             truths,
