@@ -149,7 +149,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,8 @@ from frisson.timeseries import TimeSeries
 __all__ = ["DacEncoder", "EncodecEncoder"]
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+#: ``precision=``: the fast path (bf16 where the hardware has it) or the model's own float32.
+_PRECISIONS = ("fast", "exact")
 #: Warn before allocating more than this many bytes of layer outputs.
 _WARN_OUTPUT_BYTES = 2 * 2**30
 
@@ -386,6 +388,7 @@ class _Loaded:
     config: Any
     rate_hz: int
     lock: threading.Lock
+    fast: dict[str, Any] = field(default_factory=dict)  # fast encoder copies by dtype
 
 
 def _load(family: str, repo_id: str, fetch_name: str, device: str) -> _Loaded:
@@ -454,6 +457,15 @@ def _load_config(family: str, repo_id: str, fetch_name: str):
     return load_hf(Config, repo_id, fetch_name=fetch_name)
 
 
+def _check_precision(precision: str) -> str:
+    if precision not in _PRECISIONS:
+        raise ParameterError(
+            f"precision={precision!r} is not valid; use 'fast' (bf16 where the CPU or GPU has it, "
+            "fast layouts) or 'exact' (float32, the transformers model's own numbers)."
+        )
+    return precision
+
+
 class _StopForward(Exception):
     """Raised by a hook once the deepest requested layer has been computed."""
 
@@ -472,6 +484,7 @@ class _CodecEncoder(ABC):
         chunk_s: float,
         device: str,
         progress_bar: bool | None,
+        precision: str = "fast",
     ) -> None:
         import_optional("transformers")  # the [codecs] extra
         if not isinstance(repo_id, str | Path) or not str(repo_id):
@@ -483,6 +496,7 @@ class _CodecEncoder(ABC):
                 f"device={device!r} is not valid; use 'cpu', 'cuda', 'cuda:N' or 'mps'."
             )
         self.device = device
+        self.precision = _check_precision(precision)
         self.progress_bar = progress_bar
         published = _PUBLISHED.get(self.repo_id)
         self.name = published[1] if published else self._family
@@ -570,7 +584,35 @@ class _CodecEncoder(ABC):
             "rate_hz": self.input_rate_hz,
             "hop_samples": self.hop_samples,
             "padding": "zeros to a whole number of hops",
+            "precision": self.compute_dtype,
         }
+
+    @property
+    def compute_dtype(self) -> str:
+        """``"float32"`` or ``"bfloat16"``: what :attr:`precision` computes in on :attr:`device`.
+
+        ``precision="exact"``: float32 in the ``transformers`` modules;
+        ``"fast"``: bfloat16 on CPUs with AVX-512 BF16 or AMX and on CUDA devices
+        with bf16, float32 elsewhere (fast layouts and the fused Snake either
+        way). Part of :meth:`config`, so the store never mixes bf16 and float32
+        embeddings; the fast float32 path equals the exact one to float32
+        rounding (about 1e-6) and shares its key.
+        """
+        from frisson.encoders._fast_codecs import fast_dtype
+
+        return fast_dtype(self.precision, self.device)
+
+    def _network(self, loaded: _Loaded, keep_float=None):
+        """The encoder network to run: the model's own (exact) or its fast copy (cached)."""
+        if self.precision == "exact":
+            return loaded.model.encoder
+        from frisson.encoders._fast_codecs import fast_copy
+
+        dtype = self.compute_dtype
+        if dtype not in loaded.fast:
+            loaded.fast[dtype] = fast_copy(loaded.model.encoder, dtype, keep_float=keep_float)
+            logger.debug("%s: fast encoder built (%s)", self.name, dtype)
+        return loaded.fast[dtype]
 
     # --------------------------------------------------------------------- running
     def _loaded(self) -> _Loaded:
@@ -723,6 +765,12 @@ class DacEncoder(_CodecEncoder):
     device : str
         Torch device (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``); changes
         results by float rounding only and is not part of :meth:`config`.
+    precision : {"fast", "exact"}
+        ``"fast"`` (default): weights folded once, channels-last convolutions, a
+        fused Snake, and bfloat16 where the CPU (AVX-512 BF16 / AMX) or GPU has
+        it (:attr:`compute_dtype`; the quantiser stays float32). ``"exact"``: the
+        ``transformers`` modules in float32, ``DacModel.encode``'s numbers. See
+        "Fast path" in the module docstring for speed and error.
     progress_bar : bool, optional
         Progress over chunks (default: when stderr is a terminal).
 
@@ -753,12 +801,19 @@ class DacEncoder(_CodecEncoder):
         *,
         chunk_s: float = 5.0,
         device: str = "cpu",
+        precision: str = "fast",
         progress_bar: bool | None = None,
     ) -> None:
-        super().__init__(repo_id, chunk_s=chunk_s, device=device, progress_bar=progress_bar)
+        super().__init__(
+            repo_id, chunk_s=chunk_s, device=device, progress_bar=progress_bar,
+            precision=precision,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
-        return f"DacEncoder({self.repo_id!r}, chunk_s={self.chunk_s:g}, device={self.device!r})"
+        return (
+            f"DacEncoder({self.repo_id!r}, chunk_s={self.chunk_s:g}, device={self.device!r}, "
+            f"precision={self.precision!r})"
+        )
 
     def _specs(self) -> tuple[_LayerSpec, ...]:
         return _dac_specs(self._config())
@@ -771,11 +826,12 @@ class DacEncoder(_CodecEncoder):
         import torch
 
         model = loaded.model
+        network = self._network(loaded)
         hop = self.hop_samples
         chunk = self._chunk_frames(loaded.rate_hz)
         before, after = self._context_frames(self._specs())
-        modules = {"conv_in": model.encoder.conv1, "latent": model.encoder.conv2}
-        modules.update({f"block{i}": b for i, b in enumerate(model.encoder.block, start=1)})
+        modules = {"conv_in": network.conv1, "latent": network.conv2}
+        modules.update({f"block{i}": b for i, b in enumerate(network.block, start=1)})
         quantised = {"projected", "z", "codes"} & set(specs)
         order = [name for name in self.layers if name in modules]
         deepest = None if quantised else max(specs, key=order.index)
@@ -802,13 +858,10 @@ class DacEncoder(_CodecEncoder):
                 x = torch.from_numpy(signal[lo * hop : hi * hop]).to(self.device)[None, None]
                 captured.clear()
                 try:
-                    if quantised:
-                        result = model.encode(x, return_dict=True)
-                        captured["z"] = result.quantized_representation
-                        captured["codes"] = result.audio_codes
-                        captured["projected"] = result.projected_latents
-                    else:
-                        model.encoder(x)
+                    latent = network(x)
+                    if quantised:  # DacModel.encode's quantiser, always on float32 latents
+                        z, codes, projected, *_ = model.quantizer(latent.float().contiguous())
+                        captured.update(z=z, codes=codes, projected=projected)
                 except _StopForward:
                     pass
                 self._store(outputs, specs, captured, item=0, origin=lo, first=first, stop=stop)
@@ -840,6 +893,11 @@ class EncodecEncoder(_CodecEncoder):
         over; 48 kHz: segments batched). Does not change the output. Default 10 s.
     device : str
         Torch device; changes results by float rounding only.
+    precision : {"fast", "exact"}
+        ``"fast"`` (default): folded weight norm and channels-last convolutions,
+        bfloat16 where the hardware has it, up to the LSTM (the LSTM, the last
+        convolution and the quantiser stay float32). ``"exact"``: the
+        ``transformers`` modules in float32.
     progress_bar : bool, optional
         Progress over chunks (default: when stderr is a terminal).
 
@@ -865,9 +923,13 @@ class EncodecEncoder(_CodecEncoder):
         segment_hop_s: float | None = None,
         chunk_s: float = 10.0,
         device: str = "cpu",
+        precision: str = "fast",
         progress_bar: bool | None = None,
     ) -> None:
-        super().__init__(repo_id, chunk_s=chunk_s, device=device, progress_bar=progress_bar)
+        super().__init__(
+            repo_id, chunk_s=chunk_s, device=device, progress_bar=progress_bar,
+            precision=precision,
+        )  # fmt: skip
         self.bandwidth_kbps = (
             None if bandwidth_kbps is None else check_positive("bandwidth_kbps", bandwidth_kbps)
         )
@@ -880,7 +942,7 @@ class EncodecEncoder(_CodecEncoder):
     def __repr__(self) -> str:
         return (
             f"EncodecEncoder({self.repo_id!r}, bandwidth_kbps={self.bandwidth_kbps}, "
-            f"chunk_s={self.chunk_s:g}, device={self.device!r})"
+            f"chunk_s={self.chunk_s:g}, device={self.device!r}, precision={self.precision!r})"
         )
 
     def _checked_settings(self, config) -> tuple[float, int | None]:
@@ -959,6 +1021,22 @@ class EncodecEncoder(_CodecEncoder):
         else:
             self._run_segments(loaded, signal, n_frames, specs, outputs, bandwidth, hop_frames)
 
+    def _encodec_network(self, loaded: _Loaded):
+        """The encoder network; the fast copy keeps the LSTM and what follows in float32."""
+        from transformers.models.encodec.modeling_encodec import EncodecLSTM
+
+        layers = list(loaded.model.encoder.layers)
+        at_lstm = next(i for i, layer in enumerate(layers) if isinstance(layer, EncodecLSTM))
+        built = self.precision == "fast" and self.compute_dtype in loaded.fast
+
+        def after_lstm(name: str) -> bool:
+            return name.startswith("layers.") and int(name.split(".")[1]) >= at_lstm
+
+        network = self._network(loaded, keep_float=after_lstm)
+        if self.precision == "fast" and not built:
+            network.layers[at_lstm].register_forward_pre_hook(_float_inputs)
+        return network
+
     def _quantise(self, model, latent, bandwidth: float, specs) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if {"z", "codes"} & set(specs):
@@ -975,7 +1053,7 @@ class EncodecEncoder(_CodecEncoder):
 
         model, config = loaded.model, loaded.config
         hop = self.hop_samples
-        layers = list(model.encoder.layers)
+        layers = list(self._encodec_network(loaded).layers)
         at_lstm = next(i for i, layer in enumerate(layers) if isinstance(layer, EncodecLSTM))
         names = _encodec_module_names(layers)
         pre = [s for s in self._specs() if s.name in names[:at_lstm]]
@@ -1004,7 +1082,7 @@ class EncodecEncoder(_CodecEncoder):
             self._store(outputs, specs, captured, item=0, origin=lo, first=first, stop=stop)
             if not need_lstm:
                 continue
-            h = h[..., first - lo :]
+            h = h[..., first - lo :].float()  # the LSTM and what follows run in float32
             lstm = layers[at_lstm]
             steps = h.permute(2, 0, 1)
             y, state = lstm.lstm(steps, state)
@@ -1038,9 +1116,10 @@ class EncodecEncoder(_CodecEncoder):
         bounds = _nearest_segment_bounds(starts, segment, n_frames)
         per_batch = max(1, self._chunk_frames(loaded.rate_hz) // segment)
         captured: dict[str, Any] = {}
-        names = _encodec_module_names(list(model.encoder.layers))
+        network = self._encodec_network(loaded)
+        names = _encodec_module_names(list(network.layers))
         handles = []
-        for module, name in zip(model.encoder.layers, names, strict=True):
+        for module, name in zip(network.layers, names, strict=True):
             if name in specs or (name == "latent" and {"z", "codes"} & set(specs)):
                 handles.append(module.register_forward_hook(_capture(captured, name)))
         try:
@@ -1053,7 +1132,7 @@ class EncodecEncoder(_CodecEncoder):
                     scale = x.pow(2).mean(dim=(1, 2), keepdim=True).sqrt() + 1e-8
                     x = x / scale
                 captured.clear()
-                model.encoder(x)
+                network(x)
                 captured.update(self._quantise(model, captured["latent"], bandwidth, specs))
                 for item, k in enumerate(index):
                     first, stop = bounds[k]
@@ -1065,6 +1144,11 @@ class EncodecEncoder(_CodecEncoder):
         finally:
             for handle in handles:
                 handle.remove()
+
+
+def _float_inputs(module, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Forward pre-hook: the fast EnCodec's LSTM gets float32 inputs."""
+    return tuple(x.float() for x in inputs)
 
 
 def _capture(captured: dict[str, Any], name: str) -> Callable[..., None]:
