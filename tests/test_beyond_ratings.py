@@ -181,3 +181,25 @@ def test_the_planted_rating_predicts_its_trials_responses_and_the_others_do_not(
     files = {p.name for p in write_beyond_report(run, tmp_path, {})}
     assert {"rating_associations.tsv", "trial_effects.tsv", "listener_scores.tsv"} <= files
     assert "rating_pleasure_transition-sc.png" in files
+
+
+def test_simulator_options_refuse_what_cannot_work(tmp_path):
+    from frisson.errors import ParameterError
+    from frisson.simulate import simulate_study, synth_piece
+
+    for i in range(3):
+        synth_piece(n_sections=2, section_s=(6, 6), rate_hz=8000, seed=i).write(
+            tmp_path / "s" / f"p{i}.wav"
+        )
+    own = StudyParams(n_participants=2, own_songs_per_listener=2, physio_rate_hz=20.0)
+    with pytest.raises(ParameterError, match="needs 4 stimuli, got 3"):
+        simulate_study(tmp_path / "s", tmp_path / "a", params=own)
+    with pytest.raises(ParameterError, match="set song_ratings=True"):
+        simulate_study(tmp_path / "s", tmp_path / "b", params=StudyParams(rating_scaling=1.0))
+    one = StudyParams(n_participants=3, own_songs_per_listener=1, physio_rate_hz=20.0)
+    sim = simulate_study(tmp_path / "s", tmp_path / "c", params=one)
+    heard = {
+        p: sorted(t.stimulus for t in read_study(sim.root).trials(participant=p))
+        for p in ("01", "02", "03")
+    }
+    assert heard == {"01": ["p0.wav"], "02": ["p1.wav"], "03": ["p2.wav"]}
