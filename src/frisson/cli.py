@@ -15,6 +15,7 @@ import click
 
 from frisson import __version__
 from frisson.encoders import DEFAULT_ENCODER
+from frisson.structure import POSTER_HOP_S, POSTER_WINDOW_S
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -74,9 +75,21 @@ def main(verbose: int, quiet: int) -> None:
     help="TSV/CSV of known boundaries (column time_s) to score the transitions against.",
 )
 @click.option(
-    "--window-frames", default=100, show_default=True, help="Sliding-mean window (frames)."
+    "--window-s",
+    "window_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=POSTER_WINDOW_S,
+    show_default=f"{POSTER_WINDOW_S:.4g}",
+    help="Sliding-mean window (s; the poster's 100 DAC frames), rounded to encoder frames.",
 )
-@click.option("--hop-frames", default=4, show_default=True, help="Sliding-mean hop (frames).")
+@click.option(
+    "--hop-s",
+    "hop_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=POSTER_HOP_S,
+    show_default=f"{POSTER_HOP_S:.3g}",
+    help="Sliding-mean hop (s; the poster's 4 DAC frames), rounded to encoder frames.",
+)
 @click.option("--n-components", default=10, show_default=True, help="PCs kept.")
 @click.option(
     "--variance-window",
@@ -127,8 +140,8 @@ def analyze(
     layer: str | None,
     out_dir: Path | None,
     reference: Path | None,
-    window_frames: int,
-    hop_frames: int,
+    window_s: float,
+    hop_s: float,
     n_components: int,
     variance_window_s: float,
     min_distance_s: float,
@@ -159,8 +172,8 @@ def analyze(
             song,
             encoder=encoder,
             layer=layer,
-            window_frames=window_frames,
-            hop_frames=hop_frames,
+            window_s=window_s,
+            hop_s=hop_s,
             n_components=n_components,
             variance_window_s=variance_window_s,
             min_distance_s=min_distance_s,
