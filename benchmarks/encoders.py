@@ -12,10 +12,22 @@ pass, the reference point frisson's chunked encoder (all layers) is compared
 with. Other processes slow the runs down, so the load average is recorded; CPU
 seconds of the process (all threads) are reported too.
 
+The codecs (DAC, EnCodec) are timed on their ``z`` layer in both precisions,
+``fast`` (the default: folded weights, channels-last convolutions, fused Snake,
+bf16 on AVX-512 BF16 / AMX CPUs) and ``exact`` (float32 ``transformers``
+modules), and, for DAC and EnCodec 24 kHz, plain ``transformers``
+``Model.encode`` on the whole clip: all three in the same process, interleaved
+(fast, exact, plain, fast, ...), best of ``--repeats``, so machine load hits
+them alike. The fast path's error against exact float32 is reported for
+``latent`` and ``z`` (relative Frobenius norm) and as the share of frames whose
+codes are all identical. ``--memory-minutes`` (default 10) encodes a song that
+long to ``z`` with the fast default in a fresh process and reports its peak
+resident memory (``ru_maxrss``, end to end: audio, resampling, model, output).
+
     .venv/bin/python benchmarks/encoders.py                      # every family, 1 minute
     .venv/bin/python benchmarks/encoders.py --encoders dac-44khz --minutes 3
-    .venv/bin/python benchmarks/encoders.py --encoders dac-44khz --minutes 10 --repeats 0
-        # 10-minute song: peak memory of one chunked pass (must stay under 4 GiB)
+    .venv/bin/python benchmarks/encoders.py --encoders dac-44khz --minutes 0.5 --repeats 3
+        # fast vs exact vs plain transformers, then a 10-minute song's peak memory (< 2 GB)
 
 Writes ``benchmarks/results/encoders.json``.
 """
@@ -46,7 +58,7 @@ ENCODERS = [
     "hf:laion/clap-htsat-unfused",
 ]
 #: The speed the default encoder must reach on 2 cores (issue 3).
-TARGET_X_REAL_TIME = {"musicnn-msd": 60.0}
+TARGET_X_REAL_TIME = {"musicnn-msd": 60.0, "dac-44khz": 10.0}
 CODECS = {
     "dac-44khz": "descript/dac_44khz",
     "encodec-24khz": "facebook/encodec_24khz",
@@ -123,28 +135,150 @@ def build_encoder(name: str, scratch: Path):
     return get_encoder(name), "as installed"
 
 
-def plain_dac(encoder, audio, repeats: int) -> dict:
-    """transformers' own DacModel.encode on the same audio, one pass (the reference point)."""
+def _piece(minutes: float):
+    from frisson.simulate import synth_piece
+
+    n_sections = max(2, round(minutes * 60 / 15))
+    section_s = minutes * 60 / n_sections
+    return synth_piece(n_sections=n_sections, section_s=(section_s, section_s), seed=0).audio
+
+
+def _timed(run) -> tuple[float, float]:
+    start, start_cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
+def _relative(a, b) -> float:
+    import numpy as np
+
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def plain_model(encoder, audio):
+    """transformers' own ``Model.encode`` on the whole clip, one pass (a callable)."""
     import torch
-    from transformers import DacModel
 
     from frisson.encoders._weights import load_hf
 
-    model = load_hf(DacModel, encoder.repo_id, fetch_name="dac-44khz").float().eval()
+    if encoder.name.startswith("dac"):
+        from transformers import DacModel as Model
+    else:
+        from transformers import EncodecModel as Model
+    model = load_hf(Model, encoder.repo_id, fetch_name=encoder.name).float().eval()
     samples = audio.resample(encoder.input_rate_hz).samples
     x = torch.from_numpy(samples).float()[None, None]
-    times, cpu = [], []
-    with torch.inference_mode():
-        model.encode(x)
-        for _ in range(max(repeats, 1)):
-            start, start_cpu = time.perf_counter(), time.process_time()
+    if not encoder.name.startswith("dac"):
+        x = x.expand(-1, model.config.audio_channels, -1).contiguous()
+
+    def run() -> None:
+        with torch.inference_mode():
             model.encode(x)
-            times.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
+
+    return run
+
+
+def codec_child(name: str, minutes: float, repeats: int) -> dict:
+    """One codec: fast, exact and plain transformers interleaved in this process, on ``z``."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    audio = _piece(minutes)
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as scratch:
+        fast, weights = build_encoder(name, Path(scratch))
+        cls = type(fast)
+        exact = cls(repo_id=fast.repo_id, precision="exact", progress_bar=False)
+        fast.progress_bar = False
+        plain = plain_model(fast, audio) if name in ("dac-44khz", "encodec-24khz") else None
+        runs = {"fast": lambda: fast.encode(audio, layers=["z"])}
+        runs["exact"] = lambda: exact.encode(audio, layers=["z"])
+        if plain is not None:
+            runs["plain"] = plain
+        first, rss_after = {}, {}
+        for mode, run in runs.items():  # load, compile and warm up, one at a time
+            first[mode] = round(_timed(run)[0], 2)
+            rss_after[mode] = round(peak_rss_mb(), 0)
+        best = {mode: (float("inf"), float("inf")) for mode in runs}
+        for _ in range(max(repeats, 1)):  # interleaved: load hits every mode alike
+            for mode, run in runs.items():
+                wall, cpu = _timed(run)
+                best[mode] = (min(best[mode][0], wall), min(best[mode][1], cpu))
+                load.append(os.getloadavg()[0])
+        layers = ["latent", "z", "codes"]
+        got, want = fast.encode(audio, layers=layers), exact.encode(audio, layers=layers)
+        codes_same = np.all(got["codes"].values == want["codes"].values, axis=1)
+        aligned = all(
+            got[n].start_s == want[n].start_s and got[n].n_times == want[n].n_times for n in layers
+        )
+
+    def speed(mode: str) -> dict:
+        wall, cpu = best[mode]
+        return {
+            "best_s": round(wall, 3),
+            "x_real_time_best": round(audio.duration_s / wall, 2),
+            "cpu_s_best": round(cpu, 3),
+            "x_real_time_per_cpu_second": round(audio.duration_s / cpu, 2),
+            "first_run_s": first[mode],
+        }
+
+    result = {
+        "encoder": name,
+        "weights": weights,
+        "layers_timed": ["z"],
+        "audio_s": round(audio.duration_s, 2),
+        "compute_dtype": fast.compute_dtype,
+        "fast": speed("fast"),
+        "exact": speed("exact"),
+        "x_real_time_best": speed("fast")["x_real_time_best"],
+        "x_real_time_per_cpu_second": speed("fast")["x_real_time_per_cpu_second"],
+        "fast_over_exact": round(best["exact"][0] / best["fast"][0], 2),
+        "relative_error_vs_fp32": {
+            "z": round(_relative(got["z"].values, want["z"].values), 6),
+            "latent": round(_relative(got["latent"].values, want["latent"].values), 6),
+            "frames_with_identical_codes": round(float(codes_same.mean()), 4),
+            "codebook_entries_identical": round(
+                float((got["codes"].values == want["codes"].values).mean()), 4
+            ),
+            "frame_times_identical": aligned,
+        },
+        "peak_rss_mb_after": rss_after,
+        "peak_rss_mb": round(peak_rss_mb(), 0),
+        "load_avg": round(float(np.mean(load)), 2),
+        "load_avg_max": round(max(load), 2),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if plain is not None:
+        key = "plain_transformers_dac" if name.startswith("dac") else "plain_transformers"
+        result[key] = speed("plain")
+        result["fast_over_plain"] = round(best["plain"][0] / best["fast"][0], 2)
+    return result
+
+
+def memory_child(name: str, minutes: float) -> dict:
+    """A song of ``minutes`` to ``z`` with the fast default, end to end, in a fresh process."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rss_start = peak_rss_mb()
+    audio = _piece(minutes)
+    with tempfile.TemporaryDirectory() as scratch:
+        encoder, _ = build_encoder(name, Path(scratch))
+        encoder.progress_bar = False
+        wall, cpu = _timed(lambda: encoder.encode(audio, layers=["z"]))
     return {
-        "best_s": round(min(times), 3),
-        "x_real_time_best": round(audio.duration_s / min(times), 2),
-        "x_real_time_per_cpu_second": round(audio.duration_s / min(cpu), 2),
+        "encoder": name,
+        "audio_s": round(audio.duration_s, 2),
+        "layers": ["z"],
+        "precision": encoder.precision,
+        "compute_dtype": encoder.compute_dtype,
+        "peak_rss_mb": round(peak_rss_mb(), 0),
+        "rss_at_start_mb": round(rss_start, 0),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "x_real_time": round(audio.duration_s / wall, 2),
+        "load_avg": round(os.getloadavg()[0], 2),
     }
 
 
@@ -152,11 +286,10 @@ def child(name: str, minutes: float, repeats: int) -> dict:
     """Runs in its own process: one encoder, timed, with its peak memory."""
     import torch
 
-    from frisson.simulate import synth_piece
-
+    if name in CODECS:
+        return codec_child(name, minutes, repeats)
     torch.set_num_threads(os.cpu_count() or 1)
-    n_sections = max(2, round(minutes * 60 / 15))
-    audio = synth_piece(n_sections=n_sections, section_s=(15.0, 15.0), seed=0).audio
+    audio = _piece(minutes)
     with tempfile.TemporaryDirectory() as scratch:
         encoder, weights = build_encoder(name, Path(scratch))
         rss_loaded = peak_rss_mb()
@@ -183,8 +316,6 @@ def child(name: str, minutes: float, repeats: int) -> dict:
             "rss_before_encoding_mb": round(rss_loaded, 0),
             "load_avg": round(os.getloadavg()[0], 2),
         }
-        if name == "dac-44khz":
-            result["plain_transformers_dac"] = plain_dac(encoder, audio, repeats)
     return result
 
 
@@ -193,7 +324,9 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="+", default=ENCODERS)
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--memory-minutes", type=float, default=10.0, help="0: skip")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "encoders.json"
     )
@@ -201,32 +334,61 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.minutes, args.repeats)))
         return
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, args.memory_minutes)))
+        return
     runs = []
     for name in args.encoders:
         print(f"... {name}", flush=True)
         command = [sys.executable, __file__, "--child", name]
         command += ["--minutes", str(args.minutes), "--repeats", str(args.repeats)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"{name} failed:\n{done.stderr[-2000:]}")
-            continue
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        run = _run_child(name, command)
+        if run is not None:
+            runs.append(run)
+    memory = None
+    if args.memory_minutes > 0 and "dac-44khz" in args.encoders:
+        print(f"... dac-44khz, {args.memory_minutes:g} minutes to z (peak memory)", flush=True)
+        command = [sys.executable, __file__, "--memory-child", "dac-44khz"]
+        memory = _run_child("memory", [*command, "--memory-minutes", str(args.memory_minutes)])
+    _print_table(runs, memory)
+    write_results(
+        args.out, machine(), runs=runs, minutes=args.minutes, repeats=args.repeats,
+        long_song_memory=memory,
+    )  # fmt: skip
+
+
+def _run_child(name: str, command: list[str]) -> dict | None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"{name} failed:\n{done.stderr[-2000:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _print_table(runs: list[dict], memory: dict | None) -> None:
     print(
-        f"\n{'encoder':<28} {'weights':<10} {'audio (s)':>9} {'layers':>6} {'x real time':>11} "
+        f"\n{'encoder':<28} {'mode':<7} {'audio (s)':>9} {'x real time':>11} {'CPU s':>7} "
         f"{'x per CPU s':>11} {'peak MB':>8} {'load':>5}"
     )
     for run in runs:
-        print(
-            f"{run['encoder']:<28} {run['weights'].split()[0]:<10} {run['audio_s']:>9.1f} "
-            f"{run['n_layers']:>6} {run['x_real_time_best']:>11.2f} "
-            f"{run['x_real_time_per_cpu_second']:>11.2f} {run['peak_rss_mb']:>8.0f} "
-            f"{run['load_avg']:>5.1f}"
-        )
-        if "plain_transformers_dac" in run:
-            plain = run["plain_transformers_dac"]
+        modes = [("fast", run["fast"]), ("exact", run["exact"])] if "fast" in run else [("", run)]
+        for key in ("plain_transformers_dac", "plain_transformers"):
+            if key in run:
+                modes.append(("plain", run[key]))
+        for mode, speed in modes:
             print(
-                f"{'  plain DacModel.encode':<28} {'same':<10} {run['audio_s']:>9.1f} {'codes':>6} "
-                f"{plain['x_real_time_best']:>11.2f} {plain['x_real_time_per_cpu_second']:>11.2f}"
+                f"{run['encoder']:<28} {mode:<7} {run['audio_s']:>9.1f} "
+                f"{speed['x_real_time_best']:>11.2f} {speed.get('cpu_s_best', float('nan')):>7.1f} "
+                f"{speed['x_real_time_per_cpu_second']:>11.2f} {run['peak_rss_mb']:>8.0f} "
+                f"{run['load_avg']:>5.1f}"
+            )
+        if "relative_error_vs_fp32" in run:
+            error = run["relative_error_vs_fp32"]
+            print(
+                f"  {run['compute_dtype']}: fast/exact {run['fast_over_exact']}x, fast/plain "
+                f"{run.get('fast_over_plain', 'n/a')}x; error vs fp32: z {error['z']:.2e}, "
+                f"latent {error['latent']:.2e}, frames with identical codes "
+                f"{100 * error['frames_with_identical_codes']:.1f} %"
             )
     for name, target in TARGET_X_REAL_TIME.items():
         for run in runs:
@@ -234,7 +396,13 @@ def main() -> None:
                 verdict = "meets" if run["x_real_time_best"] >= target else "MISSES"
                 speed = run["x_real_time_best"]
                 print(f"{name}: {speed:.0f}x real time {verdict} the {target:g}x target")
-    write_results(args.out, machine(), runs=runs, minutes=args.minutes)
+    if memory is not None:
+        verdict = "meets" if memory["peak_rss_mb"] < 2000 else "MISSES"
+        print(
+            f"{memory['encoder']} {memory['audio_s'] / 60:.0f} min to z: peak "
+            f"{memory['peak_rss_mb']:.0f} MB ({verdict} the 2 GB target), "
+            f"{memory['x_real_time']:.2f}x real time at load {memory['load_avg']:.1f}"
+        )
 
 
 if __name__ == "__main__":
