@@ -320,6 +320,24 @@ def _rate(values: list[float], alpha: float) -> tuple[float, float, float, int]:
     return k / n, ci.low, ci.high, n
 
 
+#: Families whose chill reports and pulse equal another family's at the same seed (their
+#: random streams coincide: only SCR sizes differ), left out of the pooled opt-in rows.
+POOL_SKIP = {"onset_habituation": "realistic"}
+
+
+def _pooled_beyond(rows: list[dict]) -> list[dict]:
+    """The opt-in analyses' null rows pooled over the effect-free families (``POOL_SKIP`` out)."""
+    nulls = [
+        {**r, "family": "pooled nulls"}
+        for r in rows
+        if r["effect_size"] == 0
+        and r["family"] != "loudness"
+        and r["family"] not in POOL_SKIP
+        and any(r.get(t) is not None for t in BEYOND_ROWS)
+    ]
+    return [row for row in _table(nulls) if row["test"] in BEYOND_ROWS]
+
+
 def _table(rows: list[dict]) -> list[dict]:
     out = []
     keys = sorted({(r["family"], r["effect_size"]) for r in rows}, key=lambda k: (k[1], k[0]))
@@ -493,6 +511,8 @@ def _markdown(table: list[dict]) -> str:
 
 def _report(args, rows: list[dict], *, seconds: float) -> None:
     table = _table(rows)
+    if args.beyond:
+        table += _pooled_beyond(rows)
     _print(table)
     args.out.with_suffix(".md").write_text(_markdown(table))
     write_results(
