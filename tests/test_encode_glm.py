@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from frisson.errors import DataError
 from frisson.glm import absolute_derivative, first_level, group_signflip, run_design
 from frisson.timeseries import TimeSeries
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package (import-mode=importlib)
+from _emotion_study import write_emotion_study
 
 TR_S = 1.0
 N_FRAMES = 200
@@ -144,3 +152,54 @@ def test_group_signflip_is_exact_for_few_participants_and_refuses_nan():
         group_signflip(np.array([[1.0], [np.nan], [2.0]]))
     with pytest.raises(DataError, match="n_participants >= 3"):
         group_signflip(np.ones((2, 3)))
+
+
+# ------------------------------------------------------------------ the pipeline (frisson encode)
+@pytest.fixture(scope="module")
+def emotion_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("emotion") / "study"
+    planted = write_emotion_study(root, n_participants=8, beta=1.0, seed=3)
+    return root, planted
+
+
+def test_encode_glm_recovers_the_planted_voxels_and_writes_maps(emotion_study, tmp_path):
+    from click.testing import CliRunner
+
+    from frisson.cli import main
+    from frisson.study import voxel_ijk
+
+    root, planted = emotion_study
+    toml = tmp_path / "study.toml"
+    toml.write_text(f'[encode]\nstudy = "{root}"\noutput = "out"\nmode = "glm"\n')
+    result = CliRunner().invoke(main, ["encode", str(toml)])
+    assert result.exit_code == 0, result.output
+    assert "emotion:" in result.output and "report:" in result.output
+    out = tmp_path / "out"
+    group = pd.read_csv(out / "glm_group.tsv", sep="\t")
+    emotion = group[group["contrast"] == "emotion"]
+    truth = planted[tuple(voxel_ijk(list(emotion["unit"])).T)]
+    found = emotion["p_fwe"].to_numpy() < 0.05
+    assert found[truth].mean() >= 0.8  # 36 planted voxels, 8 participants (256 sign patterns)
+    assert found[~truth].mean() <= 0.01
+    assert set(group["contrast"]) == {"emotion", "emotionality", "enjoyment"}
+    first = pd.read_csv(out / "glm_first_level.tsv", sep="\t")
+    assert first["participant"].nunique() == 8
+    for suffix in (".nii.gz", ".png", "_surface.png", ".html"):
+        assert (out / f"group_emotion_t{suffix}").is_file(), suffix
+    assert (out / "sub-01_emotion_t.nii.gz").is_file()
+    image = nib.load(out / "group_emotion_t.nii.gz")
+    assert image.shape == planted.shape
+    t_map = np.asarray(image.dataobj)
+    assert t_map[planted].mean() > 5 * np.abs(t_map[~planted]).mean()
+    page = (out / "report.html").read_text()
+    assert "Maps" in page and "data:image/png;base64" in page
+
+
+def test_encode_glm_refuses_a_target_other_than_bold(tmp_path):
+    from frisson.errors import ParameterError
+    from frisson.pipelines.encoding import EncodeConfig
+
+    with pytest.raises(ParameterError, match="set target = 'bold'"):
+        EncodeConfig(study=tmp_path, output=tmp_path / "o", mode="glm", target="ratings").check()
+    with pytest.raises(ParameterError, match="mode"):
+        EncodeConfig(study=tmp_path, output=tmp_path / "o", mode="rsa").check()

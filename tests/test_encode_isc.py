@@ -3,12 +3,17 @@ planted shared signal, and the circular-shift and phase nulls agree with the sin
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from frisson.errors import DataError
 from frisson.isc import isc, isc_units
 from frisson.timeseries import TimeSeries
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package (import-mode=importlib)
 
 RATE_HZ = 1.0  # BOLD at TR 1 s
 

@@ -727,6 +727,9 @@ def encode(
     layer profiles (r, p, FDR q, best layer) as tables, figures and NIfTI maps.
     Steps are cached in <output>/cache. A minimal file is an [encode] table
     with study = "<BIDS folder>", output = "<folder>" and target = "bold".
+    mode = "glm" fits the brain-emotion GLM (BOLD on the ratings' absolute
+    derivatives, group sign-flip test); mode = "isc" gives leave-one-out
+    inter-subject correlation of the target per voxel/ROI/channel.
     """
     from frisson.errors import FrissonError
     from frisson.pipelines.encoding import EncodeConfig, run_encoding
@@ -734,6 +737,9 @@ def encode(
 
     try:
         config = _with_scheduler(EncodeConfig.from_toml(config_path), scheduler)
+        if config.mode != "layers":
+            _encode_mode(config, overwrite)
+            return
         results = run_encoding(config, overwrite=overwrite, progress_bar=progress)
         results.files = write_encoding_report(results, config.output)
     except FrissonError as error:
@@ -741,6 +747,21 @@ def encode(
     except OSError as error:
         _abort_unwritable(config.output, error)
     click.echo(results.summary())
+
+
+def _encode_mode(config, overwrite: bool) -> None:
+    """``frisson encode`` in mode glm or isc: run, write the report, print the summary."""
+    from frisson.pipelines import run_emotion_glm, run_study_isc
+    from frisson.report.encoding_maps import write_glm_report, write_isc_report
+
+    if config.mode == "glm":
+        results = run_emotion_glm(config, overwrite=overwrite)
+        results.files = write_glm_report(results, config.output)
+    else:
+        results = run_study_isc(config, overwrite=overwrite)
+        results.files = write_isc_report(results, config.output)
+    click.echo(results.summary())
+    click.echo(f"report: {config.output / 'report.html'}")
 
 
 @main.command(context_settings=CONTEXT)

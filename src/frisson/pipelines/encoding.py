@@ -66,6 +66,8 @@ from frisson.timeseries import TimeSeries
 __all__ = ["EncodeConfig", "EncodingResults", "run_encoding"]
 
 TARGETS = ("bold", "ratings", "physio")
+#: What ``frisson encode`` computes: layer profiles, the brain-emotion GLM, or ISC.
+MODES = ("layers", "glm", "isc")
 _PHYSIO_KINDS = ("eda", "ppg", "ecg", "resp", "trigger")
 
 
@@ -155,6 +157,27 @@ class EncodeConfig:
         for ratings, recorded while listening, 10 for physiology).
     seed : int
         Seed of the null.
+    mode : {'layers', 'glm', 'isc'}
+        ``layers`` (default): the layer-wise encoding above. ``glm``: the
+        brain-emotion model, BOLD regressed on the ratings' absolute
+        derivatives through the HRF, per participant and over participants
+        (:func:`frisson.pipelines.run_emotion_glm`; ``target = "bold"``).
+        ``isc``: leave-one-out inter-subject correlation of the target (BOLD
+        voxels/ROIs, ratings or physiology channels, e.g. ``"hr"``) per unit
+        with a max-statistic and FDR (:func:`frisson.pipelines.run_study_isc`).
+        Neither needs an encoder.
+    ratings_source : {'group', 'own'}
+        ``glm``: the regressors come from the group-mean ratings of each
+        stimulus (every participant's ratings in the study, also behavioural
+        sessions without BOLD) or from each run's own ratings.
+    smooth_s : float
+        ``glm``: Gaussian smoothing (SD, seconds) of the ratings before the
+        derivative (default 1 s; 0 = none).
+    glm_high_pass_hz : float
+        ``glm``: cut-off of the cosine drift regressors (default 1/128 Hz).
+    isc_null : {'shift', 'phase'}
+        ``isc``: circular shifts (at least 5 s) or phase randomisation of
+        each participant.
     scheduler : str or None
         Where the fits (one per participant, or the group fit) run
         (:func:`frisson.distributed.check_scheduler`): None (the default) in this
@@ -196,6 +219,11 @@ class EncodeConfig:
     post_s: float | None = None
     seed: int = 0
     scheduler: str | None = None
+    mode: str = "layers"
+    ratings_source: str = "group"
+    smooth_s: float = 1.0
+    glm_high_pass_hz: float = 1.0 / 128
+    isc_null: str = "shift"
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> EncodeConfig:
@@ -238,6 +266,7 @@ class EncodeConfig:
         """Refuse settings that cannot work, naming the valid ones."""
         check_option("target", self.target, TARGETS)
         check_option("null", self.null, ("pooled", "unit"))
+        self._check_mode()
         if isinstance(self.n_permutations, str):
             check_option("n_permutations", self.n_permutations, ("auto",))
         elif isinstance(self.n_permutations, bool) or not isinstance(self.n_permutations, int):
@@ -274,6 +303,18 @@ class EncodeConfig:
             check_option("delays_s", self.delays_s, ("auto", "hrf"))
         if self.target != "bold" and (self.mask or self.atlas):
             raise ParameterError(f"mask and atlas apply to target = 'bold', not {self.target!r}.")
+
+    def _check_mode(self) -> None:
+        check_option("mode", self.mode, MODES)
+        check_option("ratings_source", self.ratings_source, ("group", "own"))
+        check_option("isc_null", self.isc_null, ("shift", "phase"))
+        check_positive("smooth_s", self.smooth_s, allow_zero=True)
+        check_positive("glm_high_pass_hz", self.glm_high_pass_hz)
+        if self.mode == "glm" and self.target != "bold":
+            raise ParameterError(
+                f"mode = 'glm' regresses BOLD on the ratings: set target = 'bold', "
+                f"not {self.target!r}."
+            )
 
     @property
     def resolved_post_s(self) -> float:
@@ -847,8 +888,10 @@ def _segment_grid(duration_s: float, rate_hz: float) -> np.ndarray:
 def _trial_channels(study, config: EncodeConfig, run, default: tuple[str, ...] | None):
     """Per trial of the run: (stimulus, duration, {channel: values on the segment grid})."""
     post = config.resolved_post_s
+    wanted = config.channels or default or ()
+    pre = _HR_PAD_S if "hr" in wanted else 0.0  # beats before onset frame the first window
     out = []
-    for trial in study.trials(participant=run.participant, post_s=post, on_error="skip"):
+    for trial in study.trials(participant=run.participant, pre_s=pre, post_s=post, on_error="skip"):
         if trial.run != run.label:
             continue
         names = config.channels or default
@@ -857,6 +900,9 @@ def _trial_channels(study, config: EncodeConfig, run, default: tuple[str, ...] |
         times = _segment_grid(trial.duration_s + post, config.response_rate_hz)
         values = {}
         for name in names:
+            if name == "hr" and name not in trial.responses:
+                values[name] = _trial_heart_rate(trial, times, run)
+                continue
             if name not in trial.responses:
                 raise DataError(
                     f"{run.events}: trial {trial.stimulus!r} has no channel {name!r}; "
@@ -866,6 +912,39 @@ def _trial_channels(study, config: EncodeConfig, run, default: tuple[str, ...] |
             values[name] = series.sample_at(times, width_s=1.0 / config.response_rate_hz)[:, 0]
         out.append((trial.stimulus, trial.duration_s, values))
     return out
+
+
+_HR_PAD_S = 5.0  # half the heart-rate window: the first sample's window is full
+_HR_WINDOW_S = 10.0  # the chills study's weighted inter-beat-interval average
+
+
+def _trial_heart_rate(trial, times_s: np.ndarray, run) -> np.ndarray:
+    """Heart rate (bpm) on the trial's grid from its PPG or ECG; NaN where beats are lost.
+
+    :func:`frisson.physio.find_beats` then :func:`frisson.physio.heart_rate` (10-s
+    weighted inter-beat intervals): a window touching an interval over 2 s (lost
+    beats) is NaN, and so is every sample within 5 s of raw signal that is NaN.
+    """
+    from frisson.physio import find_beats, heart_rate
+
+    kind = next((k for k in ("ppg", "ecg") if k in trial.responses), None)
+    if kind is None:
+        raise DataError(
+            f"{run.events}: trial {trial.stimulus!r}: channel 'hr' is derived from a ppg or "
+            f"ecg channel; recorded: {sorted(trial.responses)}. Record one, or drop 'hr'."
+        )
+    signal = trial.responses[kind]
+    lost = signal.times_s[~np.isfinite(signal.values[:, 0])]
+    beats = find_beats(signal.interpolate_nan(), kind=kind)
+    width = float(times_s[1] - times_s[0]) if times_s.size > 1 else 1.0
+    hr = heart_rate(
+        beats, rate_hz=1.0 / width, window_s=_HR_WINDOW_S, start_s=times_s[0], end_s=times_s[-1]
+    )
+    values = hr.sample_at(times_s, width_s=width)[:, 0]
+    if lost.size:
+        near = np.abs(times_s[:, None] - lost[None, ::10]).min(axis=1) <= _HR_WINDOW_S / 2
+        values[near] = np.nan
+    return values
 
 
 def _with_derivative(name: str, values: np.ndarray, rate_hz: float) -> dict[str, np.ndarray]:
