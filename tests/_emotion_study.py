@@ -78,8 +78,12 @@ def _ar1(rng, shape, phi=0.4) -> np.ndarray:
     return out
 
 
-def write_emotion_study(root: Path, *, n_participants: int = 6, beta: float = 1.0, seed: int = 0):
-    """Write the study; returns the planted mask. ``beta = 0`` gives null BOLD."""
+def write_emotion_study(
+    root: Path, *, n_participants: int = 6, beta: float = 1.0, block: float = 1.0, seed: int = 0
+):
+    """Write the study; returns the planted mask. ``beta = 0`` gives BOLD unrelated to the
+    ratings; ``block = 0`` removes the music-block response (then the other voxels share
+    nothing across listeners)."""
     import nibabel as nib
     import soundfile as sf
 
@@ -125,7 +129,7 @@ def write_emotion_study(root: Path, *, n_participants: int = 6, beta: float = 1.
             n_vox = int(np.prod(SHAPE))
             data = (
                 100.0
-                + _block(stimuli)[:, None] * rng.uniform(0.5, 2.0, n_vox)
+                + block * _block(stimuli)[:, None] * rng.uniform(0.5, 2.0, n_vox)
                 + np.linspace(-1, 1, N_FRAMES)[:, None] * rng.normal(0, 1, n_vox)
                 + _ar1(rng, (N_FRAMES, n_vox))
                 + beta * _regressor(curves, stimuli)[:, None] * planted.ravel()[None, :]

@@ -2,8 +2,10 @@
 
 How similarly do listeners' brains, ratings or bodies follow the same music?
 Per stimulus, each participant's response is cut to the stimulus (BOLD: the
-frames acquired while it played; ratings and physiology: the stimulus plus
-``post_s`` on the ``response_rate_hz`` grid, as the encoding targets), then
+frames acquired while it played, each voxel linearly detrended, as scanner
+drift would otherwise correlate or anti-correlate listeners by its sign;
+ratings and physiology: the stimulus plus ``post_s`` on the
+``response_rate_hz`` grid, as the encoding targets), then
 :func:`frisson.isc.isc_units` gives the leave-one-out ISC per unit (voxel, ROI
 or channel) pooled over stimuli, with a circular-shift or phase-randomised
 null (``isc_null``), max-statistic ``p_fwe`` and Benjamini-Hochberg ``q``.
@@ -76,7 +78,9 @@ class StudyISCResults:
 
 
 def _bold_segments(study, config: EncodeConfig, runs: list):
-    """Stimulus -> participant -> BOLD frames acquired while it played."""
+    """Stimulus -> participant -> BOLD frames acquired while it played, linearly detrended."""
+    from scipy.signal import detrend
+
     by_participant: dict[str, list] = {}
     for run in runs:
         by_participant.setdefault(run.participant, []).append(run)
@@ -94,7 +98,7 @@ def _bold_segments(study, config: EncodeConfig, runs: list):
                 inside = (bold.times_s >= onset - 1e-9) & (bold.times_s < onset + duration)
                 if inside.sum() < 3 or participant in out.get(name, {}):
                     continue
-                values = np.asarray(bold.values[inside], dtype=np.float64)
+                values = detrend(np.asarray(bold.values[inside], dtype=np.float64), axis=0)
                 series = TimeSeries(values, bold.rate_hz, names=list(bold.names))
                 out.setdefault(name, {})[participant] = series
     return out, _shared_space(dict(enumerate(spaces)))
