@@ -290,6 +290,9 @@ def test_distributed_encode_fits_give_the_serial_profiles(cluster, study, tmp_pa
     for label, profile in serial.profiles.items():
         pd.testing.assert_frame_equal(spread.profiles[label].to_frame(), profile.to_frame())
         np.testing.assert_array_equal(spread.profiles[label].fold_r, profile.fold_r)
+    # the stimuli were encoded on the workers into the store: the serial store, bit for bit
+    stores = [EmbeddingStore(tmp_path / name / "embeddings.zarr") for name in ("serial", "spread")]
+    assert len(stores[1].entries()) == 3 and _layer_files(stores[1]) == _layer_files(stores[0])
     fits = sorted(p.name for p in (tmp_path / "serial" / "cache").glob("fit-*.npz"))
     assert len(fits) == len(serial.profiles)
     assert fits == sorted(p.name for p in (tmp_path / "spread" / "cache").glob("fit-*.npz"))

@@ -457,6 +457,8 @@ def run_encoding(
     store = EmbeddingStore(output / "embeddings.zarr")
     embeddings: dict[str, dict[str, TimeSeries]] = {}
     embedding_keys: dict[str, str] = {}
+    if config.scheduler is not None:  # the stimuli encoded on the workers, into the store
+        _embed_on_workers(study, stimuli, config, layers, store, show)
     for name in tqdm(stimuli, desc="embeddings", disable=not show):
         path = study.stimuli[name]
         if path.suffix.lower() not in AUDIO_SUFFIXES:
@@ -673,6 +675,27 @@ def _embed(encoder, path: Path, layers, store) -> dict[str, TimeSeries]:
         embedding = encoder.encode(audio, layers=layers)
         store.put(embedding, source=str(path), duration_s=audio.duration_s)
     return {layer: embedding[layer] for layer in layers}
+
+
+def _embed_on_workers(study, stimuli, config: EncodeConfig, layers, store, show: bool) -> None:
+    """``frisson embed`` of the stimuli on ``config.scheduler``; the step then reads the store.
+
+    A file that fails here fails again, with the serial run's error, when the step reads it.
+    """
+    from frisson.audio import AUDIO_SUFFIXES
+    from frisson.store import embed
+
+    paths = [study.stimuli[n] for n in stimuli if study.stimuli[n].suffix.lower() in AUDIO_SUFFIXES]
+    report = embed(
+        paths,
+        store=store,
+        encoder=config.encoder,
+        layers=layers,
+        encoder_params=config.encoder_params,
+        progress_bar=show,
+        scheduler=config.scheduler,
+    )
+    logger.info("embeddings on %s: %s", config.scheduler, report.summary())
 
 
 def _fit(config: EncodeConfig, features, responses, show: bool):
