@@ -181,6 +181,16 @@ def test_the_commands_take_scheduler_and_refuse_a_bad_one(cluster, music, tmp_pa
     assert bad.exit_code == 1 and "no such scheduler file" in bad.output
 
 
+def test_an_unreachable_scheduler_is_one_clear_error(cluster, tmp_path):
+    import dask
+
+    (tmp_path / "scheduler.json").write_text("not json")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for spec in ("tcp://127.0.0.1:9", tmp_path / "scheduler.json"):
+            with pytest.raises(DataError, match=r"cannot reach the Dask scheduler.*dask scheduler"):
+                map_tasks(abs, [1], spec, progress_bar=False)
+
+
 def _put(item) -> str:
     """One writer's task: store embedding ``item % 3`` (several writers race on each entry)."""
     root, index = item

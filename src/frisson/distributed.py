@@ -39,7 +39,7 @@ from typing import Any, Generic, TypeVar
 from frisson._docs import fill_doc
 from frisson._logging import logger, progress_enabled
 from frisson._optional import import_optional
-from frisson.errors import FrissonError, ParameterError
+from frisson.errors import DataError, FrissonError, ParameterError
 
 __all__ = [
     "SchedulerSpec",
@@ -129,6 +129,13 @@ def open_client(spec: SchedulerSpec) -> Iterator[Any]:
     ------
     distributed.Client or None
 
+    Raises
+    ------
+    ParameterError
+        If the setting's form is wrong (:func:`check_scheduler`).
+    DataError
+        If the scheduler at the address or in the file cannot be reached.
+
     Examples
     --------
     >>> with open_client(None) as client:
@@ -156,12 +163,23 @@ def open_client(spec: SchedulerSpec) -> Iterator[Any]:
                 )
             )
             client = stack.enter_context(distributed.Client(cluster))
-        elif "://" in text:
-            client = stack.enter_context(distributed.Client(text))
         else:
-            client = stack.enter_context(distributed.Client(scheduler_file=text))
+            client = stack.enter_context(_connect(distributed, text))
         logger.info("dask scheduler %s; dashboard %s", client.scheduler.address, _dashboard(client))
         yield client
+
+
+def _connect(distributed, text: str):
+    """A client of a running scheduler (its address, or its scheduler file)."""
+    try:
+        if "://" in text:
+            return distributed.Client(text)
+        return distributed.Client(scheduler_file=text)
+    except Exception as error:  # refused, timed out, a damaged file: distributed raises many
+        raise DataError(
+            f"scheduler = {text!r}: cannot reach the Dask scheduler ({type(error).__name__}: "
+            f"{error}); start it (`dask scheduler`), or check the address or the file."
+        ) from None
 
 
 def _dashboard(client) -> str:
