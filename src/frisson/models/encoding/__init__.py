@@ -40,6 +40,10 @@ solver="auto", solver_params=None, device="auto", progress_bar=None) -> LayerPro
 n_components=None, n_band_weights=11) -> pandas.DataFrame``
     Held-out R^2 of an acoustic band, a latent band and both (banded ridge);
     unique and shared parts per unit.
+``partition_layers(profiles, features, partner, responses, *, partner_name="partner",
+alphas=DEFAULT_ALPHAS, n_components=None, n_band_weights=11) -> LayerProfiles``
+    Every layer partitioned against one partner feature space (loudness, another layer):
+    ``to_frame()`` gains ``r2_partner, r2_joint, unique_r2, unique_r2_partner, shared_r2``.
 ``inner_splits``, ``check_inner_splits``, ``outer_folds``
     The nested leave-one-run-out folds and their leak guard.
 ``DEFAULT_ALPHAS``, ``CV_SOLVERS``, ``FIXED_ALPHA_SOLVERS``
@@ -63,7 +67,8 @@ Modules, one idea each
   fitted map that every permutation reuses.
 - :mod:`._group`: participants as the random factor (:func:`group_profiles`,
   :func:`independent_profile`).
-- :mod:`._partition`: :func:`noise_ceiling` and :func:`variance_partition`.
+- :mod:`._partition`: :func:`noise_ceiling`, :func:`variance_partition` and
+  :func:`partition_layers`.
 
 Responses are z-scored per run and unit; models have no intercept. Each
 module's docstring states its method; tests patch a helper where it is looked
@@ -117,7 +122,11 @@ from frisson.models.encoding._design import (
     layer_design,
 )
 from frisson.models.encoding._group import GroupProfiles, group_profiles, independent_profile
-from frisson.models.encoding._partition import noise_ceiling, variance_partition
+from frisson.models.encoding._partition import (
+    noise_ceiling,
+    partition_layers,
+    variance_partition,
+)
 from frisson.models.encoding._profiles import (
     LayerProfiles,
     _bh,
@@ -167,6 +176,7 @@ __all__ = [
     "layer_design",
     "noise_ceiling",
     "outer_folds",
+    "partition_layers",
     "solve_eigh",
     "solve_eigh_cv",
     "solve_kernel",

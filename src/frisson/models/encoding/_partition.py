@@ -10,7 +10,7 @@ layer profiles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -43,7 +43,7 @@ from frisson.models.encoding._solvers import (
 )
 from frisson.timeseries import TimeSeries
 
-__all__ = ["noise_ceiling", "variance_partition"]
+__all__ = ["noise_ceiling", "partition_layers", "variance_partition"]
 
 
 # ------------------------------------------------------------------------ noise ceiling
@@ -236,3 +236,93 @@ def variance_partition(
             "shared": r2["acoustic"] + r2["latent"] - r2["joint"],
         }
     )
+
+
+def partition_layers(
+    profiles,
+    features: Mapping[str, Sequence[TimeSeries]],
+    partner: Sequence[TimeSeries],
+    responses: Sequence[TimeSeries],
+    *,
+    partner_name: str = "partner",
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    n_components: float | int | None = None,
+    n_band_weights: int = 11,
+):
+    """Unique and shared held-out R^2 of every layer and one partner feature space, per unit.
+
+    For each layer of ``profiles``, :func:`variance_partition` of the partner
+    (e.g. loudness, a mel spectrogram, or another layer) and the layer, with the
+    profiles' delays: held-out R^2 of the partner alone, the layer alone and
+    both (banded ridge, Nunez-Elizalde, Huth & Gallant 2019, NeuroImage 197:482;
+    himalaya, Dupré la Tour et al. 2022, NeuroImage 264:119728), split by the
+    set-theoretic partition (Lescroart, Stansbury & Gallant 2015, Front. Comput.
+    Neurosci. 9:135; de Heer et al. 2017, J. Neurosci. 37:6539):
+    ``unique_r2 = R2_joint - R2_partner``, ``unique_r2_partner = R2_joint -
+    R2_layer``, ``shared_r2 = R2_layer + R2_partner - R2_joint``, all in the
+    same nested leave-one-run-out folds as the profiles.
+
+    Parameters
+    ----------
+    profiles : LayerProfiles
+        The layers' fit (:func:`~frisson.models.encoding.fit_layer_profiles`).
+    features : mapping of str to sequence of TimeSeries
+        The features the profiles were fitted on (every layer of ``profiles``).
+    partner : sequence of TimeSeries
+        The partner feature space, one series per run on the responses' clock.
+    responses : sequence of TimeSeries
+        The responses the profiles were fitted on.
+    partner_name : str
+        Its name in the tables (``partner`` column).
+    alphas, n_components, n_band_weights
+        As :func:`variance_partition` (PCA: per band, on the training runs).
+
+    Returns
+    -------
+    LayerProfiles
+        ``profiles`` with ``partition`` set: ``to_frame()`` gains the columns
+        ``partner, r2_partner, r2_joint, unique_r2, unique_r2_partner, shared_r2``.
+
+    Examples
+    --------
+    >>> from frisson.models.encoding import fit_layer_profiles
+    >>> rng = np.random.default_rng(0)
+    >>> base, layer, y = [], [], []
+    >>> for run in range(3):
+    ...     fb, fl = rng.standard_normal((2, 150, 2))
+    ...     base.append(TimeSeries(fb, rate_hz=1.0)); layer.append(TimeSeries(fl, rate_hz=1.0))
+    ...     y.append(TimeSeries(fl[:, :1] + 0.5 * rng.standard_normal((150, 1)), rate_hz=1.0))
+    >>> fit = fit_layer_profiles({"a": layer}, y, delays_s=[0], n_permutations=0,
+    ...                          progress_bar=False, device="cpu")
+    >>> table = partition_layers(fit, {"a": layer}, base, y, partner_name="base").to_frame()
+    >>> bool(table.unique_r2[0] > 0.6), bool(abs(table.unique_r2_partner[0]) < 0.05)
+    (True, True)
+
+    """
+    import dataclasses
+
+    missing = [layer for layer in profiles.layers if layer not in features]
+    if missing:
+        raise DataError(
+            f"features lack the layer(s) {missing} of the profiles; pass the features the "
+            "profiles were fitted on."
+        )
+    delays = "hrf" if profiles.delays_s == "hrf" else list(profiles.delays_s)
+    names = ("r2_partner", "r2_joint", "unique_r2", "unique_r2_partner", "shared_r2")
+    out = {name: np.full((len(profiles.layers), len(profiles.units)), np.nan) for name in names}
+    for li, layer in enumerate(profiles.layers):
+        table = variance_partition(
+            partner,
+            features[layer],
+            responses,
+            delays_s=delays,
+            alphas=alphas,
+            n_components=n_components,
+            n_band_weights=n_band_weights,
+        )
+        out["r2_partner"][li] = table.r2_acoustic
+        out["r2_joint"][li] = table.r2_joint
+        out["unique_r2"][li] = table.unique_latent
+        out["unique_r2_partner"][li] = table.unique_acoustic
+        out["shared_r2"][li] = table.shared
+    return dataclasses.replace(profiles, partition={"partner": str(partner_name), **out})

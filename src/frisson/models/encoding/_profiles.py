@@ -167,6 +167,12 @@ class LayerProfiles:
         estimated one from repeated listeners; ``to_frame`` then adds
         ``noise_ceiling`` and ``r_normalised = r / noise_ceiling`` (NaN where
         the ceiling is 0).
+    partition : dict of str to ndarray, or None
+        Variance partition of every layer against one partner feature space
+        (:func:`~frisson.models.encoding.partition_layers`): ``partner`` (its
+        name) and arrays (n_layers, n_units) ``r2_partner, r2_joint, unique_r2,
+        unique_r2_partner, shared_r2``; ``to_frame`` then adds them as columns
+        and ``partner``.
 
     """
 
@@ -187,6 +193,7 @@ class LayerProfiles:
     n_permutations: int
     null: str = "pooled"
     noise_ceiling: np.ndarray | None = None
+    partition: dict | None = None
 
     def best_layer_names(self) -> list[str]:
         """Name of each unit's best layer ('' when no r is finite)."""
@@ -198,7 +205,9 @@ class LayerProfiles:
         Columns: ``unit, layer, layer_index, r, r2, t, p, q, best`` (``best``: this
         is the unit's best layer), ``p_best, q_best`` (the unit's best-layer
         values, repeated), ``alpha_median`` (median over folds); with a noise
-        ceiling also ``noise_ceiling`` and ``r_normalised``.
+        ceiling also ``noise_ceiling`` and ``r_normalised``; with a variance partition
+        (``partition``) also ``partner, r2_partner, r2_joint, unique_r2,
+        unique_r2_partner, shared_r2``.
         """
         import pandas as pd
 
@@ -220,8 +229,16 @@ class LayerProfiles:
                 "q_best": self.q_best[unit_index],
                 "alpha_median": np.median(self.alphas, axis=1).ravel(),
                 **self._ceiling_columns(unit_index),
+                **self._partition_columns(),
             }
         )
+
+    def _partition_columns(self) -> dict[str, Any]:
+        if self.partition is None:
+            return {}
+        names = ("r2_partner", "r2_joint", "unique_r2", "unique_r2_partner", "shared_r2")
+        columns: dict[str, Any] = {"partner": self.partition["partner"]}
+        return columns | {name: np.asarray(self.partition[name]).ravel() for name in names}
 
     def _ceiling_columns(self, unit_index: np.ndarray) -> dict[str, np.ndarray]:
         if self.noise_ceiling is None:
