@@ -151,6 +151,8 @@ class ChannelsLastConv1d(torch.nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                      self.groups)  # fmt: skip
+        if not y.is_contiguous(memory_format=torch.channels_last):  # from 1 input channel
+            y = y.contiguous(memory_format=torch.channels_last)
         return y.squeeze(2)
 
 
