@@ -203,3 +203,22 @@ def test_encode_glm_refuses_a_target_other_than_bold(tmp_path):
         EncodeConfig(study=tmp_path, output=tmp_path / "o", mode="glm", target="ratings").check()
     with pytest.raises(ParameterError, match="mode"):
         EncodeConfig(study=tmp_path, output=tmp_path / "o", mode="rsa").check()
+
+
+def test_layer_maps_on_mni152_and_fsaverage(tmp_path):
+    """The layer-wise encoding's significant r, drawn on the template and the surface."""
+    from _emotion_study import AFFINE, planted_mask
+    from frisson.report.encoding_maps import write_significant_r_maps
+
+    r_map = np.where(planted_mask(), 0.4, 0.0)
+    files = write_significant_r_maps(r_map, AFFINE, tmp_path, "group")
+    names = sorted(p.name for p in files)
+    assert names == [
+        "group_significant_r.html",
+        "group_significant_r.nii.gz",
+        "group_significant_r.png",
+        "group_significant_r_surface.png",
+    ]
+    image = nib.load(tmp_path / "group_significant_r.nii.gz")
+    np.testing.assert_allclose(np.asarray(image.dataobj), r_map, atol=1e-7)
+    assert "http://" not in (tmp_path / "group_significant_r.html").read_text()[:100]

@@ -85,6 +85,17 @@ def _maps(results: EncodingResults, output: Path) -> str:
                 f"{label}_max_r.nii.gz.",
             )
         )
+        for suffix, view in ((".png", "MNI152"), ("_surface.png", "fsaverage5 surface")):
+            parts.append(
+                _figure(
+                    output,
+                    f"{label}_significant_r{suffix}",
+                    f"Best-layer r of significant voxels: {label} ({view})",
+                    "Drawn on the MNI152 template nilearn ships (the surface sampled from the "
+                    "volume): anatomically meaningful when the BOLD is in MNI space. "
+                    f"Interactive: {label}_significant_r.html.",
+                )
+            )
     return "".join(parts)
 
 

@@ -30,7 +30,13 @@ from frisson.report._html import Section, figure_html, page_html, table_html
 if TYPE_CHECKING:
     from frisson.pipelines import EmotionGLMResults, StudyISCResults
 
-__all__ = ["volume_image", "write_brain_maps", "write_glm_report", "write_isc_report"]
+__all__ = [
+    "volume_image",
+    "write_brain_maps",
+    "write_glm_report",
+    "write_isc_report",
+    "write_significant_r_maps",
+]
 
 
 def volume_image(values: np.ndarray, units: list[str], space: dict[str, Any]):
@@ -133,6 +139,37 @@ def write_brain_maps(image, output: Path, name: str, *, threshold: float, title:
     except (ValueError, RuntimeError, OSError) as error:
         logger.warning("%s: map not drawn (%s); the NIfTI is written", name, error)
     return files
+
+
+def write_significant_r_maps(
+    r_map: np.ndarray, affine: np.ndarray, output: Path, prefix: str
+) -> list[Path]:
+    """The layer-wise encoding's best r of significant voxels on MNI152 and fsaverage5.
+
+    Parameters
+    ----------
+    r_map : ndarray, shape (i, j, k)
+        Best-layer r where the best layer passes q, else 0.
+    affine : ndarray, shape (4, 4)
+        The BOLD grid's affine.
+    output : Path
+        The folder.
+    prefix : str
+        ``group`` or the fit's label: files ``<prefix>_significant_r*``.
+
+    Returns
+    -------
+    list of Path
+
+    """
+    nib = import_optional("nibabel")
+    image = nib.Nifti1Image(np.asarray(r_map, dtype=np.float32), np.asarray(affine, dtype=float))
+    shown = np.abs(r_map[r_map != 0])
+    threshold = float(shown.min()) * 0.999 if shown.size else 1.0
+    title = f"{prefix}: best-layer r of significant voxels"
+    return write_brain_maps(
+        image, output, f"{prefix}_significant_r", threshold=threshold, title=title
+    )
 
 
 _UNDERLAY_NOTE = (

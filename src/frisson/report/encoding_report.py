@@ -16,6 +16,7 @@ from frisson.errors import FrissonError
 from frisson.report._files import write_figure, write_table
 from frisson.report._provenance import relative_path
 from frisson.report.encoding_html import write_encoding_html
+from frisson.report.encoding_maps import write_significant_r_maps
 
 if TYPE_CHECKING:
     from frisson.pipelines.encoding import EncodingResults
@@ -189,6 +190,10 @@ def _write_maps(results: EncodingResults, spaces: dict[str, Any], output: Path, 
             title += f" on the {kind}"
         figure = mosaic(shown, layers=layers, title=title, underlay=underlay)
         files.append(write_figure(output / f"{prefix}_best_layer.png", figure))
+        if prefix == "group" or len(voxel_fits) == 1:  # MNI152 + fsaverage5 views
+            files.extend(
+                write_significant_r_maps(np.where(shown >= 0, r_map, 0), affine, output, prefix)
+            )
 
     for label, profile in voxel_fits.items():
         space = spaces[label]
