@@ -90,11 +90,12 @@ def test_isc_is_left_out_with_a_warning_and_a_note(own):
 
 
 def test_the_cnn_is_scored_on_the_test_listeners_own_songs(own):
-    _, results, _ = own
+    _, results, messages = own
     test = results.used["cnn"]["test"]
     scores = results.cnn.for_model("ridge (same embedding)", HELD_OUT_SONGS)
     assert len(test) == 2 and len(scores) == 4  # two test listeners x their two songs
     assert {s.n_participants for s in scores} == {1}
+    assert any("12 of 16 songs were heard by no held-out participant" in m for m in messages)
 
 
 def test_the_opt_in_analyses_run_with_songs_as_units_and_no_song_factor(own):

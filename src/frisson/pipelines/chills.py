@@ -757,6 +757,14 @@ def _scored_songs(predictions: dict, targets: dict, test, songs) -> tuple[dict, 
     from frisson.models import held_out_truths
 
     scored = [s for s in sorted(songs) if any((p, s) in targets for p in test)]
+    if len(scored) < len(songs):
+        logger.warning(
+            "cnn: %d of %d songs were heard by no held-out participant and are not scored "
+            "(listeners brought their own songs); the 'seen songs' scope then scores songs "
+            "no training participant heard either",
+            len(songs) - len(scored),
+            len(songs),
+        )
     kept = {
         label: {
             scope: {s: v for s, v in by_song.items() if s in scored}
