@@ -103,6 +103,33 @@ while ``z`` fills (0.21 GB by the end); 60 s with every layer runs as fast as
 one ``DacModel.encode`` pass over the whole minute (183 s and 180 s of CPU
 time), which itself peaks at several GB.
 
+Fast path (``precision="fast"``, the default)
+---------------------------------------------
+``precision="exact"`` runs the ``transformers`` modules in float32 (the numbers
+of ``DacModel.encode``, which the equivalence tests check). The default
+``"fast"`` runs a copy of the encoder network built once per process by
+:func:`frisson.encoders._fast_codecs.fast_copy`: weight norm folded into plain
+weights, every convolution a channels-last 2-D convolution (oneDNN needs no
+layout conversion per call; conv outputs stay time-major), DAC's Snake fused
+into one ``torch.compile`` kernel (in-place eager operations, same numbers,
+where compiling fails, with a warning; the first compile takes 5-30 s), and
+bfloat16 on CPUs with AVX-512 BF16 or AMX and on CUDA devices with bf16
+(:attr:`~_CodecEncoder.compute_dtype`; float32 elsewhere). The quantisers,
+EnCodec's LSTM and everything after it stay float32. Each bf16 convolution is
+checked on a probe against float32 when the copy is built, and runs in float32
+if it is off by more than 5 % (torch 2.13's oneDNN gives wrong bf16 results for
+some small shapes, e.g. 8 to 16 channels with kernel 8). The compute dtype is
+part of :meth:`~DacEncoder.config`, so bf16 and float32 embeddings never share
+a store entry. Chunks, context and frame times are those of the exact path.
+
+bf16 keeps 8 mantissa bits: with random weights of the published 44.1 kHz DAC,
+``latent`` is within 1.0e-2 (relative Frobenius norm) of float32, and code
+choices flip where a latent sits near a codebook tie (see
+``benchmarks/results/encoders.json`` for the share of frames with identical
+codes, and ``z``, which moves with the codes). Use ``precision="exact"`` when
+codes must match float32 exactly; the fast float32 path (CPUs without bf16)
+equals the exact one to about 1e-6.
+
 EnCodec 48 kHz: segments, as the model
 --------------------------------------
 The 48 kHz model is stereo, normalises the loudness of each 1-s segment
