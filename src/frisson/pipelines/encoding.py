@@ -457,8 +457,7 @@ def run_encoding(
     store = EmbeddingStore(output / "embeddings.zarr")
     embeddings: dict[str, dict[str, TimeSeries]] = {}
     embedding_keys: dict[str, str] = {}
-    if config.scheduler is not None:  # the stimuli encoded on the workers, into the store
-        _embed_on_workers(study, stimuli, config, layers, store, show)
+    _embed_on_workers(study, stimuli, config, layers, store, show)  # with a scheduler
     for name in tqdm(stimuli, desc="embeddings", disable=not show):
         path = study.stimuli[name]
         if path.suffix.lower() not in AUDIO_SUFFIXES:
@@ -513,8 +512,7 @@ def run_encoding(
         results.profiles[label] = fitted["profiles"]
         spaces[label] = fitted["space"]
         fit_keys[label] = key
-    if pending:
-        _distributed_fits(cache, config, pending, len(fits), results, spaces, fit_keys, show)
+    _distributed_fits(cache, config, pending, len(fits), results, spaces, fit_keys, show)
     if not results.profiles:
         raise DataError(f"{study.root}: no participant could be fitted (see the warnings).")
     results.spaces = spaces
@@ -529,6 +527,8 @@ def _fit_task(cache: StepCache, item: tuple[str, Any]) -> dict[str, Any]:
 
 def _distributed_fits(cache, config, pending, n_fits, results, spaces, fit_keys, show) -> None:
     """The fits as Dask tasks, collected in the serial loop's order with its error handling."""
+    if not pending:
+        return
     from functools import partial
 
     from frisson.distributed import map_tasks
@@ -680,8 +680,11 @@ def _embed(encoder, path: Path, layers, store) -> dict[str, TimeSeries]:
 def _embed_on_workers(study, stimuli, config: EncodeConfig, layers, store, show: bool) -> None:
     """``frisson embed`` of the stimuli on ``config.scheduler``; the step then reads the store.
 
-    A file that fails here fails again, with the serial run's error, when the step reads it.
+    Nothing without a scheduler. A file that fails here fails again, with the serial run's
+    error, when the step reads it.
     """
+    if config.scheduler is None:
+        return
     from frisson.audio import AUDIO_SUFFIXES
     from frisson.store import embed
 
