@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ from frisson.encoders import DEFAULT_ENCODER
 from frisson.errors import DataError, ParameterError
 from frisson.pipelines._cache import StepCache, file_key
 from frisson.pipelines._config import check_output_folder, log_study_problems, read_config
+from frisson.pipelines._encode_partition import add_partner, check_partner, partition
 from frisson.timeseries import TimeSeries
 
 __all__ = ["EncodeConfig", "EncodingResults", "run_encoding"]
@@ -157,6 +159,13 @@ class EncodeConfig:
         for ratings, recorded while listening, 10 for physiology).
     seed : int
         Seed of the null.
+    partition_with : str or None
+        A partner feature space, an audio feature (``"loudness"``, ``"rms"``:
+        :func:`frisson.features.list_features`) or a layer of the encoder: every
+        layer's unique and shared held-out R^2 against it become columns of the
+        per-unit table (``partner, r2_partner, r2_joint, unique_r2,
+        unique_r2_partner, shared_r2``; banded ridge,
+        :func:`frisson.models.encoding.partition_layers`). Default: none.
     mode : {'layers', 'glm', 'isc'}
         ``layers`` (default): the layer-wise encoding above. ``glm``: the
         brain-emotion model, BOLD regressed on the ratings' absolute
@@ -218,6 +227,7 @@ class EncodeConfig:
     response_rate_hz: float = 5.0
     post_s: float | None = None
     seed: int = 0
+    partition_with: str | None = None
     scheduler: str | None = None
     mode: str = "layers"
     ratings_source: str = "group"
@@ -443,6 +453,7 @@ def run_encoding(
     log_study_problems(study)
     encoder = get_encoder(config.encoder, **config.encoder_params)
     layers = resolve_layers(encoder, list(config.layers) if config.layers else None)
+    partner = config.partition_with and check_partner(config.partition_with, encoder, layers)
     runs = _select_runs(study, config)
     stimuli = sorted({name for run in runs for _, _, name in _presentations(study, run)})
     missing = [name for name in stimuli if name not in study.stimuli]
@@ -464,6 +475,8 @@ def run_encoding(
             raise DataError(f"{path}: not an audio file ({', '.join(AUDIO_SUFFIXES)}).")
         embedding_keys[name] = cache.key(file_key(path), encoder.name, encoder.config(), layers)
         embeddings[name] = _embed(encoder, path, layers, store)
+    if partner:  # partition_with: the partner beside the layers
+        add_partner(embeddings, study.stimuli, partner, partial(_embed, encoder, store=store))
 
     fits = _fit_plan(study, config, runs)
     results = EncodingResults(config, tuple(layers))
@@ -489,7 +502,9 @@ def run_encoding(
         )
 
         def compute(label=label, fit_runs=fit_runs):
-            features, responses, space = _design(study, config, fit_runs, embeddings, layers)
+            both = [*layers, partner] if partner and partner not in layers else layers
+            features, responses, space = _design(study, config, fit_runs, embeddings, both)
+            series = features.pop(partner) if both is not layers else features.get(partner)
             if len(responses) < 3:
                 raise DataError(
                     f"{label}: {len(responses)} run(s)/segment(s); leave-one-run-out "
@@ -497,6 +512,8 @@ def run_encoding(
                 )
             logger.info("%s: fitting %d layers on %d runs", label, len(layers), len(responses))
             profiles = _fit(config, features, responses, show)
+            if partner:
+                profiles = partition(profiles, features, partner, series, responses, config)
             return {"profiles": profiles, "space": space}
 
         if config.scheduler is not None:
