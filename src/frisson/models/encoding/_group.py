@@ -20,9 +20,13 @@ one template space, ROIs, channels); r is Fisher-z transformed (``arctanh``).
   layer (``best_layer_stability``).
 - **Layer preference, without circularity**: choose the best layer on one half
   of the participants (even positions) and score the other half's
-  ``z[best] - mean(z[neighbours of best])``, then swap; the sign-flip tests over
-  the held-out participants (Bonferroni over the two splits: ``p_preference``)
-  say whether the best layer is reliably better than its neighbours.
+  ``z[best] - z[neighbour]`` for each neighbour of best, then swap. Per split, a
+  one-sided sign-flip test over the held-out participants per neighbour, and
+  the larger of the two p (an intersection-union test: the best layer must beat
+  *each* neighbour, so a plateau of two equal layers is no preference; the
+  former test of ``z[best] - mean(z[neighbours])`` called 72 % of such plateaus
+  preferred, ``tests/test_encoding_group_preference.py``); Bonferroni over the
+  two splits: ``p_preference``.
 - **Profiles on independently selected units** (:func:`independent_profile`):
   each participant's profile over the units that are significant
   (``q_best < q``) in at least half of the *other* participants, so selection
@@ -68,7 +72,8 @@ class GroupProfiles:
     preference, p_preference : ndarray, shape (n_units,)
         Mean over the two splits of the held-out half's
         ``z[best] - mean(z[neighbours])`` (best chosen on the other half) and
-        its one-sided sign-flip p (NaN with fewer than 4 participants).
+        the one-sided p that it beats *every* neighbour (module notes; NaN with
+        fewer than 4 participants).
     n_patterns : int
         Sign patterns in the null (``2^n`` when exact).
     ci : float
@@ -268,13 +273,15 @@ def group_profiles(
 
 
 def _preference(z: np.ndarray, n_permutations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best layer chosen on one half of the participants, its margin tested on the other half.
+    """Best layer chosen on one half of the participants, its margins tested on the other half.
 
-    Per unit: the mean over both splits of the held-out half's
-    ``z[best] - mean(z[neighbours])``, and ``min(1, 2 min(p_1, p_2))``
-    (Bonferroni over the two splits) of the one-sided sign-flip tests.
-    Leave-one-out selection would make the held-out margins dependent (each
-    participant is in the others' selection), which made the test liberal.
+    Per unit and split: for each neighbour of the best layer, the held-out
+    half's ``z[best] - z[neighbour]`` and its one-sided sign-flip p; the split's
+    margin is the mean over neighbours and its p the larger p (intersection-union:
+    better than every neighbour). Over the two splits: the mean margin and
+    ``min(1, 2 min(p_1, p_2))`` (Bonferroni). Leave-one-out selection would make
+    the held-out margins dependent (each participant is in the others'
+    selection), which made the test liberal.
     """
     n, n_layers, n_units = z.shape
     halves = (np.arange(0, n, 2), np.arange(1, n, 2))
@@ -285,18 +292,19 @@ def _preference(z: np.ndarray, n_permutations: int, seed: int) -> tuple[np.ndarr
     margins, ps = [], []
     for select, test in (halves, halves[::-1]):
         best = np.argmax(z[select].mean(axis=0), axis=0)
-        below, above = np.maximum(best - 1, 0), np.minimum(best + 1, n_layers - 1)
-        count = (best > 0).astype(float) + (best < n_layers - 1)
         held = z[test]
-        neighbours = np.where(best > 0, held[:, below, columns], 0.0) + np.where(
-            best < n_layers - 1, held[:, above, columns], 0.0
-        )
-        margin = held[:, best, columns] - np.divide(
-            neighbours, count, out=np.zeros_like(neighbours), where=count > 0
-        )
-        null = _t(_sign_patterns(len(test), n_permutations, seed), margin)
-        margins.append(margin.mean(axis=0))
-        ps.append(_p_from(null, null[0]))
+        signs = _sign_patterns(len(test), n_permutations, seed)
+        margin, count, p = np.zeros(n_units), np.zeros(n_units), np.zeros(n_units)
+        for step in (-1, 1):
+            neighbour = best + step
+            exists = (neighbour >= 0) & (neighbour < n_layers)
+            side = held[:, best, columns] - held[:, np.clip(neighbour, 0, n_layers - 1), columns]
+            null = _t(signs, side)
+            margin += np.where(exists, side.mean(axis=0), 0.0)
+            count += exists
+            p = np.where(exists, np.maximum(p, _p_from(null, null[0])), p)
+        margins.append(np.divide(margin, count, out=np.full(n_units, np.nan), where=count > 0))
+        ps.append(np.where(count > 0, p, np.nan))
     return np.mean(margins, axis=0), np.minimum(1.0, 2 * np.minimum(*ps))
 
 
