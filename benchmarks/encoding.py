@@ -9,16 +9,21 @@ Two parts, both on 2 BLAS threads by default:
    ``eigh`` (one eigendecomposition shared by the alpha grid), himalaya's
    ``RidgeCV`` (primal) and ``KernelRidgeCV`` (kernel). This is the measurement
    behind ``solver="auto"`` on the CPU.
-2. ``layers``: :func:`fit_layer_profiles` (no permutations) on simulated BOLD,
-   per layer, against himalaya (``solver="primal"``: ``RidgeCV`` per outer
-   fold with the same inner folds, what a user of himalaya would run) and a
-   plain scikit-learn loop on the same designs and folds (``Ridge`` per alpha
-   and inner fold, best alpha per target, refit with ``Ridge(alpha=<one per
-   target>)``; scikit-learn's ``RidgeCV`` cannot combine ``alpha_per_target``
-   with a ``cv`` splitter). The null (each fold's fitted map applied to
-   phase-randomised responses, float32) is timed per permutation; the summary
-   extrapolates to 20 000 voxels x 24 layers with the permutations
-   ``n_permutations="auto"`` gives there (20: 400 000 pooled draws per layer).
+2. ``layers``: :func:`fit_layer_profiles` on simulated BOLD (``--pcs`` 100 PCs x 7
+   delays = 700 columns per layer, the issue's design), per layer, with the null
+   ``n_permutations="auto"`` gives at 20 000 voxels (20 permutations: 400 000
+   pooled draws per layer), in float64 and with ``solver_params={"precision":
+   "float32"}`` (the accuracy cost: r, t and p differences, alphas changed), and
+   without the null; the first layer again at a quarter of the voxels, which
+   separates the fixed cost per layer (eigendecompositions, PCA, the null's
+   explicit operators) from the cost per voxel for the extrapolation to 20 000
+   voxels x 24 layers. On the first ``--compare-layers`` layer(s), the same designs
+   and folds with himalaya (``solver="primal"``: ``RidgeCV`` per outer fold with
+   the same inner folds; its null: one ``Ridge`` refit per fold and permutation
+   with the chosen alphas, timed for one permutation) and a plain scikit-learn loop
+   (``Ridge`` per alpha and inner fold, best alpha per target, refit with
+   ``Ridge(alpha=<one per target>)``; scikit-learn's ``RidgeCV`` cannot combine
+   ``alpha_per_target`` with a ``cv`` splitter).
 3. ``power``: planted sparse effects (5 % of units respond, signal variance 0.5
    against AR(1) noise of unit variance, the simulator's default SNR): share of
    responsive units with q < .05 and of null units passing, with the default
@@ -26,7 +31,8 @@ Two parts, both on 2 BLAS threads by default:
    a KS test on a study with no responsive unit (units of AR(1) 0-0.9).
 
     .venv/bin/python benchmarks/encoding.py            # 20 000 voxels x 24 layers x 8 x 300 TRs
-    .venv/bin/python benchmarks/encoding.py --voxels 2000 --layers 2   # a part; extrapolate
+    .venv/bin/python benchmarks/encoding.py --voxels 2000 --layers 4 --threads 1 --skip-solvers \
+        --skip-power   # the measured part behind the extrapolation in results/encoding.json
     .venv/bin/python benchmarks/encoding.py --quick
     .venv/bin/python benchmarks/encoding.py --skip-solvers --skip-layers   # power only
 
@@ -145,6 +151,58 @@ def _sklearn_layer(designs: list[np.ndarray], y_runs: list[np.ndarray]) -> np.nd
     return np.concatenate(predictions)
 
 
+def _himalaya_null_seconds(series, responses, profiles, width: int) -> float:
+    """CPU seconds of one permutation's refits with himalaya's ``Ridge`` (the chosen alphas).
+
+    What a himalaya user pays per permutation: every outer fold refitted on
+    phase-randomised responses with the alphas chosen on the real data.
+    """
+    designs = layer_design(series, responses, n_components=width)
+    y_runs = [encoding._zscore(r.values.astype(float)) for r in responses]
+    folds = encoding.outer_folds(encoding._run_slices([len(y) for y in y_runs]))
+    rng = np.random.default_rng(0)
+    shuffled = [
+        encoding._phase_randomise(y, rng.uniform(0, 2 * np.pi, len(y) // 2 + 1)) for y in y_runs
+    ]
+    x_all, y_all = np.concatenate(designs), np.concatenate(shuffled)
+    cpu = time.process_time()
+    with encoding._Solver("primal", "cpu") as solve:
+        for fold in folds:
+            solve.predict(
+                x_all[fold.train_idx],
+                y_all[fold.train_idx],
+                designs[fold.test_run],
+                profiles.alphas[0, fold.test_run],
+            )
+    return time.process_time() - cpu
+
+
+#: What n_permutations="auto" gives at 20 000 voxels (and at 2000): the null timed at every size.
+N_PERMUTATIONS = int(np.clip(np.ceil(20000 / 20000), 20, 1000))  # _profiles._resolve_permutations
+
+
+def _frisson_row(one, responses, width: int, options: dict) -> tuple[dict, object]:
+    """frisson's fit of one layer: without null, with the auto null, float64 and float32."""
+    row, fits = {}, {}
+    for precision in ("float64", "float32"):
+        params = {"solver_params": {"precision": precision}, **options}
+        fits[precision], _, cpu = _timed(
+            fit_layer_profiles, one, responses, n_permutations=N_PERMUTATIONS, **params
+        )
+        row[f"frisson_{precision}_cpu_seconds_with_null"] = round(cpu, 2)
+    _, seconds, cpu = _timed(fit_layer_profiles, one, responses, n_permutations=0, **options)
+    row["frisson_cpu_seconds_no_null"] = round(cpu, 2)
+    row["frisson_seconds_no_null"] = round(seconds, 2)
+    row["n_permutations"] = fits["float64"].n_permutations
+    exact, low = fits["float64"], fits["float32"]
+    row["float32_max_abs_r_difference"] = float(np.nanmax(np.abs(low.r - exact.r)))
+    row["float32_max_abs_t_difference"] = float(np.nanmax(np.abs(low.t - exact.t)))
+    row["float32_share_alphas_changed"] = float(np.mean(low.alphas != exact.alphas))
+    row["float32_share_p_changed"] = float(np.mean(low.p != exact.p))
+    row["float32_max_abs_p_difference"] = float(np.nanmax(np.abs(low.p - exact.p)))
+    return row, exact
+
+
 def bench_layers(
     n_voxels: int,
     n_layers: int,
@@ -153,17 +211,25 @@ def bench_layers(
     widths,
     sklearn: bool,
     himalaya: bool = True,
+    compare_layers: int = 1,
 ) -> list[dict]:
+    """Per layer: frisson with its null (float64 and float32), at ``n_voxels`` and a quarter.
+
+    The quarter-size fit (first layer; the layers share one width) separates
+    the cost that does not grow with voxels (the eigendecompositions, PCA, the
+    explicit null operators) from the cost per voxel, for the extrapolation.
+    himalaya and scikit-learn run on the first ``compare_layers`` layers (same designs, folds).
+    """
     features, responses = _simulate(n_voxels, n_layers, n_runs, run_samples, widths)
+    quarter = max(n_voxels // 4, 1)
+    small = [TimeSeries(r.values[:, :quarter], rate_hz=r.rate_hz) for r in responses]
+    warm = {"w": [TimeSeries(f.values[:, :2], rate_hz=1.0) for f in features["layer00"]]}
+    fit_layer_profiles(warm, small, n_permutations=2, progress_bar=False, device="cpu")  # imports
     rows = []
-    for layer, series in features.items():
+    for index, (layer, series) in enumerate(features.items()):
         one = {layer: series}
         width = series[0].n_channels
         options = {"n_components": width, "progress_bar": False, "device": "cpu"}
-        profiles, seconds, cpu = _timed(
-            fit_layer_profiles, one, responses, n_permutations=0, **options
-        )
-        _, _, cpu_two = _timed(fit_layer_profiles, one, responses, n_permutations=2, **options)
         n_delays = encoding.auto_delays_s(1.0).size
         row = {
             "layer": layer,
@@ -171,33 +237,75 @@ def bench_layers(
             "design_columns": width * n_delays,
             "n_train_samples": (n_runs - 1) * run_samples,
             "voxels": n_voxels,
-            "frisson_seconds": round(seconds, 2),
-            "frisson_cpu_seconds": round(cpu, 2),
-            "null_cpu_seconds_per_permutation": round(max(cpu_two - cpu, 0.0) / 2, 2),
-            "frisson_median_r": round(float(np.median(profiles.r)), 4),
         }
-        print(row, flush=True)
-        if himalaya:
+        measured, profiles = _frisson_row(one, responses, width, options)
+        row |= measured
+        row["frisson_median_r"] = round(float(np.median(profiles.r)), 4)
+        if index == 0:  # the layers have one width: one fit at a quarter of the voxels
+            small_row, _ = _frisson_row(one, small, width, options)
+            row["quarter_voxels"] = quarter
+            row |= {f"quarter_{k}": v for k, v in small_row.items() if "cpu_seconds" in k}
+        if himalaya and index < compare_layers:
             him, him_seconds, him_cpu = _timed(
                 fit_layer_profiles, one, responses, n_permutations=0, solver="primal", **options
             )
-            row["himalaya_seconds"] = round(him_seconds, 2)
-            row["himalaya_cpu_seconds"] = round(him_cpu, 2)
+            row["himalaya_seconds_no_null"] = round(him_seconds, 2)
+            row["himalaya_cpu_seconds_no_null"] = round(him_cpu, 2)
             row["himalaya_max_abs_r_difference"] = float(np.nanmax(np.abs(him.r - profiles.r)))
-            row["speedup_cpu_vs_himalaya"] = round(him_cpu / cpu, 1)
-        if sklearn:
+            null = _himalaya_null_seconds(series, responses, profiles, width)
+            row["himalaya_null_cpu_seconds_per_permutation"] = round(null, 2)
+            row["himalaya_cpu_seconds_with_null"] = round(
+                him_cpu + null * profiles.n_permutations, 2
+            )
+        if sklearn and index < compare_layers:
             # Same pipeline designs (PCA fitted on all runs here: the timing is the ridge).
             designs = layer_design(series, responses, n_components=width)
             y_runs = [encoding._zscore(r.values.astype(float)) for r in responses]
             prediction, sk_seconds, sk_cpu = _timed(_sklearn_layer, designs, y_runs)
             sk_r = encoding._pearson(np.concatenate(y_runs), prediction)
             row["sklearn_median_r"] = round(float(np.median(sk_r)), 4)
-            row["sklearn_seconds"] = round(sk_seconds, 2)
-            row["sklearn_cpu_seconds"] = round(sk_cpu, 2)
-            row["speedup_cpu"] = round(sk_cpu / cpu, 1)
+            row["sklearn_seconds_no_null"] = round(sk_seconds, 2)
+            row["sklearn_cpu_seconds_no_null"] = round(sk_cpu, 2)
         rows.append(row)
         print(row, flush=True)
     return rows
+
+
+def _summary(rows: list[dict], n_voxels: int, n_layers_run: int) -> dict:
+    """20 000 voxels x 24 layers from the measured layers: fixed + per-voxel cost, per layer."""
+    out = {"voxels": n_voxels, "layers_run": n_layers_run}
+    for precision in ("float64", "float32"):
+        key = f"frisson_{precision}_cpu_seconds_with_null"
+        big = float(np.mean([r[key] for r in rows]))
+        small = float(np.mean([r[f"quarter_{key}"] for r in rows if f"quarter_{key}" in r]))
+        quarter = rows[0]["quarter_voxels"]
+        per_voxel = max(big - small, 0.0) / (n_voxels - quarter)
+        fixed = max(big - per_voxel * n_voxels, 0.0)
+        cpu = 24 * (fixed + per_voxel * 20000)
+        out[f"{precision}_fixed_cpu_seconds_per_layer"] = round(fixed, 2)
+        out[f"{precision}_cpu_seconds_per_1000_voxels_per_layer"] = round(1000 * per_voxel, 2)
+        out[f"{precision}_extrapolated_cpu_hours_20000_voxels_24_layers_with_null"] = round(
+            cpu / 3600, 3
+        )
+        out[f"{precision}_extrapolated_minutes_on_2_cores"] = round(cpu / 2 / 60, 1)
+    scale = 24 * 20000 / n_voxels  # linear in voxels for himalaya and scikit-learn
+    for name, key in (
+        ("himalaya_with_null", "himalaya_cpu_seconds_with_null"),
+        ("himalaya_no_null", "himalaya_cpu_seconds_no_null"),
+        ("sklearn_no_null", "sklearn_cpu_seconds_no_null"),
+    ):
+        values = [r[key] for r in rows if key in r]
+        if values:
+            hours = float(np.mean(values)) * scale / 3600
+            out[f"{name}_extrapolated_cpu_hours_20000_voxels_24_layers"] = round(hours, 2)
+    out["note"] = (
+        "CPU seconds of one process (BLAS threads: summary.threads; summed), on a shared "
+        "machine whose other work inflates them; minutes on 2 cores = CPU seconds / 2 (the 24 "
+        "layers are independent; BLAS on 2 threads scales the products, not the FFTs). The "
+        "cost per layer is fitted as fixed + per voxel from the fits at the voxels and a "
+        "quarter of them; himalaya and scikit-learn extrapolate linearly from the voxels run."
+    )
+    return out
 
 
 def _ar(rng, n: int, k: int, phi) -> np.ndarray:
@@ -307,6 +415,8 @@ def main() -> None:
     parser.add_argument("--primal-pcs", type=int, default=50, help="x 7 delays, < samples")
     parser.add_argument("--kernel-pcs", type=int, default=300, help="x 7 delays, > samples")
     parser.add_argument("--repeats", type=int, default=1, help="solver timings: best of N")
+    parser.add_argument("--pcs", type=int, default=100, help="PCs per layer (x 7 delays)")
+    parser.add_argument("--compare-layers", type=int, default=1, help="layers himalaya/sklearn run")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--no-himalaya", action="store_true")
     parser.add_argument("--skip-power", action="store_true")
@@ -317,8 +427,8 @@ def main() -> None:
         args.voxels, args.layers, args.runs, args.run_samples = 300, 2, 4, 100
         args.many_targets = 300
         args.solver_runs, args.solver_run_samples = 4, 100
-    # per-layer PCA widths from 100 to 500 (x 7 delays: 700-3500 design columns)
-    widths = np.linspace(100, 500, max(args.layers, 2)).astype(int)[: args.layers]
+    # the issue's design: 100 PCs x 7 delays = 700 columns per layer (--pcs)
+    widths = np.full(args.layers, args.pcs)
     if args.quick:
         widths = np.linspace(10, 60, args.layers).astype(int)
     shapes = {"primal": args.primal_pcs * 7, "kernel": args.kernel_pcs * 7}
@@ -345,6 +455,7 @@ def main() -> None:
                 widths,
                 not args.no_sklearn,
                 not args.no_himalaya,
+                args.compare_layers,
             )
         if not args.skip_power:
             print(f"-- power: {args.power_units} units, {args.runs} runs x {args.run_samples} TRs")
@@ -353,26 +464,8 @@ def main() -> None:
     for part in list(results):
         results[part] = {"meta": meta, "rows": results[part]}
     if "layers" in results:
-        rows = results["layers"]["rows"]
-        wall = float(np.mean([r["frisson_seconds"] for r in rows]))
-        cpu = float(np.mean([r["frisson_cpu_seconds"] for r in rows]))
-        scale = 24 * 20000 / args.voxels
-        null_cpu = float(np.mean([r["null_cpu_seconds_per_permutation"] for r in rows]))
-        n_auto = 20  # n_permutations="auto" at 20 000 units
-        results["summary"] = {
-            "mean_null_cpu_seconds_per_permutation_per_layer": round(null_cpu, 2),
-            "extrapolated_hours_20000_voxels_24_layers_cpu_with_auto_null": round(
-                (cpu + n_auto * null_cpu) * scale / 3600, 2
-            ),
-            "voxels": args.voxels,
-            "layers_run": args.layers,
-            "mean_seconds_per_layer": round(wall, 2),
-            "mean_cpu_seconds_per_layer": round(cpu, 2),
-            "extrapolated_hours_20000_voxels_24_layers_wall": round(wall * scale / 3600, 2),
-            "extrapolated_hours_20000_voxels_24_layers_cpu": round(cpu * scale / 3600, 2),
-            "note": "extrapolated linearly in voxels and layers (the alpha scoring, the dominant "
-            "cost, is linear in targets); the widths of the layers run set the mean",
-        }
+        results["summary"] = _summary(results["layers"]["rows"], args.voxels, args.layers)
+        results["summary"]["threads"] = args.threads
         print(results["summary"])
     out = Path(__file__).parent / "results" / "encoding.json"
     if out.exists():  # a part skipped this time keeps its last measurement (with its meta)
