@@ -51,9 +51,11 @@ class SongAnalysis:
         against surrogates (:func:`frisson.structure.cluster_with_null`).
     transitions : dict of str to Transitions
         By method: ``"tested_novelty"`` (the default,
-        :data:`frisson.structure.DEFAULT_TRANSITIONS`: novelty peaks with a
-        surrogate p each, those with p <= alpha kept), ``"pc1_variance"`` (the
-        poster's) and ``"foote_novelty"`` (untested novelty peaks).
+        :data:`frisson.structure.DEFAULT_TRANSITIONS`: the Laplacian
+        segmentation's boundaries, kept when the song's segmentation beats
+        surrogates, :func:`frisson.structure.significant_segmentation`),
+        ``"pc1_variance"`` (the poster's) and ``"foote_novelty"`` (untested
+        novelty peaks).
     features : TimeSeries
         Acoustic features at the PC rate.
     correlations : FeatureCorrelations
@@ -135,7 +137,7 @@ def analyze_song(
     k_max: int = 8,
     variance_window_s: float = 4.0,
     novelty_kernel_s: float = 8.0,
-    transition_kernel_s: float = 24.0,
+    transition_min_segment_s: float = 5.0,
     transition_alpha: float = 0.05,
     n_transition_surrogates: int = 199,
     min_distance_s: float = 5.0,
@@ -150,8 +152,9 @@ def analyze_song(
     """Latent-trajectory analysis of one song, as in the chills study.
 
     Encode -> sliding mean -> within-song PCA -> clusters (k by the gap
-    statistic) -> transitions (the default: novelty peaks tested against
-    surrogates; plus the poster's PC1 variance and untested Foote novelty) ->
+    statistic) -> transitions (the default: section boundaries of the
+    smoothed latent, the song's segmentation tested against surrogates; plus
+    the poster's PC1 variance and untested Foote novelty) ->
     acoustic features -> lagged PC-feature correlations with surrogate p-values
     -> (optional) boundary scores.
 
@@ -179,9 +182,9 @@ def analyze_song(
     variance_window_s, novelty_kernel_s, min_distance_s, edge_s : float
         Transition settings (see :func:`~frisson.latent.variance_transitions`
         and :func:`~frisson.latent.novelty_transitions`).
-    transition_kernel_s, transition_alpha, n_transition_surrogates : float, float, int
-        The default detector's kernel, song-wise level and surrogates (see
-        :func:`frisson.structure.significant_transitions`).
+    transition_min_segment_s, transition_alpha, n_transition_surrogates : float, float, int
+        The default detector's shortest section (s), song-wise level and
+        surrogates (see :func:`frisson.structure.significant_segmentation`).
     n_pcs_correlated : int
         Leading PCs correlated with the features.
     lag_range_s : (float, float)
@@ -210,7 +213,7 @@ def analyze_song(
     >>> result.boundary_scores["pc1_variance"][1].f_measure
     1.0
     >>> result.default_transitions.times_s.round(1), result.default_transitions.p
-    (array([12.6]), array([0.03]))
+    (array([ 9.1, 24.6]), array([0.015, 0.015]))
 
     """
     enc = get_encoder(encoder, **(encoder_params or {}))
@@ -244,9 +247,10 @@ def analyze_song(
         smoothed = latent.sliding_mean(embedding[layer], window_frames=window, hop_frames=hop)
         pca = latent.trajectory_pca(smoothed, n_components=n_components)
         clusters = structure.cluster_with_null(pca.pcs, k_max=k_max, seed=seed)
-        tested = {"kernel_s": transition_kernel_s, "alpha": transition_alpha, "seed": seed}
-        tested["n_surrogates"] = n_transition_surrogates
+        tested = {"alpha": transition_alpha, "seed": seed, "n_surrogates": n_transition_surrogates}
+        tested["min_segment_s"] = transition_min_segment_s
         transitions = _transitions(
+            smoothed,
             pca.pcs,
             tested,
             variance_window_s=variance_window_s,
@@ -317,6 +321,7 @@ def analyze_song(
 
 
 def _transitions(
+    smoothed: TimeSeries,
     pcs: TimeSeries,
     tested: dict[str, Any],
     *,
@@ -327,8 +332,8 @@ def _transitions(
 ) -> dict[str, latent.Transitions]:
     """The default (tested) transitions first, then the poster's and untested novelty."""
     return {
-        structure.DEFAULT_TRANSITIONS: structure.significant_transitions(
-            pcs, min_distance_s=min_distance_s, edge_s=edge_s, **tested
+        structure.DEFAULT_TRANSITIONS: structure.significant_segmentation(
+            smoothed, edge_s=edge_s, **tested
         ),
         "pc1_variance": latent.variance_transitions(
             pcs, window_s=variance_window_s, min_distance_s=min_distance_s, edge_s=edge_s

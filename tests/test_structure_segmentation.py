@@ -1,0 +1,140 @@
+"""frisson.structure.significant_segmentation: the default detector and its song-wise null."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from frisson import latent, structure
+from frisson.audio import audio_from_array
+from frisson.encoders import get_encoder
+from frisson.errors import DataError, ParameterError
+from frisson.simulate import synth_piece
+from frisson.timeseries import TimeSeries
+
+RATE_HZ = 44100 / 512 / 4  # the poster's smoothed DAC rate, 21.5 Hz
+
+
+def _mixed_ar1(rng, duration_s, tau_s, n_sources=16, n_dims=32):
+    """Stationary latent: independent AR(1) sources mixed at random into n_dims."""
+    phi = np.exp(-1 / (tau_s * RATE_HZ))
+    n = int(duration_s * RATE_HZ)
+    sources = lfilter([1.0], [1.0, -phi], rng.standard_normal((n + 500, n_sources)), axis=0)
+    return TimeSeries(sources[500:] @ rng.standard_normal((n_sources, n_dims)), RATE_HZ)
+
+
+def _sectioned(rng, boundaries_s, duration_s, n_dims=32, noise=1.0):
+    """Sections: a random level per section in every dimension, plus AR(1) noise (tau 1 s)."""
+    times = np.arange(int(duration_s * RATE_HZ)) / RATE_HZ
+    levels = rng.standard_normal((len(boundaries_s) + 1, n_dims))
+    section = np.searchsorted(boundaries_s, times, side="right")
+    phi = np.exp(-1 / RATE_HZ)
+    wander = lfilter([1.0], [1.0, -phi], rng.standard_normal((times.size, n_dims)), axis=0)
+    return TimeSeries(levels[section] + noise * wander / wander.std(), RATE_HZ)
+
+
+def _brute_force_costs(values, k_max, min_length):
+    n = values.shape[0]
+    out = np.full(k_max, np.inf)
+    for k in range(1, k_max + 1):
+        for cuts in itertools.combinations(range(1, n), k - 1):
+            edges = (0, *cuts, n)
+            if min(np.diff(edges)) < min_length:
+                continue
+            cost = sum(
+                ((values[a:b] - values[a:b].mean(axis=0)) ** 2).sum()
+                for a, b in itertools.pairwise(edges)
+            )
+            out[k - 1] = min(out[k - 1], cost)
+    return out
+
+
+@pytest.mark.parametrize(("n", "min_length"), [(12, 1), (13, 3)])
+def test_segmentation_costs_equal_every_split_tried(n, min_length):
+    rng = np.random.default_rng(n)
+    values = rng.standard_normal((2, n, 3))
+    got = structure.segmentation_costs(values, 4, min_length)
+    for series, costs in zip(values, got, strict=True):
+        np.testing.assert_allclose(costs, _brute_force_costs(series, 4, min_length), rtol=1e-9)
+
+
+def test_whitened_latent_has_unit_uncorrelated_columns():
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((400, 6)) @ rng.standard_normal((6, 20)) * 50.0
+    white = structure.whitened_latent(values, 4)
+    np.testing.assert_allclose(white.T @ white / 400, np.eye(4), atol=1e-9)
+    assert structure.whitened_latent(values, 30).shape == (400, 6)  # capped at the rank
+
+
+def test_planted_sections_are_found_and_the_song_passes():
+    rng = np.random.default_rng(3)
+    boundaries = np.array([22.0, 49.0, 83.0, 110.0])
+    found = structure.significant_segmentation(_sectioned(rng, boundaries, 140.0), n_surrogates=99)
+    np.testing.assert_allclose(found.times_s, boundaries, atol=1.0)  # 2 Hz grid
+    np.testing.assert_array_equal(found.p, found.params["song_p"])
+    assert found.params["song_p"] <= 0.02
+    frame = found.to_frame()
+    assert list(frame.columns) == ["time_s", "strength", "method", "p", "default"]
+    assert frame["default"].all() and (frame.method == structure.DEFAULT_TRANSITIONS).all()
+
+
+def test_planted_boundaries_in_generated_audio():
+    piece = synth_piece(n_sections=5, section_s=(18.0, 26.0), seed=3)
+    frames = get_encoder("mel").encode(piece.audio)["logmel"]
+    found = structure.significant_segmentation(structure.smooth_latent(frames), n_surrogates=99)
+    f3 = latent.score_boundaries(
+        found.times_s, piece.boundaries_s, duration_s=piece.audio.duration_s
+    )[1]
+    # Every planted boundary is found; the Laplacian segmentation also splits the
+    # generator's sections at some of their own repeats (10 boundaries for 4, precision 0.4).
+    assert f3.recall == 1.0, (found.times_s, piece.boundaries_s)
+    assert f3.precision >= 0.4 and found.params["song_p"] <= 0.05
+
+
+def test_song_wise_false_positive_rate_on_stationary_latents():
+    # Mixed AR(1) latents (correlation time 0.5 s, 2 s and 5 s), 60-s songs: any
+    # transition in about 5 % of songs (with phase-randomised instead of DCT sign
+    # surrogates 10 and 23 of 60 songs passed at 2 s and 5 s).
+    rng = np.random.default_rng(11)
+    for tau_s in (0.5, 2.0, 5.0):
+        hits = sum(
+            structure.significant_segmentation(
+                _mixed_ar1(rng, 60.0, tau_s), n_surrogates=49, seed=i
+            ).times_s.size
+            > 0
+            for i in range(40)
+        )
+        assert hits <= 5, (tau_s, hits)  # P(> 5 of 40 | 5 %) = 1.4 %
+
+
+def test_stationary_audio_gets_no_transition():
+    # White noise and a steady loop through the mel encoder, 45 s each.
+    rng = np.random.default_rng(0)
+    rate = 22050
+    t = np.arange(2 * rate) / rate
+    bar = 0.05 * np.sin(2 * np.pi * 330 * t) + 0.3 * np.sin(2 * np.pi * 60 * t) * np.exp(
+        -((t % 0.5) / 0.08)
+    )
+    encoder = get_encoder("mel")
+    hits = 0
+    for i in range(8):
+        noise = 0.1 * rng.standard_normal(45 * rate)
+        loop = np.tile(bar, 23)[: 45 * rate] + 0.01 * rng.standard_normal(45 * rate)
+        for samples in (noise, loop):
+            frames = encoder.encode(audio_from_array(samples, rate))["logmel"]
+            smoothed = structure.smooth_latent(frames)
+            found = structure.significant_segmentation(smoothed, n_surrogates=99, seed=i)
+            hits += found.times_s.size > 0
+    assert hits <= 3  # 16 songs, 0.8 expected at 5 %; P(>= 4) = 0.7 %
+
+
+def test_bad_settings_and_short_songs_are_named():
+    latent_series = TimeSeries(np.random.default_rng(0).standard_normal((100, 4)), 2.0)
+    with pytest.raises(ParameterError, match="alpha"):
+        structure.significant_segmentation(latent_series, alpha=1.5)
+    with pytest.raises(DataError, match="min_segment_s=30"):
+        structure.significant_segmentation(latent_series, min_segment_s=30.0)
+    broken = latent_series.replace(values=np.where(latent_series.values > 2, np.nan, 0.0))
+    with pytest.raises(DataError, match="NaN"):
+        structure.significant_segmentation(broken)
