@@ -9,17 +9,23 @@ surrogates:
   ``hop_s``), converted to frames per encoder frame rate; the poster's setting
   (100 frames, hop 4 at DAC's 86.13 frames/s) is :data:`POSTER_WINDOW_S` and
   :data:`POSTER_HOP_S`.
-- :func:`significant_transitions` (method ``"tested_novelty"``, the default of
-  :func:`frisson.pipelines.analyze_song`) takes the peaks of Foote's checkerboard
-  novelty of the leading PCs and gives each a p-value from surrogate PCs, as a
-  max-statistic over the song, so the chance that a song without structure gets
-  any transition is ``alpha``.
+- :func:`significant_segmentation` (the default detector of
+  :func:`frisson.pipelines.analyze_song`, key ``"tested_novelty"``) takes the
+  boundaries of McFee & Ellis's Laplacian segmentation of the z-scored latent and
+  keeps them when the song's best split into 2..8 sections explains more variance
+  than DCT sign surrogates of the whitened latent reach (max-statistic over the
+  number of sections and every split), so the chance that a song without
+  structure gets any transition is ``alpha``. On real concatenations it is the
+  best tested detector with both ``musicnn-msd`` and ``mel`` (``benchmarks/latent.py``).
+- :func:`significant_transitions` (the previous default) takes the peaks of a
+  mean-shift statistic of the leading PCs and tests them step-down against
+  phase-randomised PCs; with ``musicnn-msd`` few real boundaries pass.
 - :func:`cluster_with_null` picks the number of k-means clusters by the gap
   statistic against surrogates (k = 1 allowed) and says whether the clusters beat
   that null.
 
-Surrogates for transitions
---------------------------
+Surrogates for transitions (:func:`significant_transitions`)
+-----------------------------------------------------------
 A section change is a step shared by many latent dimensions. Surrogates that keep
 a song's whole power spectrum (phase randomisation, IAAFT) keep the steps' power
 as slow Gaussian wandering, and the wandering's peaks reach most real changes:
