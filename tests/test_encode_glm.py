@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 
 from frisson.errors import DataError
-from frisson.glm import absolute_derivative, first_level, group_signflip, run_design
+from frisson.glm import (
+    absolute_derivative,
+    first_level,
+    group_signflip,
+    phase_randomise,
+    run_design,
+    surrogate_group_test,
+    with_drives,
+)
 from frisson.timeseries import TimeSeries
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package (import-mode=importlib)
@@ -46,35 +54,51 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, int], phi: float) -> np.nda
     return out * np.sqrt(1 - phi**2)
 
 
-def _dataset(seed: int, *, n_participants: int = 8, n_units: int = 40, beta: float = 0.0):
+def _dataset(
+    seed: int,
+    *,
+    n_participants: int = 8,
+    n_units: int = 40,
+    beta: float = 0.0,
+    song_locked: float = 0.0,
+):
     """Participants x 2 runs x 2 stimuli: BOLD = music block + drift + AR(1) (+ beta * emotion).
 
     The emotion regressor (the HRF-convolved |derivatives| of the group ratings)
     drives the first quarter of the units with ``beta`` per unit of the
     standardised regressor; the others see only the block, drift and noise.
+    ``song_locked`` adds a response locked to the songs, the same in every
+    listener and unrelated to the ratings. Returns the BOLD, the designs, the
+    planted units and the group ratings (per stimulus).
     """
     rng = np.random.default_rng(seed)
     frames = np.arange(N_FRAMES) * TR_S
-    stimuli = [absolute_derivative(_ratings(rng), smooth_s=1.0) for _ in range(4)]
+    raw = [_ratings(rng) for _ in range(4)]
+    stimuli = [absolute_derivative(r, smooth_s=1.0) for r in raw]
     runs = []
     for run in range(2):
         drives = [(onset, stimuli[2 * run + i]) for i, onset in enumerate(ONSETS_S)]
         design = run_design(frames, drives, [(o, DURATION_S) for o in ONSETS_S])
         runs.append(design)
     responsive = np.arange(n_units) < n_units // 4
+    song = [
+        np.convolve(rng.standard_normal(N_FRAMES), np.ones(8) / 8, "same") * d["music"].to_numpy()
+        for d in runs
+    ]
+    weights = song_locked * rng.uniform(0.5, 1.5, n_units)
     data = []
     for _ in range(n_participants):
         bold_runs = []
-        for design in runs:
+        for run, design in enumerate(runs):
             emotion = design["emotionality_absderiv"] + design["enjoyment_absderiv"]
             emotion = (emotion - emotion.mean()) / emotion.std()
             block = design["music"].to_numpy()[:, None] * rng.uniform(0.5, 2.0, n_units)
             drift = np.linspace(-1, 1, N_FRAMES)[:, None] * rng.normal(0, 1, n_units)
             noise = _ar1(rng, (N_FRAMES, n_units), 0.4)
-            signal = beta * emotion.to_numpy()[:, None] * responsive
+            signal = beta * emotion.to_numpy()[:, None] * responsive + song[run][:, None] * weights
             bold_runs.append(TimeSeries(100 + block + drift + noise + signal, 1 / TR_S))
         data.append(bold_runs)
-    return data, runs, responsive
+    return data, runs, responsive, raw
 
 
 def _fit(data, designs):
@@ -108,7 +132,7 @@ def test_design_places_the_drive_at_its_onset_through_the_hrf():
 
 
 def test_planted_response_is_recovered_with_its_amplitude():
-    data, designs, responsive = _dataset(1, beta=0.6)
+    data, designs, responsive, _ = _dataset(1, beta=0.6)
     fits = _fit(data, designs)
     emotion = np.array([f.effect[0] for f in fits])
     # the planted signal is beta * (e + j) / SD(e + j): each channel's beta is
@@ -129,7 +153,7 @@ def test_null_bold_unrelated_to_ratings_is_calibrated():
     """120 null datasets (8 listeners x 2 runs x 40 voxels; AR(1) 0.4, music block, drift)."""
     first, group, fwe = [], [], []
     for seed in range(120):
-        data, designs, _ = _dataset(1000 + seed)
+        data, designs, _, _ = _dataset(1000 + seed)
         fits = _fit(data, designs)
         first.append(np.mean([f.p[0] < 0.05 for f in fits]))
         test = group_signflip(np.array([f.effect[0] for f in fits]), n_permutations=1000)
@@ -222,3 +246,56 @@ def test_layer_maps_on_mni152_and_fsaverage(tmp_path):
     image = nib.load(tmp_path / "group_significant_r.nii.gz")
     np.testing.assert_allclose(np.asarray(image.dataobj), r_map, atol=1e-7)
     assert "http://" not in (tmp_path / "group_significant_r.html").read_text()[:100]
+
+
+def _surrogate_designs(designs, raw, n_participants, n_surrogates, seed):
+    """Designs from phase-randomised group ratings, the same for every listener."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_surrogates):
+        drives = [absolute_derivative(phase_randomise(r, rng), smooth_s=1.0) for r in raw]
+        runs = [
+            with_drives(design, [(o, drives[2 * run + i]) for i, o in enumerate(ONSETS_S)])
+            for run, design in enumerate(designs)
+        ]
+        yield [runs] * n_participants
+
+
+@pytest.mark.slow
+def test_song_locked_responses_pass_the_signflip_test_but_not_the_ratings_null():
+    """Listeners share a song-locked response unrelated to the ratings (30 datasets).
+
+    Sign flips over listeners cannot tell it from a rating response (it is in every
+    listener); refits on surrogate ratings (songs as the random factor) can.
+    """
+    signflip, surrogate = [], []
+    for seed in range(30):
+        data, designs, _, raw = _dataset(3000 + seed, n_units=20, song_locked=1.0)
+        fits = _fit(data, designs)
+        effects = np.array([f.effect[0] for f in fits])
+        signflip.append(bool((group_signflip(effects, n_permutations=1000).p_fwe < 0.05).any()))
+        tests = surrogate_group_test(
+            data, fits, _surrogate_designs(designs, raw, len(data), 19, seed), CONTRASTS
+        )
+        surrogate.append(bool((tests["emotion"].p_fwe <= 0.05).any()))
+    print(f"song-locked: FWE sign-flip {np.mean(signflip):.2f}, surrogate {np.mean(surrogate):.2f}")
+    assert np.mean(signflip) >= 0.15
+    assert np.mean(surrogate) <= 0.12
+
+
+def test_encode_glm_with_the_surrogate_ratings_null(emotion_study, tmp_path):
+    """glm_null = 'ratings': the planted voxels still pass (4 songs, 39 surrogates)."""
+    from frisson.pipelines import run_emotion_glm
+    from frisson.pipelines.encoding import EncodeConfig
+    from frisson.study import voxel_ijk
+
+    root, planted = emotion_study
+    config = EncodeConfig(
+        study=root, output=tmp_path / "out", mode="glm", glm_null="ratings", n_permutations=39
+    )
+    results = run_emotion_glm(config)
+    test = results.group["emotion"]
+    assert test.n_patterns == 39 and not test.exact
+    truth = planted[tuple(voxel_ijk(test.units).T)]
+    assert (test.p_fwe[truth] <= 0.05).mean() >= 0.8
+    assert (test.p_fwe[~truth] <= 0.05).mean() <= 0.01
+    assert "surrogate ratings" in results.summary()

@@ -70,16 +70,20 @@ class EmotionGLMResults:
     files: list = field(default_factory=list)
 
     def summary(self) -> str:
-        """Participants, units, and per contrast the units with ``p_fwe < .05``."""
+        """Participants, units, and per contrast the units with ``p_fwe <= .05``."""
         lines = [
             f"brain-emotion GLM on {self.config.study}: {len(self.first_level)} participants, "
             f"regressors |d/dt| of {', '.join(self.channels)} (smoothed {self.config.smooth_s:g} s)"
         ]
+        null = (
+            "surrogate ratings, max-|t|"
+            if self.config.glm_null == "ratings"
+            else "sign-flip max-|t| over participants"
+        )
         for name, test in self.group.items():
             lines.append(
-                f"  {name}: {int(np.sum(test.p_fwe < 0.05))} of {len(test.units)} units with "
-                f"p_fwe < .05 (sign-flip max-|t| over {test.n_patterns} patterns, "
-                f"|t| > {test.t_threshold:.2f})"
+                f"  {name}: {int(np.sum(test.p_fwe <= 0.05))} of {len(test.units)} units with "
+                f"p_fwe <= .05 ({null}, {test.n_patterns} draws, |t| > {test.t_threshold:.2f})"
             )
         if not self.group:
             lines.append("  no group test (needs >= 3 participants sharing units)")
@@ -102,8 +106,11 @@ def _rating_runs(study) -> list:
     return out
 
 
-def _group_drives(study, config: EncodeConfig) -> tuple[dict[str, TimeSeries], tuple[str, ...]]:
-    """Per stimulus, the group-mean ratings' absolute derivatives on stimulus time."""
+def _group_drives(study, config: EncodeConfig):
+    """Per stimulus, the group-mean ratings' absolute derivatives on stimulus time.
+
+    Returns the drives, the channels and the group-mean ratings (for surrogates).
+    """
     from frisson.glm import absolute_derivative
 
     runs = _rating_runs(study)
@@ -114,14 +121,13 @@ def _group_drives(study, config: EncodeConfig) -> tuple[dict[str, TimeSeries], t
         )
     ratings_config = dataclasses.replace(config, target="ratings", mode="layers", post_s=0.0)
     segments, placements = _ratings_targets(study, ratings_config, runs)
-    drives = {}
+    drives, ratings = {}, {}
     channels: tuple[str, ...] = ()
     for segment, placed in zip(segments, placements, strict=True):
         channels = tuple(n for n in segment.names if not n.endswith("_absderiv"))
-        drives[placed[0][1]] = absolute_derivative(
-            segment.select(list(channels)), smooth_s=config.smooth_s
-        )
-    return drives, channels
+        ratings[placed[0][1]] = segment.select(list(channels))
+        drives[placed[0][1]] = absolute_derivative(ratings[placed[0][1]], smooth_s=config.smooth_s)
+    return drives, channels, ratings
 
 
 def _own_drives(study, config: EncodeConfig, run) -> list[tuple[float, TimeSeries]]:
@@ -154,11 +160,15 @@ def _own_drives(study, config: EncodeConfig, run) -> list[tuple[float, TimeSerie
 
 
 def _participant_fit(study, config: EncodeConfig, runs: list, drives, contrasts):
-    """One participant's first level, and the voxel grid."""
+    """One participant's first level, the voxel grid, and the fit's inputs.
+
+    The inputs (``bold``, ``designs``, ``onsets``: per run the BOLD, the design and
+    the ``(onset_s, stimulus)`` of rated stimuli) let surrogate ratings refit it.
+    """
     from frisson.glm import first_level, run_design
 
     bold_runs, _, space = _bold_targets(study, config, runs)
-    kept, designs = [], []
+    kept, designs, onsets = [], [], []
     for run, bold in zip(runs, bold_runs, strict=True):
         shown = _presentations(study, run)
         if config.ratings_source == "own":
@@ -177,9 +187,11 @@ def _participant_fit(study, config: EncodeConfig, runs: list, drives, contrasts)
         )
         kept.append(bold)
         designs.append(design)
+        onsets.append([(onset, name) for onset, _, name in shown if name in drives])
     if not kept:
         raise DataError(f"sub-{runs[0].participant}: no BOLD run with rated stimuli.")
-    return first_level(kept, designs, contrasts), space
+    inputs = {"bold": kept, "designs": designs, "onsets": onsets}
+    return first_level(kept, designs, contrasts), space, inputs
 
 
 def run_emotion_glm(config: EncodeConfig, *, overwrite: bool = False) -> EmotionGLMResults:
@@ -190,9 +202,11 @@ def run_emotion_glm(config: EncodeConfig, *, overwrite: bool = False) -> Emotion
     config : EncodeConfig
         ``mode = "glm"``, ``target = "bold"``; ``ratings_source``, ``smooth_s``,
         ``glm_high_pass_hz``, ``channels`` (default every ratings channel),
-        ``n_permutations`` (sign patterns of the group test; ``"auto"``: 10 000,
-        or all ``2**n`` when fewer) and the BOLD settings (``mask``, ``atlas``,
-        ``derivatives`` ...) apply.
+        ``glm_null`` (``"signflip"``: over participants; ``"ratings"``: refits
+        on phase-randomised group ratings, songs as the random factor),
+        ``n_permutations`` (sign patterns, ``"auto"``: 10 000 or all ``2**n``
+        when fewer; or surrogates, ``"auto"``: 199) and the BOLD settings
+        (``mask``, ``atlas``, ``derivatives`` ...) apply.
 
     overwrite : bool
         Write into a non-empty output folder frisson did not create.
@@ -207,7 +221,6 @@ def run_emotion_glm(config: EncodeConfig, *, overwrite: bool = False) -> Emotion
     >>> print(run_emotion_glm(config).summary())  # doctest: +SKIP
 
     """
-    from frisson.glm import group_signflip
     from frisson.study import read_study
 
     config.check()
@@ -217,8 +230,8 @@ def run_emotion_glm(config: EncodeConfig, *, overwrite: bool = False) -> Emotion
     log_study_problems(study)
     runs = _select_runs(study, config)
     check_output_folder(Path(config.output), overwrite=overwrite)
-    drives, channels = (
-        _group_drives(study, config) if config.ratings_source == "group" else ({}, ())
+    drives, channels, ratings = (
+        _group_drives(study, config) if config.ratings_source == "group" else ({}, (), {})
     )
     if config.ratings_source == "own":
         channels = tuple(config.channels or ())
@@ -226,13 +239,15 @@ def run_emotion_glm(config: EncodeConfig, *, overwrite: bool = False) -> Emotion
     by_participant: dict[str, list] = {}
     for run in runs:
         by_participant.setdefault(f"sub-{run.participant}", []).append(run)
-    spaces = {}
+    spaces, inputs = {}, {}
     for label, participant_runs in by_participant.items():
         names = channels or _own_channels(study, config, participant_runs[0])
         contrasts = {"emotion": {f"{c}_absderiv": 1.0 for c in names}}
         contrasts.update({c: {f"{c}_absderiv": 1.0} for c in names})
         try:
-            fit, space = _participant_fit(study, config, participant_runs, drives, contrasts)
+            fit, space, inputs[label] = _participant_fit(
+                study, config, participant_runs, drives, contrasts
+            )
         except DataError as error:
             if len(by_participant) == 1:
                 raise
@@ -244,18 +259,63 @@ def run_emotion_glm(config: EncodeConfig, *, overwrite: bool = False) -> Emotion
         spaces[label] = space
     if not results.first_level:
         raise DataError(f"{study.root}: no participant could be fitted (see the warnings).")
-    n_permutations = 10000 if config.n_permutations == "auto" else int(config.n_permutations)
-    results.n_permutations = n_permutations
     results.space = _shared_space(spaces)
+    _group_level(results, config, inputs, ratings)
+    return results
+
+
+def _group_level(results: EmotionGLMResults, config: EncodeConfig, inputs, ratings) -> None:
+    """Sign flips over participants, or refits on surrogate ratings (``glm_null``)."""
+    from frisson.glm import first_level, group_signflip, surrogate_group_test
+
     fits = list(results.first_level.values())
     shared = sorted(set.intersection(*(set(f.units) for f in fits)), key=fits[0].units.index)
-    if len(fits) >= 3 and shared:
-        for index, name in enumerate(fits[0].contrasts):
-            effects = np.array([f.effect[index][[f.units.index(u) for u in shared]] for f in fits])
-            results.group[name] = group_signflip(
-                effects, units=shared, n_permutations=n_permutations, seed=config.seed
-            )
-    return results
+    if len(fits) < 3 or not shared:
+        return
+    if config.glm_null == "ratings":
+        n = 199 if config.n_permutations == "auto" else int(config.n_permutations)
+        results.n_permutations = n
+        bold = [[b.select(shared) for b in inputs[label]["bold"]] for label in results.first_level]
+        designs = [inputs[label]["designs"] for label in results.first_level]
+        onsets = [inputs[label]["onsets"] for label in results.first_level]
+        observed = [
+            first_level(runs, d, results.contrasts) for runs, d in zip(bold, designs, strict=True)
+        ]
+        surrogates = _surrogate_designs(designs, onsets, ratings, config, n)
+        results.group = surrogate_group_test(bold, observed, surrogates, results.contrasts)
+        return
+    n = 10000 if config.n_permutations == "auto" else int(config.n_permutations)
+    results.n_permutations = n
+    for index, name in enumerate(fits[0].contrasts):
+        effects = np.array([f.effect[index][[f.units.index(u) for u in shared]] for f in fits])
+        results.group[name] = group_signflip(
+            effects, units=shared, n_permutations=n, seed=config.seed
+        )
+
+
+def _surrogate_designs(designs, onsets, ratings, config: EncodeConfig, n_surrogates: int):
+    """Per surrogate, per participant, per run: the design on phase-randomised group ratings.
+
+    One surrogate of each stimulus' group ratings per draw, shared by every
+    participant (the ratings are the group's), through the same smoothing and
+    derivative as the observed regressors.
+    """
+    from frisson._check import rng_from_seed
+    from frisson.glm import absolute_derivative, phase_randomise, with_drives
+
+    rng = rng_from_seed(config.seed)
+    for _ in range(n_surrogates):
+        drives = {
+            name: absolute_derivative(phase_randomise(series, rng), smooth_s=config.smooth_s)
+            for name, series in ratings.items()
+        }
+        yield [
+            [
+                with_drives(design, [(onset, drives[name]) for onset, name in placed])
+                for design, placed in zip(participant, participant_onsets, strict=True)
+            ]
+            for participant, participant_onsets in zip(designs, onsets, strict=True)
+        ]
 
 
 def _own_channels(study, config: EncodeConfig, run) -> tuple[str, ...]:

@@ -70,7 +70,7 @@ class StudyISCResults:
                 f"ISC of {self.config.target} on {self.config.study}: {len(result.units)} units, "
                 f"{len(result.stimuli)} stimuli, {result.n_participants} participants "
                 f"({result.null} null, {result.n_surrogates} surrogates)",
-                f"  {int(np.sum(result.p_fwe < 0.05))} units with p_fwe < .05 (max over units), "
+                f"  {int(np.sum(result.p_fwe <= 0.05))} units with p_fwe <= .05 (max over units), "
                 f"{int(np.sum(result.q < q))} with q < {q:g}; median ISC "
                 f"{np.median(result.mean):.3f}",
             ]

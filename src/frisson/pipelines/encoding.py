@@ -184,6 +184,12 @@ class EncodeConfig:
         derivative (default 1 s; 0 = none).
     glm_high_pass_hz : float
         ``glm``: cut-off of the cosine drift regressors (default 1/128 Hz).
+    glm_null : {'signflip', 'ratings'}
+        ``glm``: the group null. ``signflip`` (default): sign flips over
+        participants (listeners the random factor). ``ratings``: refits on
+        phase-randomised group ratings, which also controls song-locked
+        responses every listener shares (songs the random factor; needs
+        ``ratings_source = "group"``; ``n_permutations`` surrogates, "auto" 199).
     isc_null : {'shift', 'phase'}
         ``isc``: circular shifts (at least 5 s) or phase randomisation of
         each participant.
@@ -233,6 +239,7 @@ class EncodeConfig:
     ratings_source: str = "group"
     smooth_s: float = 1.0
     glm_high_pass_hz: float = 1.0 / 128
+    glm_null: str = "signflip"
     isc_null: str = "shift"
 
     @classmethod
@@ -318,6 +325,11 @@ class EncodeConfig:
         check_option("mode", self.mode, MODES)
         check_option("ratings_source", self.ratings_source, ("group", "own"))
         check_option("isc_null", self.isc_null, ("shift", "phase"))
+        check_option("glm_null", self.glm_null, ("signflip", "ratings"))
+        if self.glm_null == "ratings" and self.ratings_source != "group":
+            raise ParameterError(
+                "glm_null = 'ratings' redraws the group ratings: set ratings_source = 'group'."
+            )
         check_positive("smooth_s", self.smooth_s, allow_zero=True)
         check_positive("glm_high_pass_hz", self.glm_high_pass_hz)
         if self.mode == "glm" and self.target != "bold":

@@ -244,10 +244,11 @@ def write_glm_report(results: EmotionGLMResults, output: str | os.PathLike) -> l
     files.append(write_table(output / "glm_first_level.tsv", pd.concat(frames)))
     group_rows = []
     maps = []
+    null = "surrogate-ratings" if results.config.glm_null == "ratings" else "sign-flip"
     for name, test in results.group.items():
         frame = test.to_frame()
         frame.insert(0, "contrast", name)
-        frame["significant"] = frame["p_fwe"] < 0.05
+        frame["significant"] = frame["p_fwe"] <= 0.05
         group_rows.append(frame)
         if results.space is not None:
             image = volume_image(test.t, test.units, results.space)
@@ -260,7 +261,7 @@ def write_glm_report(results: EmotionGLMResults, output: str | os.PathLike) -> l
                     f"group_{name}_t",
                     title,
                     f"One-sample t over participants of the {name} contrast; drawn where "
-                    f"|t| > {test.t_threshold:.2f} (sign-flip max-|t|, p_fwe < .05).",
+                    f"|t| > {test.t_threshold:.2f} ({null} max-|t|, p_fwe <= .05).",
                 )
             )
     if group_rows:
@@ -280,8 +281,13 @@ def write_glm_report(results: EmotionGLMResults, output: str | os.PathLike) -> l
             "convolved with the SPM HRF; nuisance: the music block, cosine drifts "
             f"(high-pass {results.config.glm_high_pass_hz:.4g} Hz), a constant. OLS with "
             "AR(1) prewhitening (design-bias-corrected AR estimate) per run, fixed effects "
-            "over runs; group: one-sample t over participants, sign-flip permutations, "
-            "family-wise error from the maximum |t| over units.</p>",
+            "over runs; group: one-sample t over participants against "
+            + (
+                "refits on phase-randomised group ratings (songs the random factor)"
+                if results.config.glm_null == "ratings"
+                else "sign flips over participants (listeners the random factor)"
+            )
+            + ", family-wise error from the maximum |t| over units.</p>",
         ),
     ]
     if group_rows:
@@ -304,7 +310,7 @@ def write_isc_report(results: StudyISCResults, output: str | os.PathLike) -> lis
 
     Files: ``isc.tsv`` (per unit: isc pooled over stimuli, p, p_fwe, q,
     ``isc_<stimulus>``), ``isc_participants.tsv`` (stimulus, participants),
-    ``settings.json``, the ``isc`` map (drawn where ``p_fwe < .05``) and
+    ``settings.json``, the ``isc`` map (drawn where ``p_fwe <= .05``) and
     ``report.html``.
 
     Parameters
@@ -331,12 +337,12 @@ def write_isc_report(results: StudyISCResults, output: str | os.PathLike) -> lis
     files.append(write_table(output / "isc_participants.tsv", table))
     maps = []
     if results.space is not None:
-        passing = result.mean[result.p_fwe < 0.05]
+        passing = result.mean[result.p_fwe <= 0.05]
         threshold = float(passing.min()) if passing.size else float(np.max(result.mean) + 1)
         image = volume_image(result.mean, result.units, results.space)
         title = f"leave-one-out ISC ({result.n_participants} participants)"
         files += write_brain_maps(image, output, "isc", threshold=threshold, title=title)
-        maps.append(("isc", title, "Mean leave-one-out ISC; drawn where p_fwe < .05."))
+        maps.append(("isc", title, "Mean leave-one-out ISC; drawn where p_fwe <= .05."))
     files.append(_settings(results.config, output))
     sections = [
         Section("Summary", f"<pre>{html.escape(results.summary())}</pre>"),
