@@ -8,7 +8,8 @@ segments of different genres (metal, electronic game music, orchestral, folk),
 every segment RMS-equalised so that no boundary is a loudness jump. Each
 boundary detector is scored with ``mir_eval.segment.detection`` at 0.5 s and 3 s
 per encoder (``musicnn-msd``, ``mel``); the default detector's song-wise null
-is measured on stationary signals (white noise, a steady loop, AR(1) latents).
+(:func:`frisson.structure.significant_segmentation`) is measured on stationary
+signals (white noise and a steady loop through ``mel``, mixed AR(1) latents).
 Results: ``benchmarks/results/latent_boundaries.json``.
 
 ``speed`` times each stage of ``analyze_song`` on generated pieces
@@ -218,30 +219,9 @@ def agglomerative(smoothed: TimeSeries, n_segments: int) -> np.ndarray:
 
 def spectral_clustering(smoothed: TimeSeries, *, k_max: int = 10, min_segment_s: float = 5.0):
     """McFee & Ellis (2014) Laplacian segmentation (librosa's recipe) at 2 Hz, k by eigengap."""
-    import librosa
-    import scipy
-    from sklearn.cluster import KMeans
-
     series = _at_rate(smoothed, 2.0)
-    x = _standardised(series.values)
-    recurrence = librosa.segment.recurrence_matrix(x.T, width=3, mode="affinity", sym=True)
-    recurrence = librosa.segment.timelag_filter(scipy.ndimage.median_filter)(
-        recurrence, size=(1, 7)
-    )
-    path_distance = np.sum(np.diff(x, axis=0) ** 2, axis=1)
-    path_similarity = np.exp(-path_distance / np.median(path_distance))
-    path = np.diag(path_similarity, k=1) + np.diag(path_similarity, k=-1)
-    degree_path, degree_rec = path.sum(axis=1), recurrence.sum(axis=1)
-    mu = degree_path @ (degree_path + degree_rec) / np.sum((degree_path + degree_rec) ** 2)
-    laplacian = scipy.sparse.csgraph.laplacian(mu * recurrence + (1 - mu) * path, normed=True)
-    eigenvalues, eigenvectors = scipy.linalg.eigh(laplacian)
-    eigenvectors = scipy.ndimage.median_filter(eigenvectors, size=(9, 1))
-    k = int(np.argmax(np.diff(eigenvalues[: k_max + 1])[1:k_max]) + 2)
-    norm = np.cumsum(eigenvectors**2, axis=1) ** 0.5
-    features = eigenvectors[:, :k] / (norm[:, k - 1 : k] + 1e-9)
-    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(features)
     kept: list[float] = []
-    for t in series.times_s[np.flatnonzero(np.diff(labels)) + 1]:
+    for t in series.times_s[structure.laplacian_boundaries(series.values, k_max=k_max)]:
         if not kept or t - kept[-1] >= min_segment_s:
             kept.append(float(t))
     return np.array(kept)
@@ -253,10 +233,13 @@ METHODS = {
     "multi_pc_variance (5 PCs)": lambda sm, pca, n: multi_pc_variance(pca.pcs),
     "librosa agglomerative (true k)": lambda sm, pca, n: agglomerative(sm, n),
     "spectral clustering (McFee-Ellis)": lambda sm, pca, n: spectral_clustering(sm),
-    "tested_novelty, mean shift (default)": lambda sm, pca, n: (
+    "tested segmentation (default)": lambda sm, pca, n: (
+        structure.significant_segmentation(sm).times_s
+    ),
+    "step-down tested novelty, mean shift": lambda sm, pca, n: (
         structure.significant_transitions(pca.pcs).times_s
     ),
-    "tested_novelty, Foote statistic": lambda sm, pca, n: (
+    "step-down tested novelty, Foote": lambda sm, pca, n: (
         structure.significant_transitions(pca.pcs, statistic="foote").times_s
     ),
 }
@@ -327,8 +310,7 @@ def null_rates(n_songs: int, *, duration_s: float = 60.0, seed: int = 0) -> list
         for i in range(n_songs):
             audio = audio_from_array(make(rng), RATE_HZ, source=f"{kind} {i}")
             smoothed = structure.smooth_latent(encoder.encode(audio)["logmel"])
-            pcs = latent.trajectory_pca(smoothed, n_components=10).pcs
-            hits += structure.significant_transitions(pcs, seed=i).times_s.size > 0
+            hits += structure.significant_segmentation(smoothed, seed=i).times_s.size > 0
         rows.append(
             {
                 "signal": kind,
@@ -338,14 +320,14 @@ def null_rates(n_songs: int, *, duration_s: float = 60.0, seed: int = 0) -> list
             }
         )
         print(f"null {kind}: {hits}/{n_songs} songs with a default transition", flush=True)
-    for tau_s in (0.5, 2.0):
+    for tau_s in (0.5, 2.0, 5.0):
         hits, n_latent = 0, 4 * n_songs
         for i in range(n_latent):
-            pcs = _ar1_pcs(rng, duration_s, tau_s)
-            hits += structure.significant_transitions(pcs, seed=i).times_s.size > 0
+            mixed = _ar1_latent(rng, duration_s, tau_s)
+            hits += structure.significant_segmentation(mixed, seed=i).times_s.size > 0
         rows.append(
             {
-                "signal": f"AR(1) latent, 10 PCs, tau {tau_s:g} s",
+                "signal": f"AR(1) latent, 16 sources mixed into 32 dims, tau {tau_s:g} s",
                 "n_songs": n_latent,
                 "songs_with_any": int(hits),
                 "rate": round(hits / n_latent, 4),
@@ -366,14 +348,15 @@ def _loop(rng: np.random.Generator, duration_s: float) -> np.ndarray:
     return loop + 0.01 * rng.standard_normal(loop.size)
 
 
-def _ar1_pcs(rng: np.random.Generator, duration_s: float, tau_s: float) -> TimeSeries:
+def _ar1_latent(rng: np.random.Generator, duration_s: float, tau_s: float) -> TimeSeries:
+    """16 independent AR(1) sources mixed at random into 32 dimensions (21.5 Hz)."""
     from scipy.signal import lfilter
 
     rate = 44100 / 512 / 4
     phi = np.exp(-1 / (tau_s * rate))
     n = int(duration_s * rate)
-    values = lfilter([1.0], [1.0, -phi], rng.standard_normal((n + 500, 10)), axis=0)[500:]
-    return TimeSeries(values * np.linspace(3, 1, 10), rate)
+    sources = lfilter([1.0], [1.0, -phi], rng.standard_normal((n + 500, 16)), axis=0)[500:]
+    return TimeSeries(sources @ rng.standard_normal((16, 32)), rate)
 
 
 def _measure(function):
