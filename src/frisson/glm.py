@@ -25,7 +25,7 @@ ratings change (in either direction), does BOLD rise? Steps:
 Calibration (``benchmarks/glm_nulls.py``, 150 datasets per family; BOLD
 unrelated to the ratings: AR(1) noise with phi 0.4, a music-evoked block
 response, a slow drift): 5.7 % of first-level voxels at p < .05, 5.0 % at the
-group level, family-wise 4.7 %; power 98 % at a planted 0.3-SD response.
+group level, family-wise 5.3 %; power 98 % at a planted 0.3-SD response.
 A song-locked response shared by every listener (unrelated to the ratings)
 passes the sign-flip test in 29 % of datasets: :func:`surrogate_group_test`
 (refits on surrogate ratings, songs as the random factor) controls it
