@@ -193,8 +193,8 @@ def test_unreadable_audio_is_one_line_as_seen_by_the_library(tmp_path, earlier, 
 
 # ------------------------------------------------------------------ analyze arguments
 ANALYZE_ARGS = {
-    "window-frames-zero": (["--window-frames", "0"], ["window_frames"]),
-    "hop-frames-zero": (["--hop-frames", "0"], ["hop_frames"]),
+    "window-s-zero": (["--window-s", "0"], ["window_s", "> 0"]),
+    "hop-s-zero": (["--hop-s", "0"], ["hop_s", "> 0"]),
     "n-components-zero": (["--n-components", "0"], ["n_components"]),
     "n-surrogates-zero": (["--n-surrogates", "0"], ["n_surrogates", ">= 1"]),
     "variance-window-negative": (["--variance-window", "-1"], ["variance_window_s", "> 0"]),
@@ -203,7 +203,7 @@ ANALYZE_ARGS = {
     "seed-negative": (["--seed", "-3"], ["seed", ">= 0"]),
     "unknown-encoder": (["--encoder", "nope"], ["nope", "available"]),
     "unknown-layer": (["--layer", "conv9"], ["conv9", "logmel"]),
-    "window-longer-than-song": (["--window-frames", "5000"], ["song.wav"]),
+    "window-longer-than-song": (["--window-s", "60"], ["song.wav"]),
 }
 
 

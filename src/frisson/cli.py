@@ -77,7 +77,7 @@ def main(verbose: int, quiet: int) -> None:
 @click.option(
     "--window-s",
     "window_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=POSTER_WINDOW_S,
     show_default=f"{POSTER_WINDOW_S:.4g}",
     help="Sliding-mean window (s; the poster's 100 DAC frames), rounded to encoder frames.",
@@ -85,7 +85,7 @@ def main(verbose: int, quiet: int) -> None:
 @click.option(
     "--hop-s",
     "hop_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=POSTER_HOP_S,
     show_default=f"{POSTER_HOP_S:.3g}",
     help="Sliding-mean hop (s; the poster's 4 DAC frames), rounded to encoder frames.",
