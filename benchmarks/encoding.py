@@ -422,6 +422,9 @@ def main() -> None:
     parser.add_argument("--skip-power", action="store_true")
     parser.add_argument("--power-units", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="a small size, seconds")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "encoding.json"
+    )
     args = parser.parse_args()
     if args.quick:
         args.voxels, args.layers, args.runs, args.run_samples = 300, 2, 4, 100
@@ -467,7 +470,7 @@ def main() -> None:
         results["summary"] = _summary(results["layers"]["rows"], args.voxels, args.layers)
         results["summary"]["threads"] = args.threads
         print(results["summary"])
-    out = Path(__file__).parent / "results" / "encoding.json"
+    out = args.out
     if out.exists():  # a part skipped this time keeps its last measurement (with its meta)
         previous = json.loads(out.read_text())
         for part in ("solvers", "layers", "summary", "power"):
