@@ -222,8 +222,10 @@ class SignificantTransitions(Transitions):
 
     ``times_s``, ``strength`` and ``p`` hold the transitions with ``p <= alpha``:
     the ones reported and used downstream. ``candidates_s`` and ``candidates_p``
-    hold every peak the step-down tested: the transitions and the first peak
-    that failed (in time order in :meth:`to_frame`).
+    hold every candidate tested (in time order in :meth:`to_frame`): for
+    :func:`significant_segmentation` every boundary of the segmentation, each
+    with the song's p; for :func:`significant_transitions` the transitions and
+    the first peak of the step-down that failed.
 
     Attributes
     ----------
