@@ -111,8 +111,9 @@ of ``DacModel.encode``, which the equivalence tests check). The default
 :func:`frisson.encoders._fast_codecs.fast_copy`: weight norm folded into plain
 weights, every convolution a channels-last 2-D convolution (oneDNN needs no
 layout conversion per call; conv outputs stay time-major), DAC's Snake fused
-into one ``torch.compile`` kernel (in-place eager operations, same numbers,
-where compiling fails, with a warning; the first compile takes tens of seconds), and
+into one ``torch.compile`` kernel (in-place eager operations, with a few more
+bf16 roundings, where compiling fails, with a warning; the first compile takes
+tens of seconds), and
 bfloat16 on CPUs with AVX-512 BF16 or AMX and on CUDA devices with bf16
 (:attr:`~_CodecEncoder.compute_dtype`; float32 elsewhere). The quantisers,
 EnCodec's LSTM and everything after it stay float32. Each bf16 convolution is
