@@ -463,7 +463,9 @@ def main() -> None:
         if not args.skip_power:
             print(f"-- power: {args.power_units} units, {args.runs} runs x {args.run_samples} TRs")
             results["power"] = bench_power(args.power_units, args.runs, args.run_samples)
-    meta = machine(threads=args.threads) | {"config": vars(args) | {"out": str(args.out), "widths": widths.tolist()}}
+    meta = machine(threads=args.threads) | {
+        "config": vars(args) | {"out": str(args.out), "widths": widths.tolist()}
+    }
     for part in list(results):
         results[part] = {"meta": meta, "rows": results[part]}
     if "layers" in results:
