@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from frisson.errors import ParameterError
 from frisson.models import encoding
 from frisson.models.encoding import _null, _profiles, _solvers
 from frisson.timeseries import TimeSeries
@@ -134,3 +135,19 @@ def test_float32_null_from_cached_spectra_equals_the_float64_null():
         slow_r, slow_t = _reference_null_draw(fit.operators, problem, 0, permutation)
         np.testing.assert_allclose(fast_r, slow_r, rtol=0, atol=2e-6)
         np.testing.assert_allclose(fast_t, slow_t, rtol=0, atol=2e-5)
+
+
+def test_float32_products_cost_about_1e_6_in_r():
+    rng = np.random.default_rng(4)
+    x, y, x_test, splits = _design("smooth", rng)
+    best, prediction = _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, splits)
+    best32, prediction32 = _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, splits, precision="float32")
+    assert np.mean(best32 == best) >= 0.95  # near-tied alphas may flip
+    same = best32 == best
+    scale = np.abs(prediction).max()
+    np.testing.assert_allclose(prediction32[:, same], prediction[:, same], atol=1e-4 * scale)
+    with pytest.raises(ParameterError, match="precision"):
+        _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, splits, precision="float16")
+    assert _solvers.check_solver_params("auto", {"precision": "float32"}) == {
+        "precision": "float32"
+    }
