@@ -112,7 +112,7 @@ _MAX_CLOSE_PAIRS = 8  # per eigenvalue; beyond, a split is scored by explicit pr
 
 
 def _eigh_parts(
-    x: np.ndarray, x_test: np.ndarray, gram: np.ndarray | None = None
+    x: np.ndarray, x_test: np.ndarray, gram: np.ndarray | None = None, dtype: type = np.float64
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     """Diagonalise the smaller Gram matrix of ``x`` once for every alpha.
 
@@ -121,6 +121,7 @@ def _eigh_parts(
     primal (``n >= p``): ``x'x = V L V'``, ``b = x_test V``, ``to_a(x'y) = V' x'y``
     (the caller forms ``x'y``, possibly by parts; ``gram``: ``x'x`` if known);
     kernel (``n < p``): ``x x' = U L U'``, ``b = x_test x' U``, ``to_a(y) = U' y``.
+    ``to_a`` projects in ``dtype`` and returns float64.
     """
     if x.shape[0] >= x.shape[1]:
         eigenvalues, vectors = np.linalg.eigh(x.T @ x if gram is None else gram)
@@ -129,8 +130,10 @@ def _eigh_parts(
         eigenvalues, vectors = np.linalg.eigh(x @ x.T)
         b = (x_test @ x.T) @ vectors
 
+    projection = vectors.T.astype(dtype, copy=False)
+
     def to_a(values: np.ndarray) -> np.ndarray:
-        return vectors.T @ values
+        return np.asarray(projection @ values, dtype=np.float64)
 
     return np.maximum(eigenvalues, 0.0), b, to_a
 
@@ -152,9 +155,12 @@ class _SplitScorer:
     explicit predictions.
     """
 
-    def __init__(self, eigenvalues: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> None:
+    def __init__(
+        self, eigenvalues: np.ndarray, b: np.ndarray, alphas: np.ndarray, dtype: type = np.float64
+    ) -> None:
         lam = eigenvalues
         self.b = b
+        self.b_low = b.astype(dtype)  # for c = b'y, in the precision of the target products
         self.inverse = 1.0 / (lam[np.newaxis, :] + alphas[:, np.newaxis])  # (n_alphas, m)
         difference = lam[np.newaxis, :] - lam[:, np.newaxis]  # [j, k] = l_k - l_j
         close = np.abs(difference) <= _CLOSE * np.maximum(np.maximum.outer(lam, lam), alphas.min())
@@ -166,12 +172,19 @@ class _SplitScorer:
             self.pair_gram = gram[self.j, self.k][:, np.newaxis]
             self.pair_inverse = self.inverse[:, self.j] * self.inverse[:, self.k]
 
-    def __call__(self, a: np.ndarray, y_val: np.ndarray) -> np.ndarray:
-        """SSE, shape (n_alphas, n_targets), of the coefficients ``a`` (m, n_targets)."""
+    def __call__(
+        self, a: np.ndarray, y_val: np.ndarray, y_val_low: np.ndarray | None = None
+    ) -> np.ndarray:
+        """SSE, shape (n_alphas, n_targets), of the coefficients ``a`` (m, n_targets).
+
+        ``y_val_low``: ``y_val`` in the scorer's product precision (default ``y_val``).
+        """
+        y_low = y_val if y_val_low is None else y_val_low
         if self.explicit:
             return np.stack([((y_val - (self.b * w) @ a) ** 2).sum(axis=0) for w in self.inverse])
         total = np.einsum("ij,ij->j", y_val, y_val)
-        linear = self.inverse @ (a * (2.0 * (self.h @ a) - 2.0 * (self.b.T @ y_val)))
+        c = np.asarray(self.b_low.T @ y_low, dtype=np.float64)
+        linear = self.inverse @ (a * (2.0 * (self.h @ a) - 2.0 * c))
         pairs = self.pair_gram * a[self.j] * a[self.k]
         return total + linear + self.pair_inverse @ pairs
 
@@ -184,6 +197,32 @@ def _is_complement(n: int, train: np.ndarray, validation: np.ndarray) -> bool:
     return bool(np.all(rows == 1))
 
 
+def _prepare_splits(x, alphas, splits, gram, dtype) -> tuple[list[tuple], bool]:
+    """Per split ``(train, validation, form, to_a, scorer)``; whether validations partition rows.
+
+    When the validation sets partition the rows, ``x'y`` is the sum of the
+    validation rows' ``x_v'y``.
+    ``form``: ``"parts"`` (primal, the training set's ``x'x`` and ``x'y`` as the
+    whole set's minus the validation rows'), ``"primal"`` or ``"kernel"`` (as
+    :func:`_eigh_parts` decides for the training set).
+    """
+    prepared = []
+    for train, validation in splits:
+        x_v = x[validation]
+        form = "primal" if len(train) >= x.shape[1] else "kernel"
+        if form == "primal" and gram is not None and _is_complement(x.shape[0], train, validation):
+            form = "parts"
+        parts = _eigh_parts(x[train], x_v, gram - x_v.T @ x_v if form == "parts" else None, dtype)
+        prepared.append(
+            (train, validation, form, parts[2], _SplitScorer(*parts[:2], alphas, dtype))
+        )
+    covered = np.zeros(x.shape[0], dtype=int)
+    for _, validation in splits:
+        np.add.at(covered, np.asarray(validation, dtype=int), 1)
+    partition = all(p[2] == "parts" for p in prepared) and bool(np.all(covered == 1))
+    return prepared, partition
+
+
 def solve_eigh_cv(
     x: np.ndarray,
     y: np.ndarray,
@@ -192,16 +231,17 @@ def solve_eigh_cv(
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
     n_targets_batch: int = _EIGH_BATCH,
+    precision: Literal["float64", "float32"] = "float64",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Choose one alpha per target by the inner splits, refit on all of x, predict x_test.
 
     One eigendecomposition per split and one for the refit serve every alpha and
     target. Primal designs (``n_samples >= n_features``) whose splits partition
     the rows (leave-one-run-out) get each training set's ``x'x`` and ``x'y`` as
-    the whole set's minus the validation rows'. Each split scores every alpha
-    without forming its predictions (:class:`_SplitScorer`), equal to the
-    explicit ``sum((y_val - prediction)^2)`` to rounding
-    (``tests/test_encoding_speed.py``).
+    the whole set's minus the validation rows', and the whole set's ``x'y`` as
+    the sum of the validation rows'. Each split scores every alpha without
+    forming its predictions (:class:`_SplitScorer`), equal to the explicit
+    ``sum((y_val - prediction)^2)`` to rounding (``tests/test_encoding_speed.py``).
 
     Parameters
     ----------
@@ -217,6 +257,12 @@ def solve_eigh_cv(
         Inner (train, validation) row indices into ``x``.
     n_targets_batch : int
         Targets scored at once (bounds memory).
+    precision : {'float64', 'float32'}
+        Precision of the products with the targets (``x'y``, the projections on
+        the eigenvectors); the eigendecompositions and the partial-fraction sums
+        stay float64. float32 halves the time of those products and changes
+        scores by about 1e-6 relative, which flips near-tied alpha choices
+        (measured in ``benchmarks/encoding.py``).
 
     Returns
     -------
@@ -233,33 +279,32 @@ def solve_eigh_cv(
 
     """
     batch = check_int("n_targets_batch", n_targets_batch, minimum=1)
+    dtype = np.dtype(check_option("precision", precision, ("float64", "float32"))).type
     primal = x.shape[0] >= x.shape[1]
     gram = x.T @ x if primal else None
-    prepared = []
-    for train, validation in splits:
-        x_v = x[validation]
-        split_primal = len(train) >= x.shape[1]  # as _eigh_parts decides
-        by_parts = split_primal and _is_complement(x.shape[0], train, validation)
-        parts = _eigh_parts(x[train], x_v, gram - x_v.T @ x_v if by_parts else None)
-        scorer = _SplitScorer(parts[0], parts[1], alphas)
-        prepared.append((train, validation, split_primal, by_parts, parts[2], scorer))
-    eigenvalues, b, to_a = _eigh_parts(x, x_test, gram)
+    prepared, partition = _prepare_splits(x, alphas, splits, gram, dtype)
+    eigenvalues, b, to_a = _eigh_parts(x, x_test, gram, dtype)
+    x_low = x.astype(dtype, copy=False)
     best = np.empty(y.shape[1], dtype=int)
     out = np.empty((x_test.shape[0], y.shape[1]))
     for start in range(0, y.shape[1], batch):
         cols = slice(start, start + batch)
         y_batch = y[:, cols]
-        xty = x.T @ y_batch if primal else None
+        y_low = y_batch.astype(dtype, copy=False)
+        x_vy = [x_low[v].T @ y_low[v] if form == "parts" else None for _, v, form, *_ in prepared]
+        if partition:
+            xty = sum(x_vy[1:], x_vy[0].copy())
+        else:
+            xty = x_low.T @ y_low if primal else None
         scores = np.zeros((alphas.size, y_batch.shape[1]))
-        for train, validation, split_primal, by_parts, to_a_split, score in prepared:
-            y_val = y_batch[validation]
-            if by_parts:
-                a = to_a_split(xty - x[validation].T @ y_val)
+        for (train, validation, form, to_a_split, score), xvy in zip(prepared, x_vy, strict=True):
+            if form == "parts":
+                a = to_a_split(xty - xvy)
             else:
-                a = to_a_split(x[train].T @ y_batch[train] if split_primal else y_batch[train])
-            scores -= score(a, y_val)
+                a = to_a_split(x_low[train].T @ y_low[train] if form == "primal" else y_low[train])
+            scores -= score(a, y_batch[validation], y_low[validation])
         best[cols] = np.argmax(scores / len(splits), axis=0)
-        a = to_a(xty if primal else y_batch)
+        a = to_a(xty if primal else y_low)
         for i in np.unique(best[cols]):
             chosen = np.flatnonzero(best[cols] == i)
             out[:, start + chosen] = (b / (eigenvalues + alphas[i])) @ a[:, chosen]
@@ -273,6 +318,7 @@ def solve_eigh(
     alpha_per_target: np.ndarray,
     *,
     n_targets_batch: int = _EIGH_BATCH,
+    precision: Literal["float64", "float32"] = "float64",
 ) -> np.ndarray:
     """Ridge fitted on (x, y) with one alpha per target; predictions for x_test.
 
@@ -290,8 +336,10 @@ def solve_eigh(
 
     """
     batch = check_int("n_targets_batch", n_targets_batch, minimum=1)
-    eigenvalues, b, to_a = _eigh_parts(x, x_test)
-    a = to_a(x.T @ y if x.shape[0] >= x.shape[1] else y)
+    dtype = np.dtype(check_option("precision", precision, ("float64", "float32"))).type
+    eigenvalues, b, to_a = _eigh_parts(x, x_test, dtype=dtype)
+    x_low, y_low = x.astype(dtype, copy=False), y.astype(dtype, copy=False)
+    a = to_a(x_low.T @ y_low if x.shape[0] >= x.shape[1] else y_low)
     out = np.empty((x_test.shape[0], y.shape[1]))
     for alpha in np.unique(alpha_per_target):
         cols = np.flatnonzero(alpha_per_target == alpha)
