@@ -12,19 +12,19 @@ pass, the reference point frisson's chunked encoder (all layers) is compared
 with. Other processes slow the runs down, so the load average is recorded; CPU
 seconds of the process (all threads) are reported too.
 
-The codecs (DAC, EnCodec) are timed on their ``z`` layer in both precisions,
+The codecs (DAC, EnCodec) are timed on their ``z`` layer in every precision:
 ``fast`` (the default: folded weights, channels-last convolutions, fused Snake,
-bf16 on AVX-512 BF16 / AMX CPUs) and ``exact`` (float32 ``transformers``
-modules), and, for DAC and EnCodec 24 kHz, plain ``transformers``
-``Model.encode`` on the whole clip: all three in the same process, interleaved
-(fast, exact, plain, fast, ...), best of ``--repeats``, so machine load hits
-them alike. The fast path's error against exact float32 is reported for
-``latent`` and ``z`` (relative Frobenius norm) and as the share of frames whose
-codes are all identical. ``--memory-minutes`` (default 10) encodes a song that
-long to ``z`` with the fast default in a fresh process, started first and run
-alongside the timed ones, and reports its peak resident memory (``ru_maxrss``,
-end to end: audio generation, resampling, model, output); its speed is not a
-benchmark (it shares the cores).
+float32), ``bf16`` (the same with bfloat16 convolutions on AVX-512 BF16 / AMX
+CPUs) and ``exact`` (float32 ``transformers`` modules), and, for DAC and EnCodec
+24 kHz, plain ``transformers`` ``Model.encode`` on the whole clip: all in the
+same process, interleaved (fast, bf16, exact, plain, fast, ...), best of
+``--repeats``, so machine load hits them alike. Each fast path's error against
+exact float32 is reported for ``latent`` and ``z`` (relative Frobenius norm) and
+as the share of frames whose codes are all identical. ``--memory-minutes``
+(default 10) encodes a song that long to ``z`` with the fast default in a fresh
+process, started first and run alongside the timed ones, and reports its peak
+resident memory (``ru_maxrss``, end to end: audio generation, resampling, model,
+output); its speed is not a benchmark (it shares the cores).
 
     .venv/bin/python benchmarks/encoders.py                      # every family, 1 minute
     .venv/bin/python benchmarks/encoders.py --encoders dac-44khz --minutes 3
@@ -187,8 +187,29 @@ def plain_model(encoder, audio):
     return run
 
 
+def _errors(got: dict, want: dict) -> dict:
+    import numpy as np
+
+    codes_same = np.all(got["codes"].values == want["codes"].values, axis=1)
+    return {
+        "z": _rounded(_relative(got["z"].values, want["z"].values)),
+        "latent": _rounded(_relative(got["latent"].values, want["latent"].values)),
+        "frames_with_identical_codes": round(float(codes_same.mean()), 4),
+        "codebook_entries_identical": round(
+            float((got["codes"].values == want["codes"].values).mean()), 4
+        ),
+        "frame_times_identical": all(
+            got[n].start_s == want[n].start_s and got[n].n_times == want[n].n_times
+            for n in ("latent", "z", "codes")
+        ),
+    }
+
+
 def codec_child(name: str, minutes: float, repeats: int) -> dict:
-    """One codec: fast, exact and plain transformers interleaved in this process, on ``z``."""
+    """One codec: fast (float32, the default), bf16, exact and plain transformers, on ``z``.
+
+    All modes run interleaved in this process, so machine load hits them alike.
+    """
     import numpy as np
     import torch
 
@@ -198,11 +219,17 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         fast, weights = build_encoder(name, Path(scratch))
         cls = type(fast)
-        exact = cls(repo_id=fast.repo_id, precision="exact", progress_bar=False)
+        encoders = {
+            "fast": fast,
+            "bf16": cls(repo_id=fast.repo_id, precision="bf16", progress_bar=False),
+            "exact": cls(repo_id=fast.repo_id, precision="exact", progress_bar=False),
+        }
         fast.progress_bar = False
         plain = plain_model(fast, audio) if name in ("dac-44khz", "encodec-24khz") else None
-        runs = {"fast": lambda: fast.encode(audio, layers=["z"])}
-        runs["exact"] = lambda: exact.encode(audio, layers=["z"])
+        runs = {
+            mode: (lambda enc=enc: enc.encode(audio, layers=["z"]))
+            for mode, enc in encoders.items()
+        }
         if plain is not None:
             runs["plain"] = plain
         first, rss_after = {}, {}
@@ -216,11 +243,7 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
                 best[mode] = (min(best[mode][0], wall), min(best[mode][1], cpu))
                 load.append(os.getloadavg()[0])
         layers = ["latent", "z", "codes"]
-        got, want = fast.encode(audio, layers=layers), exact.encode(audio, layers=layers)
-        codes_same = np.all(got["codes"].values == want["codes"].values, axis=1)
-        aligned = all(
-            got[n].start_s == want[n].start_s and got[n].n_times == want[n].n_times for n in layers
-        )
+        outputs = {mode: enc.encode(audio, layers=layers) for mode, enc in encoders.items()}
 
     def speed(mode: str) -> dict:
         wall, cpu = best[mode]
@@ -239,19 +262,17 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
         "audio_s": round(audio.duration_s, 2),
         "compute_dtype": fast.compute_dtype,
         "fast": speed("fast"),
+        "bf16": {
+            **speed("bf16"),
+            "compute_dtype": encoders["bf16"].compute_dtype,
+            "relative_error_vs_fp32": _errors(outputs["bf16"], outputs["exact"]),
+        },
         "exact": speed("exact"),
         "x_real_time_best": speed("fast")["x_real_time_best"],
         "x_real_time_per_cpu_second": speed("fast")["x_real_time_per_cpu_second"],
         "fast_over_exact": round(best["exact"][0] / best["fast"][0], 2),
-        "relative_error_vs_fp32": {
-            "z": _rounded(_relative(got["z"].values, want["z"].values)),
-            "latent": _rounded(_relative(got["latent"].values, want["latent"].values)),
-            "frames_with_identical_codes": round(float(codes_same.mean()), 4),
-            "codebook_entries_identical": round(
-                float((got["codes"].values == want["codes"].values).mean()), 4
-            ),
-            "frame_times_identical": aligned,
-        },
+        "bf16_over_exact": round(best["exact"][0] / best["bf16"][0], 2),
+        "relative_error_vs_fp32": _errors(outputs["fast"], outputs["exact"]),
         "peak_rss_mb_after": rss_after,
         "peak_rss_mb": round(peak_rss_mb(), 0),
         "load_avg": round(float(np.mean(load)), 2),
@@ -262,6 +283,7 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
         key = "plain_transformers_dac" if name.startswith("dac") else "plain_transformers"
         result[key] = speed("plain")
         result["fast_over_plain"] = round(best["plain"][0] / best["fast"][0], 2)
+        result["bf16_over_plain"] = round(best["plain"][0] / best["bf16"][0], 2)
     return result
 
 
@@ -388,7 +410,7 @@ def _print_table(runs: list[dict], memory: dict | None) -> None:
         f"{'x per CPU s':>11} {'peak MB':>8} {'load':>5}"
     )
     for run in runs:
-        modes = [("fast", run["fast"]), ("exact", run["exact"])] if "fast" in run else [("", run)]
+        modes = [(m, run[m]) for m in ("fast", "bf16", "exact") if m in run] or [("", run)]
         for key in ("plain_transformers_dac", "plain_transformers"):
             if key in run:
                 modes.append(("plain", run[key]))
@@ -399,13 +421,15 @@ def _print_table(runs: list[dict], memory: dict | None) -> None:
                 f"{speed['x_real_time_per_cpu_second']:>11.2f} {run['peak_rss_mb']:>8.0f} "
                 f"{run['load_avg']:>5.1f}"
             )
-        if "relative_error_vs_fp32" in run:
-            error = run["relative_error_vs_fp32"]
+        for mode, errors in (("fast", run), ("bf16", run.get("bf16", {}))):
+            if "relative_error_vs_fp32" not in errors:
+                continue
+            error = errors["relative_error_vs_fp32"]
             print(
-                f"  {run['compute_dtype']}: fast/exact {run['fast_over_exact']}x, fast/plain "
-                f"{run.get('fast_over_plain', 'n/a')}x; error vs fp32: z {error['z']}, "
-                f"latent {error['latent']}, frames with identical codes "
-                f"{100 * error['frames_with_identical_codes']:.1f} %"
+                f"  {mode} ({errors.get('compute_dtype', run['compute_dtype'])}): /exact "
+                f"{run[f'{mode}_over_exact']}x, /plain {run.get(f'{mode}_over_plain', 'n/a')}x; "
+                f"error vs fp32: z {error['z']}, latent {error['latent']}, frames with "
+                f"identical codes {100 * error['frames_with_identical_codes']:.1f} %"
             )
     for name, target in TARGET_X_REAL_TIME.items():
         for run in runs:

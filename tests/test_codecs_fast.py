@@ -1,4 +1,4 @@
-"""The codecs' fast path (``precision="fast"``, the default) against the exact float32 one.
+"""The codecs' fast paths (``precision="fast"``, the default, and ``"bf16"``) against the exact one.
 
 Tiny random DAC and EnCodec models, saved and loaded like real weights. The
 fast path computes in bfloat16 on CPUs with AVX-512 BF16 / AMX (this project's
@@ -71,8 +71,8 @@ def _encode(folder, audio, precision, chunk_s=0.25):
     return encoder, encoder.encode(audio)
 
 
-def test_fast_dac_is_close_to_exact_with_the_same_frames(dac_folder, noise):
-    encoder, fast = _encode(dac_folder, noise, "fast")
+def test_bf16_dac_is_close_to_exact_with_the_same_frames(dac_folder, noise):
+    encoder, fast = _encode(dac_folder, noise, "bf16")
     _, exact = _encode(dac_folder, noise, "exact")
     bf16 = encoder.compute_dtype == "bfloat16"
     assert encoder.compute_dtype == ("bfloat16" if cpu_supports_bf16() else "float32")
@@ -87,9 +87,10 @@ def test_fast_dac_is_close_to_exact_with_the_same_frames(dac_folder, noise):
     assert same >= (0.9 if bf16 else 1.0)
 
 
-def test_fast_float32_path_equals_exact(dac_folder, noise, monkeypatch):
+@pytest.mark.parametrize("precision", ["fast", "bf16 without bf16 hardware"])
+def test_fast_float32_path_equals_exact(dac_folder, noise, monkeypatch, precision):
     monkeypatch.setattr(_fast_codecs, "cpu_supports_bf16", lambda: False)
-    encoder, fast = _encode(dac_folder, noise, "fast")
+    encoder, fast = _encode(dac_folder, noise, precision.split()[0])
     assert encoder.compute_dtype == "float32" == encoder.config()["precision"]
     _, exact = _encode(dac_folder, noise, "exact")
     for name in LAYERS:
@@ -123,16 +124,19 @@ def test_fast_chunks_keep_exact_frame_times(dac_folder):
 def test_precision_reaches_the_config_and_is_checked(dac_folder):
     exact = DacEncoder(dac_folder, precision="exact")
     fast = DacEncoder(dac_folder)
+    bf16 = DacEncoder(dac_folder, precision="bf16")
     assert fast.precision == "fast" and "precision='fast'" in repr(fast)
-    assert exact.config()["precision"] == "float32"
-    assert fast.config()["precision"] == fast_dtype("fast", "cpu")
+    assert exact.config()["precision"] == "float32" == fast.config()["precision"]
+    assert fast.config() == exact.config()  # the same numbers share the store's entries
+    assert bf16.config()["precision"] == fast_dtype("bf16", "cpu")
     if cpu_supports_bf16():  # bf16 and float32 embeddings never share a cache key
-        assert fast.config() != exact.config()
+        assert bf16.config()["precision"] == "bfloat16" and bf16.config() != exact.config()
     with pytest.raises(ParameterError, match="precision='double'"):
         DacEncoder(dac_folder, precision="double")
     with pytest.raises(ParameterError, match="precision='half'"):
         EncodecEncoder("facebook/encodec_24khz", precision="half")
-    assert fast_dtype("fast", "mps") == "float32" and fast_dtype("exact", "cuda") == "float32"
+    assert fast_dtype("bf16", "mps") == "float32" and fast_dtype("exact", "cuda") == "float32"
+    assert fast_dtype("fast", "cuda") == "float32"
 
 
 def test_cpu_flags_decide_bf16(tmp_path):
@@ -257,13 +261,15 @@ def test_fast_encodec_is_close_to_exact(tmp_path, rate):
     samples = 0.3 * np.random.default_rng(1).standard_normal(round(1.7 * rate))
     audio = audio_from_array(samples.astype(np.float32), rate)
     runs = {}
-    for precision in ("fast", "exact"):
+    for precision in ("fast", "bf16", "exact"):
         encoder = EncodecEncoder(folder, chunk_s=0.4, precision=precision, progress_bar=False)
         runs[precision] = encoder.encode(audio)
-    bf16 = fast_dtype("fast", "cpu") == "bfloat16"
-    for name in ("conv_in", "block2", "block4", "lstm", "latent"):
-        got, want = runs["fast"][name], runs["exact"][name]
-        assert (got.start_s, got.values.shape) == (want.start_s, want.values.shape)
-        assert _relative(got.values, want.values) < (0.03 if bf16 else 1e-5), name
-    same = np.all(runs["fast"]["codes"].values == runs["exact"]["codes"].values, axis=1)
+    bf16 = fast_dtype("bf16", "cpu") == "bfloat16"
+    for precision, bound in (("fast", 1e-5), ("bf16", 0.03 if bf16 else 1e-5)):
+        for name in ("conv_in", "block2", "block4", "lstm", "latent"):
+            got, want = runs[precision][name], runs["exact"][name]
+            assert (got.start_s, got.values.shape) == (want.start_s, want.values.shape)
+            assert _relative(got.values, want.values) < bound, (precision, name)
+    same = np.all(runs["bf16"]["codes"].values == runs["exact"]["codes"].values, axis=1)
     assert same.mean() >= (0.8 if bf16 else 1.0)
+    assert np.array_equal(runs["fast"]["codes"].values, runs["exact"]["codes"].values)

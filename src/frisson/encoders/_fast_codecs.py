@@ -1,10 +1,12 @@
-"""The codecs' fast path: folded weights, channels-last bf16 convolutions and a fused Snake.
+"""The codecs' fast path: folded weights, channels-last convolutions and a fused Snake.
 
 :class:`~frisson.encoders.codecs.DacEncoder` and
 :class:`~frisson.encoders.codecs.EncodecEncoder` run with ``precision="fast"``
-by default. :func:`fast_copy` turns the encoder network of a loaded
-``transformers`` model into a copy that computes the same function faster,
-keeping its module tree (so the hooks frisson captures layers with still work):
+(float32, the numbers of the exact path to about 1e-6) by default and with
+``precision="bf16"`` (bfloat16 convolutions, opt-in) on request.
+:func:`fast_copy` turns the encoder network of a loaded ``transformers`` model
+into a copy that computes the same function faster, keeping its module tree
+(so the hooks frisson captures layers with still work):
 
 * every ``nn.Conv1d`` becomes a :class:`ChannelsLastConv1d`: the weight is
   computed once (weight norm folded: ``g * v / ||v||`` evaluated a single time),
@@ -16,9 +18,9 @@ keeping its module tree (so the hooks frisson captures layers with still work):
   :class:`FusedSnake`: one ``torch.compile`` kernel (one pass over memory,
   computed in float32) where the compiler works, otherwise in-place eager
   operations (a warning is logged once);
-* the compute dtype is bfloat16 on CPUs with AVX-512 BF16 or AMX
-  (:func:`cpu_supports_bf16`) and on CUDA devices that support it, float32
-  elsewhere (:func:`fast_dtype`). Quantisers, EnCodec's LSTM and everything
+* with ``precision="bf16"`` the compute dtype is bfloat16 on CPUs with AVX-512
+  BF16 or AMX (:func:`cpu_supports_bf16`) and on CUDA devices that support it,
+  float32 elsewhere (:func:`fast_dtype`). Quantisers, EnCodec's LSTM and everything
   after it stay float32, so codes are looked up from float32 latents.
 
 ``precision="exact"`` keeps the ``transformers`` modules untouched (float32,
@@ -87,22 +89,25 @@ def fast_dtype(precision: str, device: str) -> str:
 
     Parameters
     ----------
-    precision : {"fast", "exact"}
-        ``"exact"`` is always float32.
+    precision : {"fast", "bf16", "exact"}
+        ``"exact"`` and ``"fast"`` are always float32; ``"bf16"`` depends on
+        the device.
     device : str
-        ``"cpu"``: bfloat16 where :func:`cpu_supports_bf16`; ``"cuda[:N]"``:
-        bfloat16 where the GPU supports it (checked when torch sees one);
-        ``"mps"``: float32.
+        For ``"bf16"``: ``"cpu"``: bfloat16 where :func:`cpu_supports_bf16`;
+        ``"cuda[:N]"``: bfloat16 where the GPU supports it (checked when torch
+        sees one); ``"mps"``: float32.
 
     Examples
     --------
-    >>> fast_dtype("exact", "cpu")
+    >>> fast_dtype("fast", "cpu")
     'float32'
 
     """
-    if precision not in ("fast", "exact"):
-        raise ParameterError(f"precision={precision!r} is not valid; use 'fast' or 'exact'.")
-    if precision == "exact" or device == "mps":
+    if precision not in ("fast", "bf16", "exact"):
+        raise ParameterError(
+            f"precision={precision!r} is not valid; use 'fast', 'bf16' or 'exact'."
+        )
+    if precision != "bf16" or device == "mps":
         return "float32"
     if device.startswith("cuda"):
         available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()

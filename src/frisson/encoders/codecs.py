@@ -202,8 +202,8 @@ from frisson.timeseries import TimeSeries
 __all__ = ["DacEncoder", "EncodecEncoder"]
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
-#: ``precision=``: the fast path (bf16 where the hardware has it) or the model's own float32.
-_PRECISIONS = ("fast", "exact")
+#: ``precision=``: the fast float32 path, its bf16 variant, or the model's own modules.
+_PRECISIONS = ("fast", "bf16", "exact")
 #: Warn before allocating more than this many bytes of layer outputs.
 _WARN_OUTPUT_BYTES = 2 * 2**30
 
@@ -493,8 +493,9 @@ def _load_config(family: str, repo_id: str, fetch_name: str):
 def _check_precision(precision: str) -> str:
     if precision not in _PRECISIONS:
         raise ParameterError(
-            f"precision={precision!r} is not valid; use 'fast' (bf16 where the CPU or GPU has it, "
-            "fast layouts) or 'exact' (float32, the transformers model's own numbers)."
+            f"precision={precision!r} is not valid; use 'fast' (float32, fast layouts, the exact "
+            "numbers to ~1e-6), 'bf16' (bfloat16 where the CPU or GPU has it; codes may flip) or "
+            "'exact' (the transformers modules in float32)."
         )
     return precision
 
@@ -625,11 +626,11 @@ class _CodecEncoder(ABC):
         """``"float32"`` or ``"bfloat16"``: what :attr:`precision` computes in on :attr:`device`.
 
         ``precision="exact"``: float32 in the ``transformers`` modules;
-        ``"fast"``: bfloat16 on CPUs with AVX-512 BF16 or AMX and on CUDA devices
-        with bf16, float32 elsewhere (fast layouts and the fused Snake either
-        way). Part of :meth:`config`, so the store never mixes bf16 and float32
-        embeddings; the fast float32 path equals the exact one to float32
-        rounding (about 1e-6) and shares its key.
+        ``"fast"``: float32 with fast layouts and the fused Snake (the exact
+        numbers to float32 rounding, about 1e-6, so it shares their key);
+        ``"bf16"``: bfloat16 on CPUs with AVX-512 BF16 or AMX and on CUDA
+        devices with bf16, float32 elsewhere. Part of :meth:`config`, so the
+        store never mixes bf16 and float32 embeddings.
         """
         from frisson.encoders._fast_codecs import fast_dtype
 
@@ -798,12 +799,13 @@ class DacEncoder(_CodecEncoder):
     device : str
         Torch device (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``); changes
         results by float rounding only and is not part of :meth:`config`.
-    precision : {"fast", "exact"}
-        ``"fast"`` (default): weights folded once, channels-last convolutions, a
-        fused Snake, and bfloat16 where the CPU (AVX-512 BF16 / AMX) or GPU has
-        it (:attr:`compute_dtype`; the quantiser stays float32). ``"exact"``: the
-        ``transformers`` modules in float32, ``DacModel.encode``'s numbers. See
-        "Fast path" in the module docstring for speed and error.
+    precision : {"fast", "bf16", "exact"}
+        ``"fast"`` (default): weights folded once, channels-last convolutions
+        and a fused Snake in float32 (``DacModel.encode``'s numbers to about
+        1e-6). ``"bf16"``: the same in bfloat16 where the CPU (AVX-512 BF16 /
+        AMX) or GPU has it (:attr:`compute_dtype`; the quantiser stays float32;
+        faster, but codes can flip). ``"exact"``: the ``transformers`` modules
+        in float32. See "Fast path" in the module docstring for speed and error.
     progress_bar : bool, optional
         Progress over chunks (default: when stderr is a terminal).
 
@@ -926,11 +928,11 @@ class EncodecEncoder(_CodecEncoder):
         over; 48 kHz: segments batched). Does not change the output. Default 10 s.
     device : str
         Torch device; changes results by float rounding only.
-    precision : {"fast", "exact"}
-        ``"fast"`` (default): folded weight norm and channels-last convolutions,
-        bfloat16 where the hardware has it, up to the LSTM (the LSTM, the last
-        convolution and the quantiser stay float32). ``"exact"``: the
-        ``transformers`` modules in float32.
+    precision : {"fast", "bf16", "exact"}
+        ``"fast"`` (default): folded weight norm and channels-last convolutions
+        in float32. ``"bf16"``: the same in bfloat16 where the hardware has it,
+        up to the LSTM (the LSTM, the last convolution and the quantiser stay
+        float32). ``"exact"``: the ``transformers`` modules in float32.
     progress_bar : bool, optional
         Progress over chunks (default: when stderr is a terminal).
 
@@ -1060,13 +1062,13 @@ class EncodecEncoder(_CodecEncoder):
 
         layers = list(loaded.model.encoder.layers)
         at_lstm = next(i for i, layer in enumerate(layers) if isinstance(layer, EncodecLSTM))
-        built = self.precision == "fast" and self.compute_dtype in loaded.fast
+        built = self.precision != "exact" and self.compute_dtype in loaded.fast
 
         def after_lstm(name: str) -> bool:
             return name.startswith("layers.") and int(name.split(".")[1]) >= at_lstm
 
         network = self._network(loaded, keep_float=after_lstm)
-        if self.precision == "fast" and not built:
+        if self.precision != "exact" and not built:
             network.layers[at_lstm].register_forward_pre_hook(_float_inputs)
         return network
 
