@@ -103,8 +103,8 @@ while ``z`` fills (0.21 GB by the end); 60 s with every layer runs as fast as
 one ``DacModel.encode`` pass over the whole minute (183 s and 180 s of CPU
 time), which itself peaks at several GB.
 
-Fast path (``precision="fast"``, the default)
----------------------------------------------
+Fast paths (``precision="fast"``, the default, and ``"bf16"``)
+--------------------------------------------------------------
 ``precision="exact"`` runs the ``transformers`` modules in float32 (the numbers
 of ``DacModel.encode``, which the equivalence tests check). The default
 ``"fast"`` runs a copy of the encoder network built once per process by
@@ -113,9 +113,10 @@ weights, every convolution a channels-last 2-D convolution (oneDNN needs no
 layout conversion per call; conv outputs stay time-major), DAC's Snake fused
 into one ``torch.compile`` kernel (in-place eager operations, with a few more
 bf16 roundings, where compiling fails, with a warning; the first compile takes
-tens of seconds), and
-bfloat16 on CPUs with AVX-512 BF16 or AMX and on CUDA devices with bf16
-(:attr:`~_CodecEncoder.compute_dtype`; float32 elsewhere). The quantisers,
+tens of seconds), in float32: the exact path's numbers to float32 rounding.
+``"bf16"`` runs the same copy in bfloat16 on CPUs with AVX-512 BF16 or AMX and
+on CUDA devices with bf16 (:attr:`~_CodecEncoder.compute_dtype`; float32
+elsewhere). The quantisers,
 EnCodec's LSTM and everything after it stay float32. Each bf16 convolution is
 checked on a probe against float32 when the copy is built, and runs in float32
 if it is off by more than 5 % (torch 2.13's oneDNN gives wrong bf16 results for
@@ -124,17 +125,16 @@ part of :meth:`~DacEncoder.config`, so bf16 and float32 embeddings never share
 a store entry. Chunks, context and frame times are those of the exact path.
 
 Measured (``benchmarks/results/encoders.json``: random weights of the
-published models, 15 s, fast, exact and plain ``transformers`` interleaved in
-one process on 2 shared cores): DAC 44.1 kHz ``z`` 3.4x the exact path and
-3.0x ``DacModel.encode`` (1.9 s of audio per CPU second); EnCodec 48 kHz 1.9x;
-EnCodec 24 kHz no gain (1.0x; its streaming path is bound by the LSTM and
-small convolutions). bf16 keeps 8 mantissa bits: DAC's ``latent`` is within
-1.0e-2 (relative Frobenius norm) of float32, but codes flip where a latent sits
-near a codebook tie (85 % of frames with all 9 codes identical, 92 % of codes;
-``z``, which follows the codes, 0.25 away). Use ``precision="exact"`` when
-codes or ``z`` must match float32; the fast float32 path (CPUs without bf16)
-equals the exact one to about 1e-6. A 10-minute song to ``z`` with the fast
-path peaked at 1.6 GB resident, end to end.
+published models, 15 s, fast, bf16, exact and plain ``transformers``
+interleaved in one process on 2 quiet cores): DAC 44.1 kHz ``z`` fast 2.1x
+real time, 1.8x the exact path and 2.1x ``DacModel.encode``, with identical
+codes; bf16 5.4x real time (5.4x ``DacModel.encode``). bf16 keeps 8 mantissa
+bits: DAC's ``latent`` is within 1.0e-2 (relative Frobenius norm) of float32,
+but codes flip where a latent sits near a codebook tie (85 % of frames with
+all 9 codes identical; ``z``, which follows the codes, 0.24 away), so bf16 is
+opt-in. On a loaded machine EnCodec 48 kHz gained 1.9x with bf16 and EnCodec
+24 kHz nothing (its streaming path is bound by the LSTM and small
+convolutions). A 10-minute song to ``z`` peaked at 1.6 GB resident, end to end.
 
 EnCodec 48 kHz: segments, as the model
 --------------------------------------
