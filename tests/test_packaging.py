@@ -41,7 +41,7 @@ HIDDEN = {
     "frisson", "musicnn", "transformers", "huggingface_hub", "safetensors", "tokenizers",
     "himalaya", "nibabel", "pyedflib", "bioread", "pyxdf", "wfdb", "dask", "distributed", "bokeh",
 }  # fmt: skip
-OPTIONAL = {"transformers", "huggingface_hub", "safetensors", "himalaya", "nibabel"}
+OPTIONAL = {"transformers", "huggingface_hub", "safetensors", "himalaya", "nibabel", "nilearn"}
 OPTIONAL |= {"pyedflib", "bioread", "pyxdf", "wfdb"}
 OPTIONAL |= {"dask", "distributed", "bokeh"}
 
@@ -155,7 +155,7 @@ def test_build_makes_a_wheel_and_an_sdist_with_the_metadata_users_read(dist):
     assert {"torch", "librosa", "neurokit2", "zarr", "google_crc32c"} <= core
     assert not core & OPTIONAL
     assert extras["codecs"] == {"transformers", "huggingface_hub", "safetensors"}
-    assert extras["fmri"] == {"himalaya", "nibabel"}
+    assert extras["fmri"] == {"himalaya", "nibabel", "nilearn"}
     assert extras["formats"] == {"pyedflib", "bioread", "pyxdf", "wfdb"}
     assert extras["dask"] == {"dask", "distributed", "bokeh"}
     assert extras["all"] == OPTIONAL and OPTIONAL | {"pytest", "build"} <= extras["dev"]

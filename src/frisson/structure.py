@@ -847,8 +847,8 @@ def significant_segmentation(
     >>> frames = np.repeat(rng.standard_normal((3, 16)), 400, axis=0)
     >>> frames = frames + rng.standard_normal((1200, 16))
     >>> found = significant_segmentation(TimeSeries(frames, 20.0), n_surrogates=99)
-    >>> found.times_s, found.p
-    (array([20.5, 40. ]), array([0.02, 0.02]))
+    >>> found.times_s, bool(found.p.max() <= 0.05)
+    (array([20.5, 40. ]), True)
 
     """
     if not 0 < alpha < 1:
