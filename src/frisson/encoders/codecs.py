@@ -134,7 +134,7 @@ but codes flip where a latent sits near a codebook tie (85 % of frames with
 all 9 codes identical; ``z``, which follows the codes, 0.24 away), so bf16 is
 opt-in. On a loaded machine EnCodec 48 kHz gained 1.9x with bf16 and EnCodec
 24 kHz nothing (its streaming path is bound by the LSTM and small
-convolutions). A 10-minute song to ``z`` peaked at 1.6 GB resident, end to end.
+convolutions). A 10-minute song to ``z`` (fast, float32) peaked at 1.37 GB resident.
 
 EnCodec 48 kHz: segments, as the model
 --------------------------------------
