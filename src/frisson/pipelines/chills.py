@@ -557,18 +557,9 @@ def _physiology_step(
         try:
             entry = cache.get("physio", key, lambda run=run: _run_responses(config, study, run))
         except DataError as error:
-            logger.warning("skipping %s: %s", run.label, error)
-            left_out.append(
-                {
-                    "participant": run.participant,
-                    "stimulus": "",
-                    "file": str(run.events),
-                    "reason": str(error),
-                }
-            )
+            _add_run_responses(run, None, error, out, left_out)
             continue
-        out.extend(entry["trials"])
-        left_out.extend(entry["left_out"])
+        _add_run_responses(run, entry, None, out, left_out)
     if pending:
         _distributed_physiology(cache, config, study, pending, client, show, out, left_out)
     if not out:
@@ -593,19 +584,24 @@ def _distributed_physiology(cache, config, study, pending, client, show, out, le
         error = failed[index].exception if index in failed else None
         if index in failed and not isinstance(error, DataError):
             _raise_failures("physiology", [failed[index]])
-        if error is not None:
-            logger.warning("skipping %s: %s", run.label, error)
-            left_out.append(
-                {
-                    "participant": run.participant,
-                    "stimulus": "",
-                    "file": str(run.events),
-                    "reason": str(error),
-                }
-            )
-            continue
-        out.extend(entry["trials"])
-        left_out.extend(entry["left_out"])
+        _add_run_responses(run, entry, error, out, left_out)
+
+
+def _add_run_responses(run, entry, error, out: list, left_out: list) -> None:
+    """One run's physiology step result into the trials, or the run into left_out with why."""
+    if error is not None:
+        logger.warning("skipping %s: %s", run.label, error)
+        left_out.append(
+            {
+                "participant": run.participant,
+                "stimulus": "",
+                "file": str(run.events),
+                "reason": str(error),
+            }
+        )
+        return
+    out.extend(entry["trials"])
+    left_out.extend(entry["left_out"])
 
 
 def _run_responses(config: RunConfig, study, run) -> dict[str, list]:
