@@ -196,7 +196,12 @@ def _map_sections(output: Path, names: list[tuple[str, str, str]]) -> str:
     return "".join(parts)
 
 
-def _write_page(output: Path, title: str, intro: str, sections: list[Section]) -> Path:
+def _write_page(
+    output: Path, title: str, intro: str, sections: list[Section], maps: list[tuple[str, str, str]]
+) -> Path:
+    figures = _map_sections(output, maps)
+    if figures:
+        sections = [*sections, Section("Maps", figures)]
     page = page_html(title, sections, intro=intro)
     report = output / "report.html"
     atomic_write(report, lambda p: Path(p).write_text(page))
@@ -294,14 +299,11 @@ def write_glm_report(results: EmotionGLMResults, output: str | os.PathLike) -> l
         group = pd.concat(group_rows)
         shown = group.sort_values("p_fwe").head(200)
         sections.append(Section("Group", table_html(shown, caption="glm_group.tsv (top 200)")))
-    figures = _map_sections(output, maps)
-    if figures:
-        sections.append(Section("Maps", figures))
     intro = (
         f"<p>Brain-emotion GLM (<code>frisson encode</code>, mode glm): "
         f"{len(results.first_level)} participants.</p>"
     )
-    files.append(_write_page(output, "frisson brain-emotion GLM", intro, sections))
+    files.append(_write_page(output, "frisson brain-emotion GLM", intro, sections, maps))
     return files
 
 
@@ -352,14 +354,11 @@ def write_isc_report(results: StudyISCResults, output: str | os.PathLike) -> lis
         ),
         Section("Participants", table_html(table, caption="isc_participants.tsv")),
     ]
-    figures = _map_sections(output, maps)
-    if figures:
-        sections.append(Section("Maps", figures))
     intro = (
         f"<p>Inter-subject correlation (<code>frisson encode</code>, mode isc) of target "
         f"<b>{html.escape(results.config.target)}</b>: each participant against the mean of "
         f"the others, {result.null} null (shared by a participant's units), family-wise "
         "p from the maximum over units, Benjamini-Hochberg q.</p>"
     )
-    files.append(_write_page(output, "frisson inter-subject correlation", intro, sections))
+    files.append(_write_page(output, "frisson inter-subject correlation", intro, sections, maps))
     return files
