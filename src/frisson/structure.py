@@ -64,9 +64,12 @@ __all__ = [
     "GapClusters",
     "SignificantTransitions",
     "checkerboard_novelty",
+    "chosen_sections",
     "cluster_with_null",
+    "kernel_costs",
     "laplacian_boundaries",
     "mean_shift_statistic",
+    "optimal_partitions",
     "segmentation_costs",
     "segmentation_test",
     "significant_segmentation",
@@ -645,6 +648,133 @@ def _partition_costs(values: np.ndarray, k_max: int, min_length: int) -> np.ndar
     return np.maximum(out, 0.0)
 
 
+def kernel_costs(
+    values: np.ndarray, min_length: int, *, bandwidth_scale: float = 1.0
+) -> np.ndarray:
+    """Kernel change-point cost of every segment: ``cost[a, b]`` for samples ``a .. b - 1``.
+
+    The Gaussian kernel ``exp(-|x_i - x_j|^2 / (bandwidth_scale * m))`` with
+    ``m`` the median squared distance between frames; a segment's cost is
+    ``sum_i K_ii - sum_ij K_ij / length`` (its scatter in the kernel's feature
+    space: Harchaoui & Cappe 2007, Arlot, Celisse & Harchaoui 2019), so a change
+    of any moment of the frames' distribution (mean, spread, texture) counts,
+    not only a mean shift. ``inf`` for segments shorter than ``min_length``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_times, n_dims)
+    min_length : int
+        Shortest segment in samples.
+    bandwidth_scale : float
+        Squared bandwidth over the median squared distance (default 1).
+
+    Returns
+    -------
+    ndarray, shape (n_times + 1, n_times + 1)
+
+    Examples
+    --------
+    >>> steps = np.repeat([[0.0], [4.0]], 10, axis=0)
+    >>> cost = kernel_costs(steps, 2)
+    >>> bool(cost[0, 10] < 1e-9), round(float(cost[0, 20]), 3)  # 20 - (200 + 200 / e) / 20
+    (True, 6.321)
+
+    """
+    x = np.asarray(values, dtype=float)
+    n = x.shape[0]
+    squared = np.square(x).sum(axis=1)
+    distance = np.maximum(squared[:, np.newaxis] + squared[np.newaxis, :] - 2 * x @ x.T, 0.0)
+    median = np.median(distance[np.triu_indices(n, 1)]) if n > 1 else 1.0
+    gram = np.exp(
+        -distance / (check_positive("bandwidth_scale", bandwidth_scale) * max(median, 1e-300))
+    )
+    block = np.zeros((n + 1, n + 1))
+    np.cumsum(np.cumsum(gram, axis=0), axis=1, out=block[1:, 1:])
+    diagonal = np.r_[0.0, np.cumsum(np.diag(gram))]
+    index = np.arange(n + 1)
+    length = index[np.newaxis, :] - index[:, np.newaxis]
+    # sum of K over the square a..b-1 x a..b-1 from the 2-D cumulative sums B:
+    # B[b, b] - B[a, b] - B[b, a] + B[a, a] (B symmetric)
+    corner = np.diag(block)
+    inside = corner[np.newaxis, :] + corner[:, np.newaxis] - 2 * block
+    valid = length >= min_length
+    cost = diagonal[np.newaxis, :] - diagonal[:, np.newaxis] - inside / np.where(valid, length, 1)
+    cost[~valid] = np.inf
+    return np.maximum(cost, 0.0)
+
+
+def optimal_partitions(cost: np.ndarray, k_max: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The best split into 1..k_max contiguous segments of a segment-cost matrix (exact DP).
+
+    Parameters
+    ----------
+    cost : ndarray, shape (n + 1, n + 1)
+        ``cost[a, b]`` of the segment ``a .. b - 1`` (``inf`` where not allowed),
+        e.g. :func:`kernel_costs`.
+    k_max : int
+
+    Returns
+    -------
+    boundaries : list of ndarray of int
+        ``boundaries[k - 1]``: the ``k - 1`` first indices of segments 2..k of the
+        best k-segment split (empty where k segments do not fit).
+    total : ndarray, shape (k_max,)
+        The splits' summed cost (``inf`` where k segments do not fit).
+
+    Examples
+    --------
+    >>> steps = np.repeat([[0.0], [1.0], [3.0]], 10, axis=0)
+    >>> bounds, total = optimal_partitions(kernel_costs(steps, 2), 3)
+    >>> bounds[2].tolist(), bool(total[2] < 1e-9)
+    ([10, 20], True)
+
+    """
+    n = cost.shape[0] - 1
+    index = np.arange(n + 1)
+    best = cost[0].copy()
+    back: list[np.ndarray] = []
+    boundaries = [np.array([], dtype=int)]
+    total = [best[n]]
+    for _ in range(1, check_int("k_max", k_max, minimum=1)):
+        candidates = best[:, np.newaxis] + cost
+        arg = np.argmin(candidates, axis=0)
+        best = candidates[arg, index]
+        back.append(arg)
+        total.append(best[n])
+        cuts, end = [], n
+        for step in reversed(back):
+            end = int(step[end])
+            cuts.append(end)
+        boundaries.append(
+            np.array(sorted(cuts), dtype=int) if np.isfinite(best[n]) else boundaries[0]
+        )
+    return boundaries, np.array(total)
+
+
+def chosen_sections(total: np.ndarray, min_gain_ratio: float = 0.65) -> int:
+    """Number of sections: the largest k whose added boundary still explains enough.
+
+    The gain of the k-th section is ``(total[k - 2] - total[k - 1]) / total[0]``
+    (the share of the song's kernel scatter the best k-split explains beyond the
+    best (k - 1)-split). Sections are counted up to the largest k whose gain is at
+    least ``min_gain_ratio`` times the first boundary's: boundaries as clear as
+    the song's clearest are kept, changes inside a section (a fraction of it) are not.
+
+    Examples
+    --------
+    >>> chosen_sections(np.array([10.0, 6.0, 2.5, 2.0, 1.6]))  # gains 4, 3.5, 0.5, 0.4
+    3
+
+    """
+    finite = np.isfinite(total)
+    if finite.sum() < 2 or total[0] <= 0:
+        return 1
+    gains = -np.diff(total[finite]) / total[0]
+    if gains[0] <= 0:
+        return 1
+    return int(np.flatnonzero(gains >= min_gain_ratio * gains[0]).max() + 2)
+
+
 def laplacian_boundaries(values: np.ndarray, *, k_max: int = 10, seed: int = 0) -> np.ndarray:
     """Sample indices where McFee & Ellis's (2014) Laplacian segmentation changes label.
 
@@ -799,20 +929,29 @@ def significant_segmentation(
     alpha: float = 0.05,
     edge_s: float = 5.0,
     seed: int = 0,
+    detector: str = "kernel",
+    min_gain_ratio: float = 0.65,
+    max_sections: int | None = None,
 ) -> SignificantTransitions:
     """Section boundaries of a latent trajectory, the song's segmentation tested against surrogates.
 
-    The boundaries are McFee & Ellis's (2014) Laplacian segmentation
-    (:func:`laplacian_boundaries`) of the z-scored latent averaged to
-    ``rate_hz``, at least ``min_segment_s`` apart and ``edge_s`` from the ends.
-    Their p is the song's :func:`segmentation_test` on the whitened latent
-    (:func:`whitened_latent`): whether a split into 2..k_max sections explains
-    more variance than surrogates with the latent's spectrum (autocorrelation)
-    and cross-spectra but no sections reach, max-statistic over k and every split.
-    On a stationary song every boundary fails together with probability
-    ``1 - alpha``: the song-wise error rate is ``alpha``. The p is the song's,
-    shared by its boundaries: it says the song has sections, not which
-    boundary is surer.
+    The boundaries (``detector="kernel"``, the default) are the best split of the
+    whitened latent (:func:`whitened_latent`, averaged to ``rate_hz``) into
+    contiguous sections by kernel change-point detection (:func:`kernel_costs`,
+    :func:`optimal_partitions`: a change of the frames' distribution, not only
+    of their mean), the number of sections chosen by :func:`chosen_sections`
+    (each added boundary explains at least ``min_gain_ratio`` of what the first
+    did). ``detector="laplacian"`` takes McFee & Ellis's (2014) Laplacian
+    segmentation instead (:func:`laplacian_boundaries`; the default before,
+    which split sections at their own repeats). Boundaries lie at least
+    ``min_segment_s`` apart and ``edge_s`` from the ends. Their p is the
+    song's :func:`segmentation_test` on the whitened latent: whether a split
+    into 2..k_max sections explains more variance than surrogates with the
+    latent's spectrum (autocorrelation) and cross-spectra but no sections
+    reach, max-statistic over k and every split. On a stationary song every
+    boundary fails together with probability ``1 - alpha``: the song-wise error
+    rate is ``alpha``. The p is the song's, shared by its boundaries: it says
+    the song has sections, not which boundary is surer.
 
     Parameters
     ----------
@@ -821,7 +960,7 @@ def significant_segmentation(
     rate_hz : float
         Rate of the segmentation (default 2 Hz, 0.5 s resolution).
     n_dims : int
-        Whitened PCs of the test (default 12).
+        Whitened PCs of the detector and the test (default 12).
     k_max : int
         Most sections tried by the test and most segment types of the
         Laplacian segmentation's eigengap (default 8).
@@ -833,6 +972,15 @@ def significant_segmentation(
         Song-wise level (default 0.05).
     seed : int
         Seed of the surrogates and of k-means.
+    detector : {'kernel', 'laplacian'}
+        Where the boundaries come from (default ``"kernel"``).
+    min_gain_ratio : float
+        The kernel detector's rule for the number of sections (default 0.65,
+        chosen on real concatenations in ``benchmarks/latent.py``; the same on
+        either half of them).
+    max_sections : int, optional
+        Most sections of the kernel detector (default: ``k_max`` or one per
+        20 s of song, whichever is more).
 
     Returns
     -------
@@ -848,11 +996,15 @@ def significant_segmentation(
     >>> frames = frames + rng.standard_normal((1200, 16))
     >>> found = significant_segmentation(TimeSeries(frames, 20.0), n_surrogates=99)
     >>> found.times_s, bool(found.p.max() <= 0.05)
-    (array([20.5, 40. ]), True)
+    (array([20. , 40.5]), True)
 
     """
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha must lie in (0, 1), got {alpha}.")
+    if detector not in ("kernel", "laplacian"):
+        raise ParameterError(f"detector={detector!r} is not one of 'kernel', 'laplacian'.")
+    if not 0 < min_gain_ratio <= 1:
+        raise ParameterError(f"min_gain_ratio must lie in (0, 1], got {min_gain_ratio}.")
     check_positive("min_segment_s", min_segment_s)
     check_positive("edge_s", edge_s, allow_zero=True)
     series = (
@@ -872,20 +1024,23 @@ def significant_segmentation(
     p, explained = segmentation_test(
         white, k_max=k_max, min_length=min_length, n_surrogates=n_surrogates, rng=rng
     )
-    times = series.times_s
-    kept: list[float] = []
-    for index in laplacian_boundaries(values, k_max=k_max, seed=seed):
-        t = float(times[index])
-        inside = series.start_s + edge_s <= t <= series.end_s - edge_s
-        if inside and (not kept or t - kept[-1] >= min_segment_s):
-            kept.append(t)
-    candidates = np.array(kept)
+    if max_sections is None:
+        max_sections = max(k_max, int(series.duration_s // 20.0) + 1)
+    if detector == "kernel":
+        bounds, total = optimal_partitions(
+            kernel_costs(white, min_length), check_int("max_sections", max_sections, minimum=1)
+        )
+        n_sections = chosen_sections(total, min_gain_ratio)
+        indices = bounds[n_sections - 1]
+    else:
+        indices = laplacian_boundaries(values, k_max=k_max, seed=seed)
+    candidates = _kept_boundaries(series, indices, min_segment_s, edge_s)
     half = max(2, min(round(4.0 * series.rate_hz), values.shape[0] // 4))
     curve = checkerboard_novelty(_unit_rows(white), half)
     scale = curve.max() if curve.max() > 0 else 1.0
     chosen = candidates if p <= alpha else candidates[:0]
     params = {
-        "detector": "Laplacian segmentation (McFee & Ellis 2014) of the z-scored latent",
+        "detector": _DETECTORS[detector],
         "test": "share of variance of the best 2..k_max-section split (min-p over k)",
         "null": "DCT sign surrogates of the whitened latent (spectrum kept, shared signs)",
         "correction": "max-statistic over k and every split of the song (song-wise)",
@@ -900,6 +1055,13 @@ def significant_segmentation(
         "song_p": p,
         "explained_by_k": {k + 2: float(v) for k, v in enumerate(explained)},
     }
+    if detector == "kernel":
+        params.update(min_gain_ratio=min_gain_ratio, max_sections=max_sections)
+        params["kernel_gain_by_k"] = {
+            k + 2: float(g)
+            for k, g in enumerate(-np.diff(total) / max(total[0], 1e-300))
+            if np.isfinite(g)
+        }
     logger.info("tested segmentation: %d boundaries, song p = %.3g", candidates.size, p)
     return SignificantTransitions(
         chosen.copy(),
@@ -912,6 +1074,26 @@ def significant_segmentation(
         candidates_p=np.full(candidates.size, p),
         alpha=alpha,
     )
+
+
+_DETECTORS = {
+    "kernel": "kernel change points (Gaussian kernel, optimal partition) of the whitened latent",
+    "laplacian": "Laplacian segmentation (McFee & Ellis 2014) of the z-scored latent",
+}
+
+
+def _kept_boundaries(
+    series: TimeSeries, indices: np.ndarray, min_segment_s: float, edge_s: float
+) -> np.ndarray:
+    """Boundary times at least ``min_segment_s`` apart and ``edge_s`` inside the song."""
+    times = series.times_s
+    kept: list[float] = []
+    for index in indices:
+        t = float(times[index])
+        inside = series.start_s + edge_s <= t <= series.end_s - edge_s
+        if inside and (not kept or t - kept[-1] >= min_segment_s):
+            kept.append(t)
+    return np.array(kept)
 
 
 # ---------------------------------------------------------------------------- clusters
