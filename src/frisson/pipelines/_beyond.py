@@ -288,7 +288,7 @@ def beyond_analyses(
     if "individual" in wanted:
         per_trial["transition_sc"] = _locked(config, _items(eda, draws))[1]
     if "chills" in wanted or "individual" in wanted:
-        test, per_trial["chill_sc"] = _locked(config, _items(eda, chill_draws), unit)
+        test, per_trial["chill_sc"] = _locked(config, _items(eda, chill_draws), unit, chills=True)
         _keep(results, "skin conductance @ chills", test, unit)
         results.chill_hits = _hits(config, settings, listening, draws, results.notes)
     if "heart" in wanted:
@@ -330,9 +330,9 @@ def _heart(config, results: BeyondResults, listening, draws, chill_draws, per_tr
     _keep(results, "heart rate @ transitions", test, "song")
     test = _locked(config, _items(rmssd, draws), cardiac=settings)[0]
     _keep(results, "rmssd @ transitions", test, "song")
-    test = _locked(config, _items(hr, chill_draws), unit, cardiac=settings)[0]
+    test = _locked(config, _items(hr, chill_draws), unit, cardiac=settings, chills=True)[0]
     _keep(results, "heart rate @ chills", test, unit)
-    test = _locked(config, _items(rmssd, chill_draws), unit, cardiac=settings)[0]
+    test = _locked(config, _items(rmssd, chill_draws), unit, cardiac=settings, chills=True)[0]
     _keep(results, "rmssd @ chills", test, unit)
 
 
@@ -354,12 +354,24 @@ def _items(series: dict, draws: dict) -> list[tuple[str, str, Any, Any]]:
     return out
 
 
-def _locked(config, items: list, unit: str = "song", cardiac: BeyondSettings | None = None):
+def _locked(
+    config,
+    items: list,
+    unit: str = "song",
+    cardiac: BeyondSettings | None = None,
+    chills: bool = False,
+):
     """Event- vs control-locked averages per trial, tested over songs (or listeners).
 
     Skin conductance uses the run's epoch, baseline (t < 0) and summary
-    windows; ``cardiac`` settings give heart rate's and RMSSD's.
+    windows; ``cardiac`` settings give heart rate's and RMSSD's. With
+    ``chills`` (per-trial chill draws) the p is that of the chills' rank among
+    their trial's control sets (:func:`frisson.chills_events.chill_rank_score`,
+    :func:`~frisson.chills_events.chill_rank_p`): one or two chill epochs per
+    trial make the mean difference skewed, and sign flips over a few songs of
+    skewed means reject too often; effect, CI and curves stay the mean difference.
     """
+    from frisson.chills_events import chill_rank_p, chill_rank_score
     from frisson.events import locked_averages, song_level_test
 
     window, baseline, summary = config.epoch_window_s, (None, 0.0), config.summary_window_s
@@ -367,7 +379,7 @@ def _locked(config, items: list, unit: str = "song", cardiac: BeyondSettings | N
         window = cardiac.cardiac_epoch_window_s
         baseline = cardiac.cardiac_baseline_s
         summary = cardiac.cardiac_summary_window_s
-    events, control, songs, listeners, per_trial = [], [], [], [], {}
+    events, control, songs, listeners, per_trial, scores = [], [], [], [], {}, []
     low, high = summary
     for participant, stimulus, series, draw in items:
         try:
@@ -383,6 +395,17 @@ def _locked(config, items: list, unit: str = "song", cardiac: BeyondSettings | N
             continue
         if averages.n_events == 0 or not np.isfinite(averages.control).all():
             continue
+        if chills:
+            scores.append(
+                chill_rank_score(
+                    series,
+                    draw,
+                    window_s=window,
+                    baseline_s=baseline,
+                    summary_window_s=summary,
+                    position_degree=config.control_position_degree,
+                )
+            )
         events.append(averages.events)
         control.append(averages.control)
         songs.append(stimulus)
@@ -404,6 +427,14 @@ def _locked(config, items: list, unit: str = "song", cardiac: BeyondSettings | N
         n_permutations=config.n_permutations,
         seed=config.seed,
     )
+    if chills:
+        p = chill_rank_p(scores, labels, n_permutations=config.n_permutations, seed=config.seed)
+        text = result.method.replace(
+            f"p = {result.p:.4g} (the",
+            f"p = {p:.4g} from each trial's rank of its chills among its control sets "
+            "(the share of control sets below minus above), averaged per song (the",
+        )
+        result = dataclasses.replace(result, p=p, method=text)
     if unit != "song":
         text = result.method.replace("Songs as the unit", "Listeners as the unit")
         text = text.replace("per song, the mean over its listeners", "per listener, the mean")
