@@ -151,3 +151,108 @@ def test_float32_products_cost_about_1e_6_in_r():
     assert _solvers.check_solver_params("auto", {"precision": "float32"}) == {
         "precision": "float32"
     }
+
+
+# --------------------------------------- shared decompositions, one copy, units as rows
+def _column_null_draw(operators, problem, seed, permutation):
+    """The null draw with units as columns and a copy of the responses per fold (commit 83baf50)."""
+    runs = []
+    for run, y in enumerate(problem.y_runs):
+        n = y.shape[0]
+        spectrum = np.fft.rfft(y, axis=0).astype(np.complex64)
+        phases = np.exp(1j * _profiles._random_phases(seed, permutation, run, n))
+        runs.append(np.fft.irfft(spectrum * phases.astype(np.complex64)[:, None], n=n, axis=0))
+    shuffled = np.concatenate(runs)
+    standardised = np.empty(shuffled.shape, dtype=np.float32)
+    for fold, operator in zip(problem.folds, operators, strict=True):
+        test = problem.slices[fold.test_run]
+        before, after = shuffled[: test[0]], shuffled[test[-1] + 1 :]
+        standardised[test] = encoding._zscore(operator.blocks([before, after]))
+    null_r = encoding._pearson(shuffled, standardised)
+    runs = [standardised[s] for s in problem.slices]
+    null_t = _null.studentised_r(null_r, problem.y_power, runs)
+    return np.nan_to_num(null_r, nan=-np.inf), np.nan_to_num(null_t, nan=-np.inf)
+
+
+def _small_study(seed=6, n_runs=5, n_times=80, n_units=40):
+    rng = np.random.default_rng(seed)
+    features = {
+        name: [TimeSeries(rng.standard_normal((n_times, 6)), 1.0) for _ in range(n_runs)]
+        for name in ("a", "b")
+    }
+    gain = np.linspace(0.0, 1.5, n_units)  # from null units to strong ones: a range of alphas
+    responses = [
+        TimeSeries(
+            np.roll(f.values[:, :1], 4, axis=0) * gain + rng.standard_normal((n_times, n_units)),
+            1.0,
+        )
+        for f in features["a"]
+    ]
+    return features, responses
+
+
+@pytest.mark.parametrize("n_features", [3, 60])  # eigenbasis and explicit operators
+def test_fold_operator_from_the_refit_decomposition_is_the_same_map(n_features):
+    rng = np.random.default_rng(8)
+    x, x_test = rng.standard_normal((120, n_features)), rng.standard_normal((30, n_features))
+    y = x[:, :2] @ rng.standard_normal((2, 25)) + rng.standard_normal((120, 25))
+    splits = [(np.arange(40, 120), np.arange(40)), (np.r_[0:40, 80:120], np.arange(40, 80))]
+    with _solvers._Solver("eigh", "cpu") as solve:
+        best, _ = solve.cv(x, y, x_test, ALPHAS, splits)
+        alphas = ALPHAS[best]
+        shared = _null.FoldOperator(x, x_test, alphas, decomposition=solve.decomposition)
+    own = _null.FoldOperator(x, x_test, alphas)
+    assert np.unique(alphas).size >= 2 and shared.explicit == (n_features == 60)
+    np.testing.assert_array_equal(shared(y), own(y))  # the same eigh: the same numbers
+    # units as rows, the held-out rows 40:70 of a 150-sample series left out
+    y_rows = np.concatenate([y[:40], rng.standard_normal((30, 25)), y[40:]]).T
+    rows = own.apply_rows(y_rows.astype(np.float32), slice(40, 70))
+    np.testing.assert_allclose(rows.T, own(y), rtol=0, atol=2e-6 * np.abs(own(y)).max())
+
+
+def test_problem_keeps_one_copy_of_the_responses():
+    _, responses = _small_study()
+    problem = _profiles._problem(responses, "auto", ALPHAS, 0.99)
+    assert all(np.shares_memory(y, problem.y_all) for y in problem.y_runs)
+    assert not hasattr(problem, "y_train")
+    fold = problem.folds[2]
+    np.testing.assert_array_equal(
+        _profiles._train_responses(problem, fold), problem.y_all[fold.train_idx]
+    )
+
+
+def test_fast_null_and_shared_decompositions_equal_the_former_path(monkeypatch):
+    """r, t and alphas identical; null draws to 2e-6 (r) and 2e-5 (t); p within one draw.
+
+    The former path: each fold operator with its own eigendecomposition and the
+    null with units as columns (``_column_null_draw``).
+    """
+    features, responses = _small_study()
+    options = {"n_permutations": 30, "progress_bar": False, "device": "cpu", "seed": 3}
+    fast = encoding.fit_layer_profiles(features, responses, **options)
+    problem = _profiles._problem(responses, "auto", ALPHAS, 0.99)
+    blocks = _profiles._on_grid(features["a"], responses, False, "a")
+    with _solvers._Solver("eigh", "cpu") as solve:
+        fit = _profiles._fit_layer(solve, blocks, problem, keep_operators=True)
+    for k in range(3):
+        new_r, new_t = _profiles._null_draw(fit.operators, problem, 3, k)
+        old_r, old_t = _column_null_draw(fit.operators, problem, 3, k)
+        np.testing.assert_allclose(new_r, old_r, rtol=0, atol=2e-6)
+        np.testing.assert_allclose(new_t, old_t, rtol=0, atol=2e-5)
+    original_cv = _solvers._Solver.cv
+
+    def cv_without_sharing(self, *args):
+        out = original_cv(self, *args)
+        self.decomposition = None  # each FoldOperator decomposes its fold again
+        return out
+
+    monkeypatch.setattr(_solvers._Solver, "cv", cv_without_sharing)
+    monkeypatch.setattr(_profiles, "_null_draw", _column_null_draw)
+    former = encoding.fit_layer_profiles(features, responses, **options)
+    for name in ("r", "t", "alphas", "fold_r", "r2"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(former, name))
+    assert np.unique(fast.alphas).size >= 3
+    one_draw = 1.0 / (1 + options["n_permutations"] * len(responses[0].names))
+    np.testing.assert_allclose(fast.p, former.p, rtol=0, atol=1.01 * one_draw)
+    assert np.mean(fast.p != former.p) <= 0.05
+    assert np.nanmin(fast.p) < 0.01  # the strong units are found

@@ -75,7 +75,11 @@ def run_power(y_runs: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def studentised_r(
-    r: np.ndarray, y_power: Sequence[np.ndarray], predictions: Sequence[np.ndarray]
+    r: np.ndarray,
+    y_power: Sequence[np.ndarray],
+    predictions: Sequence[np.ndarray],
+    *,
+    time_axis: int = 0,
 ) -> np.ndarray:
     """Divide r over the runs by by its standard deviation under phase randomisation.
 
@@ -88,6 +92,9 @@ def studentised_r(
         :func:`run_power` of each run's response.
     predictions : sequence of ndarray, shape (n_k, n_units)
         Each run's prediction z-scored in the run.
+    time_axis : {0, 1}
+        The axis of time (and of frequency in ``y_power``): 1 for units as rows,
+        ``(n_units, n_k)``.
 
     Returns
     -------
@@ -106,12 +113,15 @@ def studentised_r(
     True
 
     """
-    total = float(sum(p.shape[0] for p in predictions))
+    if time_axis not in (0, 1):
+        raise ValueError(f"time_axis must be 0 or 1, got {time_axis!r}.")
+    total = float(sum(p.shape[time_axis] for p in predictions))
     variance = np.zeros(np.shape(r))
+    products = "fu,fu->u" if time_axis == 0 else "uf,uf->u"
     for power, prediction in zip(y_power, predictions, strict=True):
-        n = prediction.shape[0]
-        p_power = np.abs(np.fft.rfft(prediction, axis=0)) ** 2
-        variance += (n / total) ** 2 * 2.0 / n**4 * np.einsum("fu,fu->u", power, p_power)
+        n = prediction.shape[time_axis]
+        p_power = np.abs(np.fft.rfft(prediction, axis=time_axis)) ** 2
+        variance += (n / total) ** 2 * 2.0 / n**4 * np.einsum(products, power, p_power)
     return np.divide(r, np.sqrt(variance), out=np.full(np.shape(r), np.nan), where=variance > 0)
 
 
@@ -156,8 +166,9 @@ class FoldOperator:
     """The held-out prediction of one outer fold as a linear map of the training responses.
 
     Built once from the fold's real design (one eigendecomposition of the
-    training Gram matrix) and the penalty chosen for each unit; applied to any
-    responses (the phase-randomised ones of every permutation).
+    training Gram matrix, or the refit's own, passed as ``decomposition``) and
+    the penalty chosen for each unit; applied to any responses (the
+    phase-randomised ones of every permutation).
 
     Parameters
     ----------
@@ -166,6 +177,10 @@ class FoldOperator:
     alpha_per_unit : ndarray, shape (n_units,)
     dtype : numpy dtype
         Precision of the products (float32 by default).
+    decomposition : tuple of ndarray, optional
+        ``(eigenvalues, V, x_test V)`` of ``x_train' x_train = V L V'`` (eigenvalues
+        clipped at 0), as the eigh solver's refit computed it: then no second
+        eigendecomposition (the same numbers as without it).
 
     Examples
     --------
@@ -178,6 +193,8 @@ class FoldOperator:
     >>> ridge = [solve(x.T @ x + a * np.eye(3), x.T @ y[:, [u]]) for u, a in enumerate(alphas)]
     >>> bool(np.allclose(op(y), x_test @ np.hstack(ridge)))
     True
+    >>> bool(np.allclose(op.apply_rows(y.T, slice(0, 0)), op(y).T))  # units as rows
+    True
 
     """
 
@@ -188,10 +205,14 @@ class FoldOperator:
         alpha_per_unit: np.ndarray,
         *,
         dtype: type = np.float32,
+        decomposition: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        gram = x_train.T @ x_train
-        eigenvalues, vectors = np.linalg.eigh(gram)
-        eigenvalues = np.maximum(eigenvalues, 0.0)
+        if decomposition is None:
+            eigenvalues, vectors = np.linalg.eigh(x_train.T @ x_train)
+            eigenvalues = np.maximum(eigenvalues, 0.0)
+            b = x_test @ vectors
+        else:
+            eigenvalues, vectors, b = decomposition
         self.alpha_per_unit = np.asarray(alpha_per_unit, dtype=float)
         # units sorted by alpha, so that each alpha's units are one contiguous block
         self.order = np.argsort(self.alpha_per_unit, kind="stable")
@@ -206,7 +227,6 @@ class FoldOperator:
         n_test = x_test.shape[0]
         # explicit matrices cost n_test * n_train per unit, the eigenbasis (n_train + n_test) * p
         self.explicit = n_test * n_train < (n_train + n_test) * p
-        b = x_test @ vectors
         if self.explicit:
             z = x_train @ vectors
             self.matrices = {
@@ -253,3 +273,30 @@ class FoldOperator:
         unsorted = np.empty_like(out)
         unsorted[:, self.order] = out
         return unsorted
+
+    def apply_rows(self, y_rows: np.ndarray, test: slice) -> np.ndarray:
+        """Predictions as rows, (n_units, n_test), from responses as rows, (n_units, n_all).
+
+        ``y_rows`` holds every run side by side (units as rows); the columns
+        ``test`` (the held-out run) are left out, the others are the training
+        samples in order. The same map as :meth:`blocks`, with units as rows so
+        that each alpha's units are gathered as whole rows (contiguous copies)
+        rather than as columns; equal to ``blocks(...).T`` to float32 rounding.
+        """
+        start, stop = test.start, test.stop
+        out = np.empty((y_rows.shape[0], self.n_test), dtype=self.dtype)
+        if not self.explicit:
+            a = y_rows[:, :start] @ self.z_t[:, :start].T  # (n_units, p)
+            a += y_rows[:, stop:] @ self.z_t[:, start:].T
+        for alpha, cols in self.groups:
+            units = self.order[cols]
+            if self.explicit:
+                rows = y_rows[cols] if self.sorted else np.take(y_rows, units, axis=0)
+                matrix = self.matrices[alpha]
+                part = rows[:, :start] @ matrix[:, :start].T
+                part += rows[:, stop:] @ matrix[:, start:].T
+            else:
+                scaled = self.b / (self.eigenvalues + self.dtype(alpha))
+                part = (a[cols] if self.sorted else np.take(a, units, axis=0)) @ scaled.T
+            out[units] = part
+        return out

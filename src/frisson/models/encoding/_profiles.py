@@ -394,15 +394,19 @@ def _resolve_permutations(n_permutations: int | str, null: str, n_units: int) ->
 
 @dataclass(frozen=True)
 class _Problem:
-    """What every layer shares: responses, folds and the design settings."""
+    """What every layer shares: responses, folds and the design settings.
+
+    One copy of the responses: ``y_runs`` are views of ``y_all``; each outer
+    fold's training responses are formed when the fold is fitted
+    (:func:`_train_responses`), not kept.
+    """
 
     y_runs: list[np.ndarray]  # responses z-scored per run, one (n_times, n_units) per run
     y_power: list[np.ndarray]  # |rfft|^2 of each run's responses (the studentiser's weights)
-    y_spectra: list[np.ndarray]  # rfft of each run's responses, complex64 (the null's input)
+    y_spectra: list[np.ndarray]  # rfft of each run's responses, (n_units, n_freqs) complex64
     slices: list[np.ndarray]  # global sample indices of each run
     y_all: np.ndarray  # the runs concatenated
     folds: list[OuterFold]
-    y_train: list[np.ndarray]  # y_all of each outer fold's training runs
     alphas: np.ndarray
     n_components: float | int | None
     delays: np.ndarray | None  # samples; None for the HRF
@@ -415,21 +419,29 @@ def _problem(responses, delays_s, alphas, n_components) -> _Problem:
     rate = _common_rate(responses)
     slices = _run_slices([y.shape[0] for y in y_runs])
     y_all = np.concatenate(y_runs)
+    y_runs = [y_all[s[0] : s[-1] + 1] for s in slices]  # views: one copy of the responses
     folds = outer_folds(slices)  # checked once: inner folds never touch the outer test run
     return _Problem(
         y_runs=y_runs,
         y_power=run_power(y_runs),
-        y_spectra=[np.fft.rfft(y, axis=0).astype(np.complex64) for y in y_runs],
+        # units as rows: the null's phases and gathers by unit run along contiguous memory
+        y_spectra=[
+            np.ascontiguousarray(np.fft.rfft(y.T, axis=1).astype(np.complex64)) for y in y_runs
+        ],
         slices=slices,
         y_all=y_all,
         folds=folds,
-        y_train=[y_all[fold.train_idx] for fold in folds],
         alphas=_check_alphas(alphas),
         n_components=_check_n_components(n_components),
         delays=_delays_samples(delays_s, rate),
         hrf=canonical_hrf(rate),
         rate=rate,
     )
+
+
+def _train_responses(problem: _Problem, fold: OuterFold) -> np.ndarray:
+    """``y_all[fold.train_idx]``: the training runs' responses, in order (a temporary copy)."""
+    return np.concatenate([problem.y_runs[i] for i in fold.train_runs])
 
 
 class _LayerFit(NamedTuple):
@@ -454,8 +466,9 @@ def _fit_layer(
     prediction = np.zeros_like(y_all)
     standardised = np.zeros_like(y_all)  # each fold's prediction z-scored in its run
     operators = []
-    for fold, y_train in zip(problem.folds, problem.y_train, strict=True):
+    for fold in problem.folds:
         test_run = fold.test_run
+        y_train = _train_responses(problem, fold)
         projection = _fit_projection([blocks[i] for i in fold.train_runs], problem.n_components)
         n_pcs[test_run] = projection.n_out
         design = [_expand(_zscore(projection(b)), problem.delays, problem.hrf) for b in blocks]
@@ -466,7 +479,12 @@ def _fit_layer(
         standardised[slices[test_run]] = _zscore(pred)
         fold_r[test_run] = _pearson(problem.y_runs[test_run], pred)
         if keep_operators:
-            operators.append(FoldOperator(x_train, design[test_run], chosen[test_run]))
+            operators.append(
+                FoldOperator(
+                    x_train, design[test_run], chosen[test_run], decomposition=solve.decomposition
+                )
+            )
+        del y_train
     r, r2 = _pearson(y_all, standardised), _r2(y_all, prediction)
     t = studentised_r(r, problem.y_power, [standardised[s] for s in slices])
     return _LayerFit(r, r2, t, fold_r, chosen, n_pcs, operators)
@@ -531,16 +549,18 @@ def _null_draw(
     draws equal the float64 ones to about 1e-6 (``tests/test_encoding_speed.py``).
     """
     runs = []
-    for run, spectrum in enumerate(problem.y_spectra):
+    for run, spectrum in enumerate(problem.y_spectra):  # units as rows (n_units, n_freqs)
         n = problem.slices[run].size
         phases = np.exp(1j * _random_phases(seed, permutation, run, n)).astype(np.complex64)
-        runs.append(np.fft.irfft(spectrum * phases[:, np.newaxis], n=n, axis=0))
-    shuffled = np.concatenate(runs)
+        runs.append(np.fft.irfft(spectrum * phases[np.newaxis, :], n=n, axis=1))
+    shuffled = np.concatenate(runs, axis=1)  # (n_units, n_all), float32
     standardised = np.empty(shuffled.shape, dtype=np.float32)
     for fold, operator in zip(problem.folds, operators, strict=True):
-        test = problem.slices[fold.test_run]
-        before, after = shuffled[: test[0]], shuffled[test[-1] + 1 :]
-        standardised[test] = _zscore(operator.blocks([before, after]))
-    null_r = _pearson(shuffled, standardised)
-    null_t = studentised_r(null_r, problem.y_power, [standardised[s] for s in problem.slices])
+        s = problem.slices[fold.test_run]
+        test = slice(int(s[0]), int(s[-1]) + 1)
+        standardised[:, test] = _zscore(operator.apply_rows(shuffled, test).T).T
+    null_r = _pearson(shuffled.T, standardised.T)
+    power = [p.T for p in problem.y_power]
+    runs_t = [standardised[:, s[0] : s[-1] + 1] for s in problem.slices]
+    null_t = studentised_r(null_r, power, runs_t, time_axis=1)
     return np.nan_to_num(null_r, nan=-np.inf), np.nan_to_num(null_t, nan=-np.inf)

@@ -112,18 +112,26 @@ _MAX_CLOSE_PAIRS = 8  # per eigenvalue; beyond, a split is scored by explicit pr
 
 
 def _eigh_parts(
-    x: np.ndarray, x_test: np.ndarray, gram: np.ndarray | None = None, dtype: type = np.float64
+    x: np.ndarray,
+    x_test: np.ndarray,
+    gram: np.ndarray | None = None,
+    dtype: type = np.float64,
+    *,
+    shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     """Diagonalise the smaller Gram matrix of ``x`` once for every alpha.
 
     Returns ``(eigenvalues, b, to_a)`` such that the ridge prediction for
     ``x_test`` with penalty ``alpha`` is ``(b / (eigenvalues + alpha)) @ to_a(...)``:
     primal (``n >= p``): ``x'x = V L V'``, ``b = x_test V``, ``to_a(x'y) = V' x'y``
-    (the caller forms ``x'y``, possibly by parts; ``gram``: ``x'x`` if known);
+    (the caller forms ``x'y``, possibly by parts; ``gram``: ``x'x`` if known, and
+    then ``x`` may be None with ``shape`` its shape);
     kernel (``n < p``): ``x x' = U L U'``, ``b = x_test x' U``, ``to_a(y) = U' y``.
-    ``to_a`` projects in ``dtype`` and returns float64.
+    ``to_a`` projects in ``dtype`` and returns float64; ``to_a.vectors`` is ``V``
+    (or ``U``), ``to_a.primal`` which of the two.
     """
-    if x.shape[0] >= x.shape[1]:
+    n, p = x.shape if shape is None else shape
+    if n >= p:
         eigenvalues, vectors = np.linalg.eigh(x.T @ x if gram is None else gram)
         b = x_test @ vectors
     else:
@@ -135,7 +143,16 @@ def _eigh_parts(
     def to_a(values: np.ndarray) -> np.ndarray:
         return np.asarray(projection @ values, dtype=np.float64)
 
+    to_a.vectors, to_a.primal = vectors, n >= p  # type: ignore[attr-defined]
     return np.maximum(eigenvalues, 0.0), b, to_a
+
+
+def _rows(index: np.ndarray) -> np.ndarray | slice:
+    """``index`` as a slice when it is a run of consecutive rows (a view, not a copy)."""
+    index = np.asarray(index)
+    if index.ndim == 1 and index.size and np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 class _SplitScorer:
@@ -204,17 +221,28 @@ def _prepare_splits(x, alphas, splits, gram, dtype) -> tuple[list[tuple], bool]:
     validation rows' ``x_v'y``.
     ``form``: ``"parts"`` (primal, the training set's ``x'x`` and ``x'y`` as the
     whole set's minus the validation rows'), ``"primal"`` or ``"kernel"`` (as
-    :func:`_eigh_parts` decides for the training set).
+    :func:`_eigh_parts` decides for the training set). ``train`` and
+    ``validation`` are slices where the rows are consecutive (views of x and y).
     """
     prepared = []
     for train, validation in splits:
-        x_v = x[validation]
+        x_v = x[_rows(validation)]
         form = "primal" if len(train) >= x.shape[1] else "kernel"
         if form == "primal" and gram is not None and _is_complement(x.shape[0], train, validation):
             form = "parts"
-        parts = _eigh_parts(x[train], x_v, gram - x_v.T @ x_v if form == "parts" else None, dtype)
+        if form == "parts":  # x[train] is never formed
+            shape = (len(train), x.shape[1])
+            parts = _eigh_parts(None, x_v, gram - x_v.T @ x_v, dtype, shape=shape)
+        else:
+            parts = _eigh_parts(x[_rows(train)], x_v, None, dtype)
         prepared.append(
-            (train, validation, form, parts[2], _SplitScorer(*parts[:2], alphas, dtype))
+            (
+                _rows(train),
+                _rows(validation),
+                form,
+                parts[2],
+                _SplitScorer(*parts[:2], alphas, dtype),
+            )
         )
     covered = np.zeros(x.shape[0], dtype=int)
     for _, validation in splits:
@@ -280,6 +308,25 @@ def solve_eigh_cv(
     """
     batch = check_int("n_targets_batch", n_targets_batch, minimum=1)
     dtype = np.dtype(check_option("precision", precision, ("float64", "float32"))).type
+    best, out, _ = _eigh_cv(x, y, x_test, alphas, splits, batch, dtype)
+    return best, out
+
+
+def _eigh_cv(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    alphas: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    batch: int,
+    dtype: type,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """:func:`solve_eigh_cv` (checked arguments), also returning the refit's decomposition.
+
+    The third value is ``(eigenvalues, V, x_test V)`` of the refit's ``x'x = V L V'``
+    (primal designs; None for kernel ones), for the null's
+    :class:`~frisson.models.encoding._null.FoldOperator` to reuse.
+    """
     primal = x.shape[0] >= x.shape[1]
     gram = x.T @ x if primal else None
     prepared, partition = _prepare_splits(x, alphas, splits, gram, dtype)
@@ -308,7 +355,7 @@ def solve_eigh_cv(
         for i in np.unique(best[cols]):
             chosen = np.flatnonzero(best[cols] == i)
             out[:, start + chosen] = (b / (eigenvalues + alphas[i])) @ a[:, chosen]
-    return best, out
+    return best, out, (eigenvalues, to_a.vectors, b) if primal else None
 
 
 def solve_eigh(
@@ -604,6 +651,7 @@ class _Solver:
         self._backend_name = "torch_cuda" if self.device == "cuda" else "numpy"
         self.backend: Any = None
         self.used: set[str] = set()
+        self.decomposition: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __enter__(self) -> _Solver:
         self.backend = self._stack.enter_context(_himalaya_backend(self._backend_name))
@@ -623,9 +671,24 @@ class _Solver:
         return tuple(a.astype(self.dtype, copy=False) for a in arrays)
 
     def cv(self, x, y, x_test, alphas, splits) -> tuple[np.ndarray, np.ndarray]:
+        """Best alpha index per target and predictions; ``self.decomposition`` as it goes.
+
+        ``self.decomposition``: ``(eigenvalues, V, x_test V)`` of the refit on all
+        of ``x`` when the registered numpy ``eigh`` solver ran on a primal design
+        (the null's fold operator reuses it), else None.
+        """
         kind = self.kind(x, y)
         self.used.add(kind)
         x, y, x_test = self._cast(kind, x, y, x_test)
+        self.decomposition = None
+        if CV_SOLVERS[kind] is solve_eigh_cv:  # not replaced in the registry
+            params = {"n_targets_batch": _EIGH_BATCH, "precision": "float64"} | self.params
+            batch = check_int("n_targets_batch", params["n_targets_batch"], minimum=1)
+            precision = check_option("precision", params["precision"], ("float64", "float32"))
+            best, out, self.decomposition = _eigh_cv(
+                x, y, x_test, alphas, splits, batch, np.dtype(precision).type
+            )
+            return best, out
         return CV_SOLVERS[kind](x, y, x_test, alphas, splits, **self.params)
 
     def predict(self, x, y, x_test, alpha_per_target) -> np.ndarray:
