@@ -11,13 +11,16 @@ surrogates:
   :data:`POSTER_HOP_S`.
 - :func:`significant_segmentation` (the default detector of
   :func:`frisson.pipelines.analyze_song`, key ``"tested_novelty"``) takes the
-  boundaries of McFee & Ellis's Laplacian segmentation of the z-scored latent and
-  keeps them when the song's best split into 2..8 sections explains more variance
-  than DCT sign surrogates of the whitened latent reach (max-statistic over the
-  number of sections and every split), so the chance that a song without
-  structure gets any transition is ``alpha``. On real concatenations it is the
-  best tested detector with both ``musicnn-msd`` and ``mel`` (``benchmarks/latent.py``).
-- :func:`significant_transitions` (the previous default) takes the peaks of a
+  kernel change points of the whitened latent (a Gaussian kernel, the exact
+  best split into k sections, k the largest whose added boundary explains at
+  least 0.65 of what the first did) and keeps them when the song's best split
+  into 2..8 sections explains more variance than DCT sign surrogates of the
+  whitened latent reach (max-statistic over the number of sections and every
+  split), so the chance that a song without structure gets any transition is
+  ``alpha``. On real concatenations it is the best tested detector with both
+  ``musicnn-msd`` and ``mel`` (``benchmarks/latent.py``); McFee & Ellis's
+  Laplacian segmentation, the default before, is ``detector="laplacian"``.
+- :func:`significant_transitions` (the default before those) takes the peaks of a
   mean-shift statistic of the leading PCs and tests them step-down against
   phase-randomised PCs; with ``musicnn-msd`` few real boundaries pass.
 - :func:`cluster_with_null` picks the number of k-means clusters by the gap
