@@ -61,6 +61,13 @@ its trial's responses (``rating_scaling = 1``). Results then go to
   within listeners and songs (:func:`frisson.chills_events.trial_associations`),
   the same two ways.
 
+With a tested detector (``tested_novelty``, the run's default) a song whose
+segmentation does not beat its null has no transitions and is left out of the
+transition test (a study with fewer than 3 such songs has none): the results'
+``transition_counts`` say, per family, in how many studies the test ran and
+how many songs had transitions; ``pooled nulls`` pools the transition test's
+rows over the effect-free families (loudness and ``POOL_SKIP`` out).
+
 Power rows use the realistic family with planted boundary-locked responses of
 several sizes (``effect_size``; the demo uses 1.0). Binomial 95 % intervals are
 printed beside each rate. Results go to ``benchmarks/results/null_studies.json``
@@ -86,6 +93,7 @@ from scipy import stats
 
 from _results import machine, write_results
 from frisson.simulate import NULL_FAMILIES, null_params, simulate_study, synth_piece
+from frisson.structure import DEFAULT_TRANSITIONS
 
 RESULTS = Path(__file__).parent / "results"
 #: The most telling nulls first, so that an interrupted run has them.
@@ -217,6 +225,8 @@ def _one(job: dict) -> dict:
     row["epochs"] = e.p if e is not None else None
     row["epochs_cluster"] = e.min_p if e is not None else None
     row["effect"] = e.effect if e is not None else None
+    for key in ("songs_with_transitions", "songs_tested"):  # tested detectors keep fewer
+        row[key] = results.epoch_counts.get(key)
     evaluation = results.cnn
     labels = {"ridge": "ridge (same embedding)"}
     if job["cnn"]:
@@ -338,6 +348,16 @@ def _pooled_beyond(rows: list[dict]) -> list[dict]:
     return [row for row in _table(nulls) if row["test"] in BEYOND_ROWS]
 
 
+def _pooled_epochs(rows: list[dict]) -> list[dict]:
+    """The transition test's null rows pooled over the effect-free families (``POOL_SKIP`` out)."""
+    nulls = [
+        {**r, "family": "pooled nulls"}
+        for r in rows
+        if r["effect_size"] == 0 and r["family"] != "loudness" and r["family"] not in POOL_SKIP
+    ]
+    return [row for row in _table(nulls) if row["test"] in ("epochs", "epochs_cluster")]
+
+
 def _table(rows: list[dict]) -> list[dict]:
     out = []
     keys = sorted({(r["family"], r["effect_size"]) for r in rows}, key=lambda k: (k[1], k[0]))
@@ -403,8 +423,9 @@ def main() -> None:
     parser.add_argument("--encoder", default="musicnn-msd")
     parser.add_argument(
         "--transition-method",
-        default="pc1_variance",
-        help="RunConfig.transition_method: the transitions the epoch test locks to",
+        default=DEFAULT_TRANSITIONS,
+        help="RunConfig.transition_method: the transitions the epoch test locks to (default "
+        "the run's, tested_novelty; pc1_variance is the poster's)",
     )
     parser.add_argument(
         "--beyond",
@@ -509,10 +530,39 @@ def _markdown(table: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _transition_counts(rows: list[dict]) -> list[dict]:
+    """Per family and effect: studies with a transition test, songs with transitions."""
+    out = []
+    for family, effect in sorted({(r["family"], r["effect_size"]) for r in rows}):
+        subset = [r for r in rows if r["family"] == family and r["effect_size"] == effect]
+        counted = [r for r in subset if r.get("songs_with_transitions") is not None]
+        out.append(
+            {
+                "family": family,
+                "effect_size": effect,
+                "studies": len(subset),
+                "studies_tested": sum(r["epochs"] is not None for r in subset),
+                "songs": sum(len(r["songs"]) for r in counted),
+                "songs_with_transitions": sum(r["songs_with_transitions"] for r in counted),
+                "songs_tested": sum(r["songs_tested"] or 0 for r in counted),
+            }
+        )
+    return out
+
+
 def _report(args, rows: list[dict], *, seconds: float) -> None:
     table = _table(rows)
+    counts = _transition_counts(rows)
+    for c in counts:
+        print(
+            f"{c['family']:<25}{c['effect_size']:>7g}  transition test in {c['studies_tested']} "
+            f"of {c['studies']} studies; {c['songs_with_transitions']} of {c['songs']} songs "
+            f"with transitions, {c['songs_tested']} tested"
+        )
     if args.beyond:
         table += _pooled_beyond(rows)
+    else:
+        table += _pooled_epochs(rows)
     _print(table)
     args.out.with_suffix(".md").write_text(_markdown(table))
     write_results(
@@ -524,6 +574,7 @@ def _report(args, rows: list[dict], *, seconds: float) -> None:
             "seconds": seconds,
             "median_seconds_per_study": float(np.median([r["seconds"] for r in rows])),
             "table": table,
+            "transition_counts": counts,
         },
     )
 

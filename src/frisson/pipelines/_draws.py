@@ -15,6 +15,7 @@ import numpy as np
 
 from frisson._logging import logger
 from frisson.errors import DataError
+from frisson.structure import DEFAULT_TRANSITIONS
 
 if TYPE_CHECKING:
     from frisson.events import PseudoTransitions
@@ -34,10 +35,14 @@ class SongEvents:
     edge_s: float
 
 
-def song_events(songs: dict, method: str = "pc1_variance") -> dict[str, SongEvents]:
+def song_events(songs: dict, method: str = DEFAULT_TRANSITIONS) -> dict[str, SongEvents]:
     """Per song of :func:`~frisson.pipelines.chills.run_study`, its transitions and edge.
 
-    ``method`` is the run's ``transition_method`` (the epoch test's transitions).
+    ``method`` is the run's ``transition_method`` (the epoch test's transitions;
+    default the tested detector, :data:`frisson.structure.DEFAULT_TRANSITIONS`).
+    With the tested detector only the transitions that passed the song-wise test
+    are returned (``times_s``): a song whose segmentation did not beat the null
+    has none, and :func:`transition_draws` then gives it no controls either.
     """
     out = {}
     for name, song in songs.items():
@@ -52,7 +57,14 @@ def transition_draws(config: Any, events: dict[str, SongEvents]) -> dict[str, Ps
     """Per song, its :func:`~frisson.events.pseudo_transitions` (the same for every listener).
 
     Songs whose admissible span is empty (too short for the detector's edge,
-    the epoch window and the onset window) are left out with a warning; with
+    the epoch window and the onset window) are left out with a warning. A song
+    without transitions (with the tested detector: its segmentation did not
+    beat the null) gets an empty draw, no transitions and no controls, and
+    keeps its place in the seeding (``config.seed + index`` over every song
+    with a span): whether a song has transitions depends on its audio alone,
+    and each song's controls match its own transitions in number and are the
+    same for all its listeners, so the songs tested stay exchangeable under
+    the null. With
     ``control_positions = "pooled"`` the controls follow the study's pooled
     transition positions (uniform when fewer than 5 transitions).
     """

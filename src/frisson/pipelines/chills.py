@@ -9,7 +9,9 @@ changed (a step's cache key hashes its inputs' content and its settings):
 3. **physiology**: per participant x stimulus, skin conductance normalised per
    trial and linearly detrended (for epochs and ISC) and the filtered,
    normalised phasic target (for the CNN).
-4. **epochs**: skin conductance around latent transitions vs pseudo-transitions
+4. **epochs**: skin conductance around latent transitions (by default the
+   tested ones, ``tested_novelty``: songs whose segmentation does not beat its
+   null give no epochs) vs pseudo-transitions
    drawn once per song like the transitions (outside the song-onset window),
    compared at the transitions' positions in the song (a position trend fitted
    to the controls); songs are the random factor: sign flips over songs of the per-song mean
@@ -142,15 +144,21 @@ class RunConfig:
         listener of the song).
     transition_method : str
         Which of each song's transitions the epoch, ISC and opt-in analyses
-        lock to: ``pc1_variance`` (the default: the poster's detector, the
-        peaks of the first PC's sliding variance), ``tested_novelty``
-        (:data:`frisson.structure.DEFAULT_TRANSITIONS`, the default of
-        ``frisson analyze``: novelty peaks that pass a song-wise surrogate
-        test) or ``foote_novelty`` (untested novelty peaks). The transition
-        test is valid whichever detector is chosen (its controls are drawn like
-        the detector's transitions); ``tested_novelty`` keeps 0-1 transitions
-        in most real songs with ``musicnn-msd``, too few to test responses to
-        them, so ``frisson run`` keeps the poster's detector.
+        lock to: ``tested_novelty`` (the default,
+        :data:`frisson.structure.DEFAULT_TRANSITIONS`, also the default of
+        ``frisson analyze``: the song's Laplacian segmentation, kept only when
+        it beats surrogates song-wise, :func:`frisson.structure.significant_segmentation`),
+        ``pc1_variance`` (the poster's detector: the peaks of the first PC's
+        sliding variance, untested; it finds transitions in structureless
+        latents too) or ``foote_novelty`` (untested novelty peaks). A song
+        whose detector keeps no transition (with ``tested_novelty``: its
+        segmentation does not beat the null) gets no transition epochs and
+        no controls, and is left out of the transition test and of ISC near
+        transitions; which songs have transitions depends on the audio only,
+        so the test over the others stays exact. The report and
+        ``epochs_effect.tsv`` say how many songs had transitions. The
+        transition test is valid whichever detector is chosen (its controls
+        are drawn like the detector's transitions).
     control_positions : {'pooled', 'uniform'}
         Where in a song's span the controls are drawn: like the study's
         transitions (``pooled``: their positions as fractions of their songs'
@@ -218,7 +226,7 @@ class RunConfig:
     song_folds: int = 4
     onset_exclude_s: float = 10.0
     n_control_sets: int = 20
-    transition_method: str = "pc1_variance"
+    transition_method: str = DEFAULT_TRANSITIONS
     control_positions: str = "pooled"
     control_position_degree: int | None = 3
     score_detrend_order: int | None = 3
@@ -359,6 +367,13 @@ class StudyResults:
             lines.append(
                 f"  {name}: {song.duration_s:.0f} s, "
                 f"{song.transitions[self.config.transition_method].times_s.size} transitions"
+            )
+        counts = self.epoch_counts
+        if "songs" in counts:
+            lines.append(
+                f"transitions ({self.config.transition_method}): "
+                f"{counts['songs_with_transitions']} of {counts['songs']} songs have any; "
+                f"{counts.get('songs_tested', 0)} in the transition test"
             )
         if self.epochs is not None:
             e = self.epochs
@@ -645,14 +660,30 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
     same for every listener) from the transitions' admissible span, outside the
     song-onset window; each trial gives its mean transition-locked and mean
     control-locked epoch; :func:`frisson.events.song_level_test` flips the signs
-    of whole songs (see :mod:`frisson.events` for why).
+    of whole songs (see :mod:`frisson.events` for why). A song whose detector
+    kept no transition has no epochs (and no controls); the counts say how many
+    songs had transitions (``songs_with_transitions`` of ``songs``) and how many
+    entered the test (``songs_tested``).
     """
     from frisson.events import locked_averages, song_level_test
     from frisson.pipelines._draws import song_events, transition_draws
 
-    pseudo = transition_draws(config, song_events(songs, config.transition_method))
+    found = song_events(songs, config.transition_method)
+    pseudo = transition_draws(config, found)
     events, control, labels, listeners = [], [], [], []
-    counts = {"events": 0, "controls": 0, "dropped_near_onset": 0}
+    counts = {
+        "events": 0,
+        "controls": 0,
+        "dropped_near_onset": 0,
+        "songs": len(found),
+        "songs_with_transitions": sum(int(e.transitions_s.size > 0) for e in found.values()),
+    }
+    logger.info(
+        "epochs: %d of %d songs have %s transitions (the others give no epochs)",
+        counts["songs_with_transitions"],
+        counts["songs"],
+        config.transition_method,
+    )
     for draw in pseudo.values():
         counts["dropped_near_onset"] += int(draw.dropped_s.size)
     for trial in trials:
@@ -673,6 +704,7 @@ def _epochs_step(config: RunConfig, songs: dict, trials: list[_TrialResponses]):
         listeners.append(trial.participant)
         counts["events"] += averages.n_events
         counts["controls"] += averages.n_controls
+    counts["songs_tested"] = len(set(labels))
     if len(set(labels)) < 3:
         logger.warning(
             "epochs: %d song(s) with transitions and epochs; a test over songs needs at least 3",

@@ -176,7 +176,12 @@ def _summary_html(results: StudyResults, problems) -> str:
             f"{e.summary_window_s[1]:g} s after latent transitions minus pseudo-transitions: "
             f"<b>{e.effect:+.3f} z</b> [{e.ci[0]:+.3f}, {e.ci[1]:+.3f}] over {e.n_songs} songs "
             f"x {e.n_participants} listeners, p = {e.p:.4g} (smallest possible "
-            f"{e.min_possible_p:.4g}).</p>"
+            f"{e.min_possible_p:.4g}). {html.escape(_transition_songs(results))}</p>"
+        )
+    elif results.epoch_counts:
+        parts.append(
+            "<p><b>Transitions</b>: no transition test (it needs at least 3 songs with "
+            f"transitions and epochs). {html.escape(_transition_songs(results))}</p>"
         )
     if results.cnn is not None:
         summary = results.cnn.summary()
@@ -254,6 +259,43 @@ def _song_stats(results: StudyResults) -> dict[str, dict[str, Any]]:
     return stats
 
 
+def used_transitions(results: StudyResults, song):
+    """A song's transitions the run locked to (``config.transition_method``).
+
+    Analyses from before the setting fall back to :func:`shown_transitions`.
+    """
+    try:
+        return song.transitions[results.config.transition_method]
+    except (AttributeError, KeyError):
+        return shown_transitions(song)
+
+
+def _transitions_frame(results: StudyResults, song):
+    """Every candidate of the run's detector: ``p`` and ``default`` (used downstream).
+
+    A tested detector's candidates carry their p and ``default = p <= alpha``;
+    an untested detector's (the poster's ``pc1_variance``) have an empty ``p``
+    and are all used downstream.
+    """
+    frame = used_transitions(results, song).to_frame()
+    if "p" not in frame:
+        frame["p"] = np.nan
+        frame["default"] = True
+    return frame
+
+
+def _transition_songs(results: StudyResults) -> str:
+    """How many songs had transitions of the run's detector, as a sentence."""
+    counts = results.epoch_counts
+    if "songs" not in counts:
+        return ""
+    return (
+        f"{counts['songs_with_transitions']} of {counts['songs']} songs had "
+        f"{results.config.transition_method} transitions ({counts.get('songs_tested', 0)} with "
+        "epochs in the test; a song without transitions gives no epochs and no controls)."
+    )
+
+
 def _write_songs(
     results: StudyResults, out: Path, sections: dict, *, listening: bool, heart_rate: bool
 ) -> list[Path]:
@@ -275,7 +317,7 @@ def _write_songs(
             written += _listening(song, folder, group.get(name), stats.get(name), name)
             view = relative_path(folder / "listen.html", out)
             links = f"<a href='{html.escape(view)}'><b>listen</b></a> &middot; {links}"
-        found = shown_transitions(song)
+        found = used_transitions(results, song)
         evr = song.pca.explained_variance_ratio
         rows.append(
             {
@@ -304,7 +346,7 @@ def _write_songs(
             )
         )
     transitions = pd.concat(
-        [shown_transitions(s).to_frame().assign(stimulus=n) for n, s in results.songs.items()],
+        [_transitions_frame(results, s).assign(stimulus=n) for n, s in results.songs.items()],
         ignore_index=True,
     )
     columns = ["stimulus", *(c for c in transitions.columns if c != "stimulus")]
@@ -377,7 +419,7 @@ def _write_quality(results: StudyResults, out: Path, problems, sections: dict) -
             f"<p>Epochs: {counts.get('events', 0)} transition and {counts.get('controls', 0)} "
             f"control epochs used; {counts.get('dropped_near_onset', 0)} transition(s) in the "
             f"first {results.config.onset_exclude_s:g} s of a song or outside the detector's "
-            "span left out (as are controls there).</p>"
+            f"span left out (as are controls there). {html.escape(_transition_songs(results))}</p>"
         )
     errors = int((flagged["severity"] == "error").sum())
     parts.append(
@@ -413,7 +455,7 @@ def _write_isc(results: StudyResults, out: Path, sections: dict) -> list[Path]:
             }
         )
         if name in results.songs:
-            entry["transitions"] = shown_transitions(results.songs[name]).times_s
+            entry["transitions"] = used_transitions(results, results.songs[name]).times_s
     left_out = results.used.get("isc_left_out", {})
     rows += [{"stimulus": name, "note": f"no ISC: {why}"} for name, why in left_out.items()]
     table = pd.DataFrame(rows)
@@ -506,6 +548,9 @@ def _write_epochs(results: StudyResults, out: Path, sections: dict) -> list[Path
                 "n_trials": e.n_trials,
                 "min_possible_p": e.min_possible_p,
                 "exact": e.exact,
+                "transition_method": results.config.transition_method,
+                "songs_with_transitions": results.epoch_counts.get("songs_with_transitions"),
+                "songs_analysed": results.epoch_counts.get("songs"),
             }
         ]
     )
@@ -521,7 +566,8 @@ def _write_epochs(results: StudyResults, out: Path, sections: dict) -> list[Path
     caption = (
         f"{counts.get('events', 0)} transition epochs and {counts.get('controls', 0)} control "
         f"epochs ({counts.get('dropped_near_onset', 0)} transitions in the song-onset window "
-        "or outside the detector's span left out, as are controls there)."
+        "or outside the detector's span left out, as are controls there). "
+        + _transition_songs(results)
     )
     sections["epochs"] = Section(
         "Transition-locked skin conductance",
