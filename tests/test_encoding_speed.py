@@ -256,3 +256,22 @@ def test_fast_null_and_shared_decompositions_equal_the_former_path(monkeypatch):
     np.testing.assert_allclose(fast.p, former.p, rtol=0, atol=1.01 * one_draw)
     assert np.mean(fast.p != former.p) <= 0.05
     assert np.nanmin(fast.p) < 0.01  # the strong units are found
+
+
+@pytest.mark.parametrize("kind", ["white", "smooth", "collinear"])
+def test_float32_scorer_moves_the_sse_by_under_2e_5_of_its_spread_over_alphas(kind):
+    """precision='float32' (x'y, projections and H a in float32) against explicit predictions."""
+    rng = np.random.default_rng(5)
+    x, y, x_test, splits = _design(kind, rng)
+    reference = _reference_sse(x, y, splits, ALPHAS)
+    for (train, validation), expected in zip(splits, reference, strict=True):
+        eigenvalues, b, to_a = _solvers._eigh_parts(x[train], x[validation], dtype=np.float32)
+        scorer = _solvers._SplitScorer(eigenvalues, b, ALPHAS, np.float32)
+        assert scorer.h_low.dtype == np.float32 and not scorer.explicit
+        a = to_a((x[train].T @ y[train]).astype(np.float32))
+        sse = scorer(a, y[validation], y[validation].astype(np.float32))
+        spread = expected.max(axis=0) - expected.min(axis=0)
+        assert np.max(np.abs(sse - expected) / spread) < 2e-5
+    best, _ = _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, splits)
+    best32, _ = _solvers.solve_eigh_cv(x, y, x_test, ALPHAS, splits, precision="float32")
+    np.testing.assert_array_equal(best32, best)

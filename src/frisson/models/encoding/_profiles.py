@@ -16,7 +16,9 @@ ones) and refits with the same outer folds and the lambdas chosen on the real
 data. Randomising the delayed design ``X -> R X`` (``R`` orthogonal) keeps its
 Gram matrix, so the refit is the real fold's linear map applied to ``R'y``
 (:mod:`~frisson.models.encoding._null`): one eigendecomposition per fold
-serves every permutation.
+serves every permutation, the one the eigh solver's refit computed (no second
+one). The null works with units as rows (each alpha's units gathered as whole
+rows) in float32; the responses are kept once (``_Problem``).
 
 ``null="pooled"`` (default): every r is studentised
 (:func:`~frisson.models.encoding._null.studentised_r`: divided by its

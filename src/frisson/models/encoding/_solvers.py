@@ -186,6 +186,7 @@ class _SplitScorer:
         if not self.explicit:
             gram = b.T @ b
             self.h = np.divide(gram, difference, out=np.zeros_like(gram), where=~close)
+            self.h_low = self.h.astype(dtype, copy=False)  # H a in the product precision
             self.pair_gram = gram[self.j, self.k][:, np.newaxis]
             self.pair_inverse = self.inverse[:, self.j] * self.inverse[:, self.k]
 
@@ -201,7 +202,8 @@ class _SplitScorer:
             return np.stack([((y_val - (self.b * w) @ a) ** 2).sum(axis=0) for w in self.inverse])
         total = np.einsum("ij,ij->j", y_val, y_val)
         c = np.asarray(self.b_low.T @ y_low, dtype=np.float64)
-        linear = self.inverse @ (a * (2.0 * (self.h @ a) - 2.0 * c))
+        h_a = np.asarray(self.h_low @ a.astype(self.h_low.dtype, copy=False), dtype=np.float64)
+        linear = self.inverse @ (a * (2.0 * h_a - 2.0 * c))
         pairs = self.pair_gram * a[self.j] * a[self.k]
         return total + linear + self.pair_inverse @ pairs
 
@@ -287,10 +289,12 @@ def solve_eigh_cv(
         Targets scored at once (bounds memory).
     precision : {'float64', 'float32'}
         Precision of the products with the targets (``x'y``, the projections on
-        the eigenvectors); the eigendecompositions and the partial-fraction sums
-        stay float64. float32 halves the time of those products and changes
-        scores by about 1e-6 relative, which flips near-tied alpha choices
-        (measured in ``benchmarks/encoding.py``).
+        the eigenvectors, the scorer's ``H a``); the eigendecompositions, ``H``
+        itself and the sums over alphas stay float64. float32 halves the time
+        of those products and moves each split's validation SSE by <= 2e-5 of
+        its spread over the alpha grid (``tests/test_encoding_speed.py``: white,
+        smooth and collinear designs), which can flip near-tied alpha choices
+        (none of 2000 units in ``benchmarks/encoding.py``).
 
     Returns
     -------
