@@ -1060,11 +1060,9 @@ def significant_segmentation(
     }
     if detector == "kernel":
         params.update(min_gain_ratio=min_gain_ratio, max_sections=max_sections)
-        params["kernel_gain_by_k"] = {
-            k + 2: float(g)
-            for k, g in enumerate(-np.diff(total) / max(total[0], 1e-300))
-            if np.isfinite(g)
-        }
+        fits = total[np.isfinite(total)]  # k sections of min_segment_s fit
+        gains = -np.diff(fits) / max(fits[0], 1e-300)
+        params["kernel_gain_by_k"] = {k + 2: float(g) for k, g in enumerate(gains)}
     logger.info("tested segmentation: %d boundaries, song p = %.3g", candidates.size, p)
     return SignificantTransitions(
         chosen.copy(),
