@@ -89,9 +89,9 @@ def fast_dtype(precision: str, device: str) -> str:
 
     Parameters
     ----------
-    precision : {"fast", "bf16", "exact"}
-        ``"exact"`` and ``"fast"`` are always float32; ``"bf16"`` depends on
-        the device.
+    precision : {"fast", "bf16", "bf16-mixed", "exact"}
+        ``"exact"`` and ``"fast"`` are always float32; ``"bf16"`` and
+        ``"bf16-mixed"`` depend on the device.
     device : str
         For ``"bf16"``: ``"cpu"``: bfloat16 where :func:`cpu_supports_bf16`;
         ``"cuda[:N]"``: bfloat16 where the GPU supports it (checked when torch
@@ -103,11 +103,11 @@ def fast_dtype(precision: str, device: str) -> str:
     'float32'
 
     """
-    if precision not in ("fast", "bf16", "exact"):
+    if precision not in ("fast", "bf16", "bf16-mixed", "exact"):
         raise ParameterError(
-            f"precision={precision!r} is not valid; use 'fast', 'bf16' or 'exact'."
+            f"precision={precision!r} is not valid; use 'fast', 'bf16', 'bf16-mixed' or 'exact'."
         )
-    if precision != "bf16" or device == "mps":
+    if not precision.startswith("bf16") or device == "mps":
         return "float32"
     if device.startswith("cuda"):
         available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -125,6 +125,9 @@ class ChannelsLastConv1d(torch.nn.Module):
         The convolution (weight-norm parametrised or plain; integer zero padding).
     dtype : torch.dtype
         Compute dtype of the weight, the bias and the input.
+    out_dtype : torch.dtype, optional
+        Dtype of the output (default ``dtype``); float32 keeps a residual
+        stream in float32 around bfloat16 convolutions.
 
     Examples
     --------
@@ -136,8 +139,11 @@ class ChannelsLastConv1d(torch.nn.Module):
 
     """
 
-    def __init__(self, conv: torch.nn.Conv1d, dtype: torch.dtype) -> None:
+    def __init__(
+        self, conv: torch.nn.Conv1d, dtype: torch.dtype, out_dtype: torch.dtype | None = None
+    ) -> None:
         super().__init__()
+        self.out_dtype = dtype if out_dtype is None else out_dtype
         with torch.no_grad():
             weight = conv.weight.detach()  # evaluates a weight-norm parametrisation once
             weight = weight.to(dtype)[:, :, None, :]
@@ -158,6 +164,8 @@ class ChannelsLastConv1d(torch.nn.Module):
                      self.groups)  # fmt: skip
         if not y.is_contiguous(memory_format=torch.channels_last):  # from 1 input channel
             y = y.contiguous(memory_format=torch.channels_last)
+        if y.dtype != self.out_dtype:  # a float32 residual stream
+            y = y.to(self.out_dtype)
         return y.squeeze(2)
 
 
@@ -169,7 +177,8 @@ class FusedSnake(torch.nn.Module):
     alpha : torch.Tensor
         ``Snake1d.alpha``, shape ``(1, channels, 1)``.
     dtype : torch.dtype
-        The dtype of the inputs it will see (the eager fallback computes in it).
+        The dtype it returns (computed in float32 by the compiled kernel; the
+        eager fallback computes in it).
 
     Examples
     --------
@@ -190,6 +199,7 @@ class FusedSnake(torch.nn.Module):
         self.register_buffer("inverse", (alpha + 1e-9).reciprocal())
         self.register_buffer("alpha_low", alpha.to(dtype))
         self.register_buffer("inverse_low", self.inverse.to(dtype))
+        self.out_dtype = dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Snake of ``x``, ``(batch, channels, time)``, strides kept."""
@@ -198,10 +208,11 @@ class FusedSnake(torch.nn.Module):
         kernel = _snake_kernel()
         if kernel is not None:
             try:
-                return kernel(x, self.alpha, self.inverse)
+                return kernel(x, self.alpha, self.inverse, self.out_dtype)
             except Exception as error:  # any compiler failure: fall back
                 _disable_compile(error)
-        return _snake_eager(x, self.alpha_low, self.inverse_low)
+        out = _snake_eager(x, self.alpha_low, self.inverse_low)  # in x's dtype if wider
+        return out if out.dtype == self.out_dtype else out.to(self.out_dtype)
 
 
 def _snake_eager(x, alpha, inverse):
@@ -211,9 +222,9 @@ def _snake_eager(x, alpha, inverse):
     return out
 
 
-def _snake_math(x, alpha, inverse):
+def _snake_math(x, alpha, inverse, out_dtype):
     xf = x.float()
-    return (xf + inverse * (alpha * xf).sin().square()).to(x.dtype)
+    return (xf + inverse * (alpha * xf).sin().square()).to(out_dtype)
 
 
 _COMPILE = {"enabled": True, "kernel": None}
@@ -261,7 +272,13 @@ def set_snake_compile(enabled: bool) -> bool:
         return before
 
 
-def fast_copy(network: Any, dtype: str, *, keep_float: Callable[[str], bool] | None = None):
+def fast_copy(
+    network: Any,
+    dtype: str,
+    *,
+    keep_float: Callable[[str], bool] | None = None,
+    float_stream: bool = False,
+):
     """A copy of ``network`` with fast convolutions and Snakes, in eval mode.
 
     Parameters
@@ -275,6 +292,9 @@ def fast_copy(network: Any, dtype: str, *, keep_float: Callable[[str], bool] | N
     keep_float : callable, optional
         ``keep_float(qualified_name) -> bool``: convolutions and Snakes in such a
         submodule (``"layers.13"``) stay float32 (EnCodec: from the LSTM on).
+    float_stream : bool
+        Convolutions return float32 (bfloat16 inside), so residual sums and the
+        stream between blocks stay float32; Snakes return ``dtype``.
 
     Returns
     -------
@@ -293,36 +313,37 @@ def fast_copy(network: Any, dtype: str, *, keep_float: Callable[[str], bool] | N
     if dtype not in ("bfloat16", "float32"):
         raise ParameterError(f"dtype={dtype!r} is not valid; use 'bfloat16' or 'float32'.")
     copied = copy.deepcopy(network).eval()
-    _replace(copied, getattr(torch, dtype), keep_float or (lambda name: False), prefix="")
+    out = torch.float32 if float_stream else None
+    _replace(copied, getattr(torch, dtype), keep_float or (lambda name: False), out, prefix="")
     return copied
 
 
-def _replace(module: Any, dtype: Any, keep_float: Callable[[str], bool], *, prefix: str) -> None:
+def _replace(
+    module: Any, dtype: Any, keep_float: Callable[[str], bool], out: Any, *, prefix: str
+) -> None:
     for name, child in list(module.named_children()):
         qualified = f"{prefix}{name}"
         here = torch.float32 if keep_float(qualified) else dtype
         if isinstance(child, torch.nn.Conv1d) and _plain_conv(child):
-            setattr(module, name, _checked_conv(child, here, qualified))
+            setattr(module, name, _checked_conv(child, here, qualified, out))
         elif type(child).__name__ == "Snake1d" and hasattr(child, "alpha"):
             setattr(module, name, FusedSnake(child.alpha, here))
-        elif here is torch.float32 and dtype is not torch.float32:
-            _replace(child, torch.float32, keep_float, prefix=f"{qualified}.")
         else:
-            _replace(child, dtype, keep_float, prefix=f"{qualified}.")
+            _replace(child, here, keep_float, out, prefix=f"{qualified}.")
 
 
 #: A low-precision convolution farther than this from float32 on a probe is a kernel bug.
 _PROBE_TOLERANCE = 0.05
 
 
-def _checked_conv(conv: Any, dtype: Any, name: str):
+def _checked_conv(conv: Any, dtype: Any, name: str, out_dtype: Any = None):
     """The fast convolution, checked on a random probe against ``conv`` itself.
 
     oneDNN's bf16 convolution in torch 2.13 returns wrong numbers for some
     small shapes (measured: 8 to 16 channels, kernel 8, padding 2, relative
     error 1.0 on an AMX CPU, for ``conv1d`` too); such a layer stays float32.
     """
-    fast = ChannelsLastConv1d(conv, dtype)
+    fast = ChannelsLastConv1d(conv, dtype, out_dtype)
     if dtype is torch.float32:
         return fast
     span = (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
@@ -338,7 +359,7 @@ def _checked_conv(conv: Any, dtype: Any, name: str):
             "%s: the %s convolution is %.2g from float32 on a probe (a kernel bug); "
             "it runs in float32.", name, str(dtype).removeprefix("torch."), error,
         )  # fmt: skip
-        return ChannelsLastConv1d(conv, torch.float32)
+        return ChannelsLastConv1d(conv, torch.float32, out_dtype)
     return fast
 
 

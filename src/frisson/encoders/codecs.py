@@ -203,7 +203,10 @@ __all__ = ["DacEncoder", "EncodecEncoder"]
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 #: ``precision=``: the fast float32 path, its bf16 variant, or the model's own modules.
-_PRECISIONS = ("fast", "bf16", "exact")
+_PRECISIONS = ("fast", "bf16", "bf16-mixed", "exact")
+#: ``precision="bf16-mixed"``: DAC modules kept in float32 (the first convolution, the last
+#: block, the final Snake and the latent convolution), around a float32 residual stream.
+_DAC_MIXED_FLOAT32 = ("conv1", "block.3", "snake1", "conv2")
 #: Warn before allocating more than this many bytes of layer outputs.
 _WARN_OUTPUT_BYTES = 2 * 2**30
 
@@ -494,8 +497,9 @@ def _check_precision(precision: str) -> str:
     if precision not in _PRECISIONS:
         raise ParameterError(
             f"precision={precision!r} is not valid; use 'fast' (float32, fast layouts, the exact "
-            "numbers to ~1e-6), 'bf16' (bfloat16 where the CPU or GPU has it; codes may flip) or "
-            "'exact' (the transformers modules in float32)."
+            "numbers to ~1e-6), 'bf16' (bfloat16 where the CPU or GPU has it; codes may flip), "
+            "'bf16-mixed' (bf16 with a float32 stream and float32 ends; fewer flips) or 'exact' "
+            "(the transformers modules in float32)."
         )
     return precision
 
@@ -618,7 +622,7 @@ class _CodecEncoder(ABC):
             "rate_hz": self.input_rate_hz,
             "hop_samples": self.hop_samples,
             "padding": "zeros to a whole number of hops",
-            "precision": self.compute_dtype,
+            "precision": self._fast_key,
         }
 
     @property
@@ -636,17 +640,35 @@ class _CodecEncoder(ABC):
 
         return fast_dtype(self.precision, self.device)
 
+    @property
+    def _fast_key(self) -> str:
+        """What the numbers depend on: :attr:`compute_dtype`, with ``-mixed`` for bf16-mixed."""
+        dtype = self.compute_dtype
+        return f"{dtype}-mixed" if dtype != "float32" and self.precision == "bf16-mixed" else dtype
+
+    #: bf16-mixed: modules (qualified names in the encoder network) kept in float32.
+    _mixed_float32: tuple[str, ...] = ()
+
     def _network(self, loaded: _Loaded, keep_float=None):
         """The encoder network to run: the model's own (exact) or its fast copy (cached)."""
         if self.precision == "exact":
             return loaded.model.encoder
         from frisson.encoders._fast_codecs import fast_copy
 
-        dtype = self.compute_dtype
-        if dtype not in loaded.fast:
-            loaded.fast[dtype] = fast_copy(loaded.model.encoder, dtype, keep_float=keep_float)
-            logger.debug("%s: fast encoder built (%s)", self.name, dtype)
-        return loaded.fast[dtype]
+        key = self._fast_key
+        if key not in loaded.fast:
+            mixed = key.endswith("-mixed")
+            kept = self._mixed_float32 if mixed else ()
+
+            def float32(name: str) -> bool:
+                named = any(name == k or name.startswith(f"{k}.") for k in kept)
+                return named or (keep_float is not None and keep_float(name))
+
+            loaded.fast[key] = fast_copy(
+                loaded.model.encoder, self.compute_dtype, keep_float=float32, float_stream=mixed
+            )
+            logger.debug("%s: fast encoder built (%s)", self.name, key)
+        return loaded.fast[key]
 
     # --------------------------------------------------------------------- running
     def _loaded(self) -> _Loaded:
@@ -799,13 +821,16 @@ class DacEncoder(_CodecEncoder):
     device : str
         Torch device (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``); changes
         results by float rounding only and is not part of :meth:`config`.
-    precision : {"fast", "bf16", "exact"}
+    precision : {"fast", "bf16", "bf16-mixed", "exact"}
         ``"fast"`` (default): weights folded once, channels-last convolutions
         and a fused Snake in float32 (``DacModel.encode``'s numbers to about
         1e-6). ``"bf16"``: the same in bfloat16 where the CPU (AVX-512 BF16 /
         AMX) or GPU has it (:attr:`compute_dtype`; the quantiser stays float32;
-        faster, but codes can flip). ``"exact"``: the ``transformers`` modules
-        in float32. See "Fast path" in the module docstring for speed and error.
+        faster, but codes can flip). ``"bf16-mixed"``: bfloat16 convolutions
+        around a float32 residual stream, the first convolution, the last
+        block and the latent convolution in float32 (about half bf16's error,
+        somewhat slower). ``"exact"``: the ``transformers`` modules in float32.
+        See "Fast path" in the module docstring for speed and error.
     progress_bar : bool, optional
         Progress over chunks (default: when stderr is a terminal).
 
@@ -829,6 +854,7 @@ class DacEncoder(_CodecEncoder):
     """
 
     _family = "dac"
+    _mixed_float32 = _DAC_MIXED_FLOAT32
 
     def __init__(
         self,
@@ -928,11 +954,13 @@ class EncodecEncoder(_CodecEncoder):
         over; 48 kHz: segments batched). Does not change the output. Default 10 s.
     device : str
         Torch device; changes results by float rounding only.
-    precision : {"fast", "bf16", "exact"}
+    precision : {"fast", "bf16", "bf16-mixed", "exact"}
         ``"fast"`` (default): folded weight norm and channels-last convolutions
         in float32. ``"bf16"``: the same in bfloat16 where the hardware has it,
         up to the LSTM (the LSTM, the last convolution and the quantiser stay
-        float32). ``"exact"``: the ``transformers`` modules in float32.
+        float32). ``"bf16-mixed"``: as bf16 with the first convolution in
+        float32 and convolutions returning float32 (residual sums in float32).
+        ``"exact"``: the ``transformers`` modules in float32.
     progress_bar : bool, optional
         Progress over chunks (default: when stderr is a terminal).
 
@@ -948,6 +976,7 @@ class EncodecEncoder(_CodecEncoder):
     """
 
     _family = "encodec"
+    _mixed_float32 = ("layers.0",)  # the first convolution; the LSTM on is float32 anyway
     default_layer = "latent"
 
     def __init__(
@@ -1062,7 +1091,7 @@ class EncodecEncoder(_CodecEncoder):
 
         layers = list(loaded.model.encoder.layers)
         at_lstm = next(i for i, layer in enumerate(layers) if isinstance(layer, EncodecLSTM))
-        built = self.precision != "exact" and self.compute_dtype in loaded.fast
+        built = self.precision != "exact" and self._fast_key in loaded.fast
 
         def after_lstm(name: str) -> bool:
             return name.startswith("layers.") and int(name.split(".")[1]) >= at_lstm

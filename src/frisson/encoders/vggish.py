@@ -91,6 +91,18 @@ time for ``embedding`` alone and 27.6 s for all 24 layers (2.9 GB), i.e. 12.4
 and 6.5 s of audio per CPU-second (torch 2.13, 2 threads, x86). Wall-clock on a
 shared 2-core machine (load 8.6): 35 s and 69 s, 5x and 2.6x real time.
 
+``precision="bf16"`` (opt-in) runs the convolutions and fully connected layers
+in bfloat16 on CPUs with AVX-512 BF16 / AMX and on CUDA devices with bf16
+(float32 elsewhere; the PCA stays float64); the default ``"fast"`` is the
+float32 channels-last path above. Measured on random weights of the published
+architecture (30 s, 61 patches, 2 threads, a machine at load 14): 1.9x less CPU
+time for ``embedding`` alone (35.5 against 18.5 s of audio per CPU-second) and
+1.5x for all 24 layers (18.2 against 12.1; there copying the outputs takes a
+larger share), relative error (Frobenius) 0.6 % for ``conv4_2`` and ``fc1_1``,
+0.9 % for ``embedding``. It is opt-in because 0.9 % is close to the 1 %
+bound the project sets for a default and real weights could not be checked
+offline; bf16 embeddings have their own store key (``config()["precision"]``).
+
 Weights
 -------
 ``frisson fetch vggish`` downloads the port's state dict and PCA parameters once
@@ -119,7 +131,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -439,6 +451,17 @@ class _Params:
     pca_matrix: np.ndarray  # (128, 128): rows are output components
     pca_means: np.ndarray  # (128,)
     device: str
+    low: dict[str, dict[str, Any]] = field(default_factory=dict)  # copies in other dtypes
+
+    def weights(self, dtype: str) -> dict[str, Any]:
+        """The tensors in ``dtype`` (``"float32"``: the loaded ones; others copied once)."""
+        if dtype == "float32":
+            return self.tensors
+        if dtype not in self.low:
+            import torch
+
+            self.low[dtype] = {k: v.to(getattr(torch, dtype)) for k, v in self.tensors.items()}
+        return self.low[dtype]
 
 
 def _load_params(device: str) -> _Params:
@@ -591,11 +614,13 @@ def _save_random_weights(folder: str | Path, seed: int) -> Path:
 
 
 # -------------------------------------------------------------------------- network
-def _forward(params: _Params, patches: np.ndarray, wanted: Sequence[str]) -> dict[str, np.ndarray]:
+def _forward(
+    params: _Params, patches: np.ndarray, wanted: Sequence[str], dtype: str = "float32"
+) -> dict[str, np.ndarray]:
     """Run patches ``(n, 96, 64)`` through the network up to the deepest wanted layer.
 
     Returns each wanted layer flattened per patch, ``(n, width)`` float32; conv
-    maps in (time, band, channel) order.
+    maps in (time, band, channel) order. ``dtype``: the network's compute dtype.
     """
     import torch
     import torch.nn.functional as F
@@ -603,10 +628,11 @@ def _forward(params: _Params, patches: np.ndarray, wanted: Sequence[str]) -> dic
     wanted = set(wanted)
     last = max(LAYERS.index(name) for name in wanted)
     out: dict[str, np.ndarray] = {}
-    w = params.tensors
+    w = params.weights(dtype)
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(patches, np.float32)).to(params.device)
-        x = x[:, None].contiguous(memory_format=torch.channels_last)  # (n, 1, time, band)
+        x = x[:, None].to(getattr(torch, dtype))
+        x = x.contiguous(memory_format=torch.channels_last)  # (n, 1, time, band)
         for layer in list(_LAYERS.values())[: last + 1]:
             if layer.op == "conv":
                 x = F.conv2d(x, w[f"{layer.key}.weight"], w[f"{layer.key}.bias"], padding=1)
@@ -620,9 +646,9 @@ def _forward(params: _Params, patches: np.ndarray, wanted: Sequence[str]) -> dic
                 x = F.linear(x, w[f"{layer.key}.weight"], w[f"{layer.key}.bias"])
             if layer.name in wanted and layer.op != "pca":
                 flat = x.permute(0, 2, 3, 1) if x.ndim == 4 else x
-                out[layer.name] = flat.reshape(x.shape[0], -1).cpu().numpy()
+                out[layer.name] = flat.reshape(x.shape[0], -1).float().cpu().numpy()
             if layer.op == "pca":
-                out[layer.name] = _pca(params, x.cpu().numpy())
+                out[layer.name] = _pca(params, x.float().cpu().numpy())
     return out
 
 
@@ -659,6 +685,11 @@ class VggishEncoder:
         Torch device for the network (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"``). It changes results only by float32 rounding and is not part
         of :meth:`config`.
+    precision : {"fast", "bf16"}
+        ``"fast"`` (default): float32, channels-last convolutions. ``"bf16"``:
+        bfloat16 network where the CPU (AVX-512 BF16 / AMX) or GPU has it
+        (:attr:`compute_dtype`), about 1.5-1.9x less CPU time and ~1 % relative
+        error (see the module docstring); part of :meth:`config` when bf16.
     progress_bar : bool, optional
         Show a progress bar over batches of patches (default: when stderr is a
         terminal).
@@ -696,6 +727,7 @@ class VggishEncoder:
         patch_hop_s: float = 0.48,
         postprocess: bool = False,
         device: str = "cpu",
+        precision: str = "fast",
         progress_bar: bool | None = None,
     ) -> None:
         self.name = "vggish"
@@ -715,9 +747,29 @@ class VggishEncoder:
                 f"device={device!r} is not valid; use 'cpu', 'cuda', 'cuda:N' or 'mps'."
             )
         self.device = device
+        if precision not in ("fast", "bf16"):
+            raise ParameterError(
+                f"precision={precision!r} is not valid; use 'fast' (float32) or 'bf16' "
+                "(bfloat16 where the CPU or GPU has it, ~1 % error)."
+            )
+        self.precision = precision
         self.progress_bar = progress_bar
 
     # ------------------------------------------------------------------ description
+    @property
+    def compute_dtype(self) -> str:
+        """``"float32"`` or ``"bfloat16"``: what :attr:`precision` computes in on :attr:`device`.
+
+        Examples
+        --------
+        >>> VggishEncoder().compute_dtype
+        'float32'
+
+        """
+        from frisson.encoders._fast_codecs import fast_dtype
+
+        return fast_dtype(self.precision, self.device)
+
     @property
     def patch_hop_s(self) -> float:
         """Seconds between patch starts, ``patch_hop_frames / 100``."""
@@ -743,6 +795,8 @@ class VggishEncoder:
             "patch_hop_frames": self.patch_hop_frames,
             "embedding": "pca(fc2_relu)" + ("+quantize8" if self.postprocess else ""),
             "postprocess": self.postprocess,
+            # float32 adds no key, so the store's existing entries stay valid
+            **({"precision": self.compute_dtype} if self.compute_dtype != "float32" else {}),
         }
 
     def layer_info(self) -> list[LayerInfo]:
@@ -799,7 +853,7 @@ class VggishEncoder:
     def __repr__(self) -> str:
         return (
             f"VggishEncoder(patch_hop_s={self.patch_hop_s:g}, postprocess={self.postprocess}, "
-            f"device={self.device!r})"
+            f"device={self.device!r}, precision={self.precision!r})"
         )
 
     # --------------------------------------------------------------------- running
@@ -845,6 +899,7 @@ class VggishEncoder:
         if not names:
             raise ParameterError("layers is empty; name at least one layer, or None for all 24.")
         params = self._params()
+        dtype = self.compute_dtype
         resampled = audio.resample(SAMPLE_RATE_HZ)
         if resampled.samples.size < PATCH_SAMPLES:
             raise AudioError(
@@ -863,7 +918,7 @@ class VggishEncoder:
         show = progress_enabled(self.progress_bar) and len(firsts) > 1
         for first in tqdm(firsts, desc="vggish", unit="batch", leave=False, disable=not show):
             batch = frames[starts[first : first + _BATCH_PATCHES, None] + offsets]
-            result = _forward(params, batch, names)
+            result = _forward(params, batch, names, dtype)
             for name in names:
                 values = result[name]
                 if name == "embedding" and self.postprocess:
