@@ -47,7 +47,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["FoldOperator", "pooled_p", "run_power", "studentised_r"]
+__all__ = ["FoldOperator", "pooled_p", "run_power", "studentised_r", "studentised_rows"]
 
 
 def run_power(y_runs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -122,6 +122,35 @@ def studentised_r(
         n = prediction.shape[time_axis]
         p_power = np.abs(np.fft.rfft(prediction, axis=time_axis)) ** 2
         variance += (n / total) ** 2 * 2.0 / n**4 * np.einsum(products, power, p_power)
+    return np.divide(r, np.sqrt(variance), out=np.full(np.shape(r), np.nan), where=variance > 0)
+
+
+def studentised_rows(
+    r: np.ndarray, y_power_rows: Sequence[np.ndarray], predictions: Sequence[np.ndarray]
+) -> np.ndarray:
+    """:func:`studentised_r` for units as rows, in float32 products (the null's draws).
+
+    ``y_power_rows``: each run's ``|Y_f|^2`` as (n_units, n_freqs); ``predictions``:
+    each run's z-scored prediction as (n_units, n_k). The same formula; equal to
+    :func:`studentised_r` to float32 rounding (``tests/test_encoding_speed.py``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y, p = rng.standard_normal((2, 400, 1))
+    >>> t = studentised_r(np.array([0.1]), run_power([y]), [p])
+    >>> rows = studentised_rows(np.array([0.1]), [run_power([y])[0].T], [p.T])
+    >>> bool(np.allclose(rows, t, rtol=1e-5))
+    True
+
+    """
+    total = float(sum(p.shape[1] for p in predictions))
+    variance = np.zeros(np.shape(r))
+    for power, prediction in zip(y_power_rows, predictions, strict=True):
+        n = prediction.shape[1]
+        spectrum = np.fft.rfft(prediction, axis=1)
+        p_power = spectrum.real**2 + spectrum.imag**2
+        variance += (n / total) ** 2 * 2.0 / n**4 * np.einsum("uf,uf->u", power, p_power)
     return np.divide(r, np.sqrt(variance), out=np.full(np.shape(r), np.nan), where=variance > 0)
 
 
@@ -274,7 +303,9 @@ class FoldOperator:
         unsorted[:, self.order] = out
         return unsorted
 
-    def apply_rows(self, y_rows: np.ndarray, test: slice) -> np.ndarray:
+    def apply_rows(
+        self, y_rows: np.ndarray, test: slice, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Predictions as rows, (n_units, n_test), from responses as rows, (n_units, n_all).
 
         ``y_rows`` holds every run side by side (units as rows); the columns
@@ -282,9 +313,11 @@ class FoldOperator:
         samples in order. The same map as :meth:`blocks`, with units as rows so
         that each alpha's units are gathered as whole rows (contiguous copies)
         rather than as columns; equal to ``blocks(...).T`` to float32 rounding.
+        ``out``: where to write them (e.g. a view of the columns of the test run).
         """
         start, stop = test.start, test.stop
-        out = np.empty((y_rows.shape[0], self.n_test), dtype=self.dtype)
+        if out is None:
+            out = np.empty((y_rows.shape[0], self.n_test), dtype=self.dtype)
         if not self.explicit:
             a = y_rows[:, :start] @ self.z_t[:, :start].T  # (n_units, p)
             a += y_rows[:, stop:] @ self.z_t[:, start:].T

@@ -69,7 +69,13 @@ from frisson.models.encoding._design import (
     _zscore,
     canonical_hrf,
 )
-from frisson.models.encoding._null import FoldOperator, pooled_p, run_power, studentised_r
+from frisson.models.encoding._null import (
+    FoldOperator,
+    pooled_p,
+    run_power,
+    studentised_r,
+    studentised_rows,
+)
 from frisson.models.encoding._solvers import (
     DEFAULT_ALPHAS,
     Device,
@@ -405,6 +411,7 @@ class _Problem:
 
     y_runs: list[np.ndarray]  # responses z-scored per run, one (n_times, n_units) per run
     y_power: list[np.ndarray]  # |rfft|^2 of each run's responses (the studentiser's weights)
+    y_power_rows: list[np.ndarray]  # the same as (n_units, n_freqs) float32, for the null
     y_spectra: list[np.ndarray]  # rfft of each run's responses, (n_units, n_freqs) complex64
     slices: list[np.ndarray]  # global sample indices of each run
     y_all: np.ndarray  # the runs concatenated
@@ -423,9 +430,11 @@ def _problem(responses, delays_s, alphas, n_components) -> _Problem:
     y_all = np.concatenate(y_runs)
     y_runs = [y_all[s[0] : s[-1] + 1] for s in slices]  # views: one copy of the responses
     folds = outer_folds(slices)  # checked once: inner folds never touch the outer test run
+    y_power = run_power(y_runs)
     return _Problem(
         y_runs=y_runs,
-        y_power=run_power(y_runs),
+        y_power=y_power,
+        y_power_rows=[np.ascontiguousarray(p.T, dtype=np.float32) for p in y_power],
         # units as rows: the null's phases and gathers by unit run along contiguous memory
         y_spectra=[
             np.ascontiguousarray(np.fft.rfft(y.T, axis=1).astype(np.complex64)) for y in y_runs
@@ -550,19 +559,31 @@ def _null_draw(
     float32 from the responses' spectra, computed once (:class:`_Problem`): the
     draws equal the float64 ones to about 1e-6 (``tests/test_encoding_speed.py``).
     """
-    runs = []
-    for run, spectrum in enumerate(problem.y_spectra):  # units as rows (n_units, n_freqs)
-        n = problem.slices[run].size
+    n_units, n_all = problem.y_spectra[0].shape[0], problem.y_all.shape[0]
+    shuffled = np.empty((n_units, n_all), dtype=np.float32)  # units as rows
+    for run, spectrum in enumerate(problem.y_spectra):  # (n_units, n_freqs), complex64
+        rows = _run_columns(problem.slices[run])
+        n = rows.stop - rows.start
         phases = np.exp(1j * _random_phases(seed, permutation, run, n)).astype(np.complex64)
-        runs.append(np.fft.irfft(spectrum * phases[np.newaxis, :], n=n, axis=1))
-    shuffled = np.concatenate(runs, axis=1)  # (n_units, n_all), float32
-    standardised = np.empty(shuffled.shape, dtype=np.float32)
+        shuffled[:, rows] = np.fft.irfft(spectrum * phases[np.newaxis, :], n=n, axis=1)
+    standardised = np.empty((n_units, n_all), dtype=np.float32)
     for fold, operator in zip(problem.folds, operators, strict=True):
-        s = problem.slices[fold.test_run]
-        test = slice(int(s[0]), int(s[-1]) + 1)
-        standardised[:, test] = _zscore(operator.apply_rows(shuffled, test).T).T
-    null_r = _pearson(shuffled.T, standardised.T)
-    power = [p.T for p in problem.y_power]
-    runs_t = [standardised[:, s[0] : s[-1] + 1] for s in problem.slices]
-    null_t = studentised_r(null_r, power, runs_t, time_axis=1)
+        test = _run_columns(problem.slices[fold.test_run])
+        prediction = operator.apply_rows(shuffled, test, out=standardised[:, test])
+        prediction -= prediction.mean(axis=1, keepdims=True)  # z-scored in place, per run
+        sd = np.sqrt(np.einsum("ut,ut->u", prediction, prediction) / prediction.shape[1])
+        prediction /= np.where(sd > 0, sd, 1.0).astype(np.float32)[:, np.newaxis]
+    # both sides have mean 0 in every run (phase randomisation keeps the run's mean 0)
+    products = np.einsum("ut,ut->u", shuffled, standardised)
+    norms = np.einsum("ut,ut->u", shuffled, shuffled) * np.einsum(
+        "ut,ut->u", standardised, standardised
+    )
+    null_r = np.divide(products, np.sqrt(norms), out=np.full(n_units, np.nan), where=norms > 0)
+    runs = [standardised[:, _run_columns(s)] for s in problem.slices]
+    null_t = studentised_rows(null_r, problem.y_power_rows, runs)
     return np.nan_to_num(null_r, nan=-np.inf), np.nan_to_num(null_t, nan=-np.inf)
+
+
+def _run_columns(samples: np.ndarray) -> slice:
+    """The consecutive sample indices of one run as a slice."""
+    return slice(int(samples[0]), int(samples[-1]) + 1)
