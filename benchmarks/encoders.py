@@ -15,16 +15,19 @@ seconds of the process (all threads) are reported too.
 The codecs (DAC, EnCodec) are timed on their ``z`` layer in every precision:
 ``fast`` (the default: folded weights, channels-last convolutions, fused Snake,
 float32), ``bf16`` (the same with bfloat16 convolutions on AVX-512 BF16 / AMX
-CPUs) and ``exact`` (float32 ``transformers`` modules), and, for DAC and EnCodec
+CPUs), ``bf16-mixed`` (bfloat16 convolutions around a float32 residual stream,
+the first and last layers in float32) and ``exact`` (float32 ``transformers``
+modules), and, for DAC and EnCodec
 24 kHz, plain ``transformers`` ``Model.encode`` on the whole clip: all in the
-same process, interleaved (fast, bf16, exact, plain, fast, ...), best of
+same process, interleaved (fast, bf16, bf16-mixed, exact, plain, fast, ...), best of
 ``--repeats``, so machine load hits them alike. Each fast path's error against
 exact float32 is reported for ``latent`` and ``z`` (relative Frobenius norm) and
 as the share of frames whose codes are all identical. ``--memory-minutes``
 (default 10) encodes a song that long to ``z`` with the fast default in a fresh
 process, started first and run alongside the timed ones, and reports its peak
 resident memory (``ru_maxrss``, end to end: audio generation, resampling, model,
-output); its speed is not a benchmark (it shares the cores).
+output); its speed is not a benchmark (it shares the cores). With
+``--memory-minutes 0`` the previous results' ``long_song_memory`` is kept.
 
     .venv/bin/python benchmarks/encoders.py                      # every family, 1 minute
     .venv/bin/python benchmarks/encoders.py --encoders dac-44khz --minutes 3
@@ -222,6 +225,7 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
         encoders = {
             "fast": fast,
             "bf16": cls(repo_id=fast.repo_id, precision="bf16", progress_bar=False),
+            "bf16-mixed": cls(repo_id=fast.repo_id, precision="bf16-mixed", progress_bar=False),
             "exact": cls(repo_id=fast.repo_id, precision="exact", progress_bar=False),
         }
         fast.progress_bar = False
@@ -244,6 +248,7 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
                 load.append(os.getloadavg()[0])
         layers = ["latent", "z", "codes"]
         outputs = {mode: enc.encode(audio, layers=layers) for mode, enc in encoders.items()}
+        keys = {mode: enc.config()["precision"] for mode, enc in encoders.items()}  # folder kept
 
     def speed(mode: str) -> dict:
         wall, cpu = best[mode]
@@ -262,16 +267,20 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
         "audio_s": round(audio.duration_s, 2),
         "compute_dtype": fast.compute_dtype,
         "fast": speed("fast"),
-        "bf16": {
-            **speed("bf16"),
-            "compute_dtype": encoders["bf16"].compute_dtype,
-            "relative_error_vs_fp32": _errors(outputs["bf16"], outputs["exact"]),
+        **{
+            mode.replace("-", "_"): {
+                **speed(mode),
+                "compute_dtype": keys[mode],
+                "relative_error_vs_fp32": _errors(outputs[mode], outputs["exact"]),
+            }
+            for mode in ("bf16", "bf16-mixed")
         },
         "exact": speed("exact"),
         "x_real_time_best": speed("fast")["x_real_time_best"],
         "x_real_time_per_cpu_second": speed("fast")["x_real_time_per_cpu_second"],
         "fast_over_exact": round(best["exact"][0] / best["fast"][0], 2),
         "bf16_over_exact": round(best["exact"][0] / best["bf16"][0], 2),
+        "bf16_mixed_over_exact": round(best["exact"][0] / best["bf16-mixed"][0], 2),
         "relative_error_vs_fp32": _errors(outputs["fast"], outputs["exact"]),
         "peak_rss_mb_after": rss_after,
         "peak_rss_mb": round(peak_rss_mb(), 0),
@@ -284,6 +293,7 @@ def codec_child(name: str, minutes: float, repeats: int) -> dict:
         result[key] = speed("plain")
         result["fast_over_plain"] = round(best["plain"][0] / best["fast"][0], 2)
         result["bf16_over_plain"] = round(best["plain"][0] / best["bf16"][0], 2)
+        result["bf16_mixed_over_plain"] = round(best["plain"][0] / best["bf16-mixed"][0], 2)
     return result
 
 
@@ -389,6 +399,8 @@ def main() -> None:
             memory = json.loads(out.decode().strip().splitlines()[-1])
         else:
             print(f"long song failed:\n{err.decode()[-2000:]}")
+    elif args.memory_minutes <= 0 and args.out.is_file():  # not measured this time: keep it
+        memory = json.loads(args.out.read_text()).get("long_song_memory")
     _print_table(runs, memory)
     write_results(
         args.out, machine(), runs=runs, minutes=args.minutes, repeats=args.repeats,
@@ -406,22 +418,23 @@ def _run_child(name: str, command: list[str]) -> dict | None:
 
 def _print_table(runs: list[dict], memory: dict | None) -> None:
     print(
-        f"\n{'encoder':<28} {'mode':<7} {'audio (s)':>9} {'x real time':>11} {'CPU s':>7} "
+        f"\n{'encoder':<28} {'mode':<10} {'audio (s)':>9} {'x real time':>11} {'CPU s':>7} "
         f"{'x per CPU s':>11} {'peak MB':>8} {'load':>5}"
     )
     for run in runs:
-        modes = [(m, run[m]) for m in ("fast", "bf16", "exact") if m in run] or [("", run)]
+        modes = [(m, run[m]) for m in ("fast", "bf16", "bf16_mixed", "exact") if m in run]
+        modes = modes or [("", run)]
         for key in ("plain_transformers_dac", "plain_transformers"):
             if key in run:
                 modes.append(("plain", run[key]))
         for mode, speed in modes:
             print(
-                f"{run['encoder']:<28} {mode:<7} {run['audio_s']:>9.1f} "
+                f"{run['encoder']:<28} {mode:<10} {run['audio_s']:>9.1f} "
                 f"{speed['x_real_time_best']:>11.2f} {speed.get('cpu_s_best', float('nan')):>7.1f} "
                 f"{speed['x_real_time_per_cpu_second']:>11.2f} {run['peak_rss_mb']:>8.0f} "
                 f"{run['load_avg']:>5.1f}"
             )
-        for mode, errors in (("fast", run), ("bf16", run.get("bf16", {}))):
+        for mode, errors in [("fast", run)] + [(m, run.get(m, {})) for m in ("bf16", "bf16_mixed")]:
             if "relative_error_vs_fp32" not in errors:
                 continue
             error = errors["relative_error_vs_fp32"]

@@ -433,7 +433,7 @@ def test_bf16_precision_is_within_one_percent_and_keyed_apart(weights):
     from frisson.encoders._fast_codecs import fast_dtype
 
     audio = _noise(4.0, seed=7)
-    names = ["conv1", "conv3_2", "conv4_2", "pool4", "fc1_1", "fc2", "embedding"]
+    names = ["input", "conv1", "conv3_2", "conv4_2", "pool4", "fc1_1", "fc2", "embedding"]
     exact = vg.VggishEncoder().encode(audio, layers=names)
     encoder = vg.VggishEncoder(precision="bf16")
     low = encoder.encode(audio, layers=names)
@@ -446,6 +446,7 @@ def test_bf16_precision_is_within_one_percent_and_keyed_apart(weights):
         assert got.values.dtype == np.float32 and got.values.shape == want.values.shape
         assert np.array_equal(got.times_s, want.times_s)
         errors[name] = np.linalg.norm(got.values - want.values) / np.linalg.norm(want.values)
+    assert errors.pop("input") == 0  # the log-mel front end is float64 / float32 in both
     if bf16:  # 8 mantissa bits: 2^-9 = 0.2 % per rounding, ~0.5-0.9 % after 8 layers
         assert 1e-4 < errors["conv1"] < 0.01 and max(errors.values()) < 0.02, errors
         assert encoder.config()["precision"] == "bfloat16"

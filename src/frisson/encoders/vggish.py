@@ -631,11 +631,11 @@ def _forward(
     w = params.weights(dtype)
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(patches, np.float32)).to(params.device)
-        x = x[:, None].to(getattr(torch, dtype))
-        x = x.contiguous(memory_format=torch.channels_last)  # (n, 1, time, band)
+        x = x[:, None].contiguous(memory_format=torch.channels_last)  # (n, 1, time, band)
         for layer in list(_LAYERS.values())[: last + 1]:
-            if layer.op == "conv":
-                x = F.conv2d(x, w[f"{layer.key}.weight"], w[f"{layer.key}.bias"], padding=1)
+            if layer.op == "conv":  # the input layer stays float32; the network runs in dtype
+                weight = w[f"{layer.key}.weight"]
+                x = F.conv2d(x.to(weight.dtype), weight, w[f"{layer.key}.bias"], padding=1)
             elif layer.op == "relu":
                 x = torch.relu(x)
             elif layer.op == "pool":
