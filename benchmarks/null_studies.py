@@ -545,6 +545,12 @@ def _transition_counts(rows: list[dict]) -> list[dict]:
                 "songs": sum(len(r["songs"]) for r in counted),
                 "songs_with_transitions": sum(r["songs_with_transitions"] for r in counted),
                 "songs_tested": sum(r["songs_tested"] or 0 for r in counted),
+                # The sign-flip test's smallest p is 2^-n over n songs: 4 or fewer cannot
+                # reach .05 (the tested detector's songs without transitions cost power).
+                "studies_min_p_above_05": sum(
+                    r["epochs"] is not None and 0.5 ** (r["songs_tested"] or 0) > 0.05
+                    for r in counted
+                ),
             }
         )
     return out
@@ -557,7 +563,8 @@ def _report(args, rows: list[dict], *, seconds: float) -> None:
         print(
             f"{c['family']:<25}{c['effect_size']:>7g}  transition test in {c['studies_tested']} "
             f"of {c['studies']} studies; {c['songs_with_transitions']} of {c['songs']} songs "
-            f"with transitions, {c['songs_tested']} tested"
+            f"with transitions, {c['songs_tested']} tested; {c['studies_min_p_above_05']} "
+            "studies with too few songs to reach p < .05"
         )
     if args.beyond:
         table += _pooled_beyond(rows)
