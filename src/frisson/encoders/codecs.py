@@ -103,8 +103,8 @@ while ``z`` fills (0.21 GB by the end); 60 s with every layer runs as fast as
 one ``DacModel.encode`` pass over the whole minute (183 s and 180 s of CPU
 time), which itself peaks at several GB.
 
-Fast paths (``precision="fast"``, the default, and ``"bf16"``)
---------------------------------------------------------------
+Fast paths (``precision="fast"``, the default, ``"bf16"`` and ``"bf16-mixed"``)
+-------------------------------------------------------------------------------
 ``precision="exact"`` runs the ``transformers`` modules in float32 (the numbers
 of ``DacModel.encode``, which the equivalence tests check). The default
 ``"fast"`` runs a copy of the encoder network built once per process by
@@ -135,6 +135,31 @@ all 9 codes identical; ``z``, which follows the codes, 0.24 away), so bf16 is
 opt-in. On a loaded machine EnCodec 48 kHz gained 1.9x with bf16 and EnCodec
 24 kHz nothing (its streaming path is bound by the LSTM and small
 convolutions). A 10-minute song to ``z`` (fast, float32) peaked at 1.37 GB resident.
+
+``"bf16-mixed"`` runs bfloat16 convolutions that return float32, so residual
+sums and the stream between blocks stay float32, with DAC's first convolution,
+last block, final Snake and latent convolution (EnCodec: its first
+convolution) in float32. Where bf16's error comes from
+(``benchmarks/results/dac_precision.json``; random weights, 15 s): each bf16
+convolution adds about 0.25 % (relative Frobenius norm) to its output, so
+DAC's error grows block by block, from 0.27 % at ``conv_in`` to 0.97 % at
+``latent``; a single block in bf16 with all else float32 already puts the
+latent 0.24-0.45 % away and changes the codes of 3-7 % of frames.
+bf16-mixed halves bf16's latent error (0.52 %) and its flips (91 % of frames
+with identical codes, against 84 %); no configuration with any bf16 block
+reached 99 %. Noise added to the float32 latent shows why: 99 % of frames with
+identical codes needs the latent within about 3e-4 (random quantiser) or 1e-4
+(a quantiser fitted to the data as training fits one, whose shrinking residuals
+make later codebooks more sensitive, so random weights understate flips), and
+``z`` within 1e-2 of float32 needs practically no flip at all (at 1e-4 it is
+already 0.03-0.05 away): float32 arithmetic. Speed, in one process with the others on 2 shared
+cores (load 10; CPU seconds are the comparable figure): bf16-mixed took 8.6
+CPU-seconds for 15 s of ``z`` against bf16's 7.8, fast's 15.0 and
+``DacModel.encode``'s 26.0 (1.75, 1.93, 1.00 and 0.58 s of audio per
+CPU-second). The fast float32 path is near what float32 can do here: DAC
+44.1 kHz needs about 61 GFLOP per second of audio, and fast computes about
+130 GFLOP/s on 2 quiet cores, so 10x real time (610 GFLOP/s) needs bf16's
+AMX tiles, whose rounding changes codes.
 
 EnCodec 48 kHz: segments, as the model
 --------------------------------------

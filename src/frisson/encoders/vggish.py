@@ -94,14 +94,17 @@ shared 2-core machine (load 8.6): 35 s and 69 s, 5x and 2.6x real time.
 ``precision="bf16"`` (opt-in) runs the convolutions and fully connected layers
 in bfloat16 on CPUs with AVX-512 BF16 / AMX and on CUDA devices with bf16
 (float32 elsewhere; the PCA stays float64); the default ``"fast"`` is the
-float32 channels-last path above. Measured on random weights of the published
-architecture (30 s, 61 patches, 2 threads, a machine at load 14): 1.9x less CPU
-time for ``embedding`` alone (35.5 against 18.5 s of audio per CPU-second) and
-1.5x for all 24 layers (18.2 against 12.1; there copying the outputs takes a
-larger share), relative error (Frobenius) 0.6 % for ``conv4_2`` and ``fc1_1``,
-0.9 % for ``embedding``. It is opt-in because 0.9 % is close to the 1 %
-bound the project sets for a default and real weights could not be checked
-offline; bf16 embeddings have their own store key (``config()["precision"]``).
+float32 channels-last path above. Measured (``benchmarks/results/encoders.json``,
+random weights of the published architecture, 60 s, 2 threads, interleaved with
+float32 on a shared machine at load 10.6): 1.8x less CPU time for ``embedding``
+alone (35.3 against 20.1 s of audio per CPU-second) and 1.2x for all 24 layers
+(16.5 against 13.5; copying 990 MB of outputs does not get faster); relative
+error (Frobenius) growing from 0.3 % (``conv1``) to 0.6 % (``fc1_1``) and 0.8-0.9 %
+(``embedding``). The ``input`` layer stays the float32 log-mel. It is opt-in:
+0.9 % is close to the 1 % bound the project sets for a default, real weights
+could not be checked offline, and VGGish is not where the time goes (a 90-s
+song's embedding takes about 3 CPU-seconds in float32). bf16 embeddings have
+their own store key (``config()["precision"]``).
 
 Weights
 -------
@@ -688,8 +691,9 @@ class VggishEncoder:
     precision : {"fast", "bf16"}
         ``"fast"`` (default): float32, channels-last convolutions. ``"bf16"``:
         bfloat16 network where the CPU (AVX-512 BF16 / AMX) or GPU has it
-        (:attr:`compute_dtype`), about 1.5-1.9x less CPU time and ~1 % relative
-        error (see the module docstring); part of :meth:`config` when bf16.
+        (:attr:`compute_dtype`): 1.2x (all layers) to 1.8x (``embedding``) less
+        CPU time, up to ~0.9 % relative error (see the module docstring); part
+        of :meth:`config` when bf16.
     progress_bar : bool, optional
         Show a progress bar over batches of patches (default: when stderr is a
         terminal).
