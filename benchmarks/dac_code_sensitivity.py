@@ -11,6 +11,7 @@ Writes /tmp/dacx/sens.json (collected into benchmarks/results/dac_precision.json
 """
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -112,6 +113,7 @@ def curve(tag):
 out = {"random": curve("random quantiser")}
 fit_quantizer(lat_train)
 out["fitted"] = curve("fitted quantiser")
+os.makedirs("/tmp/dacx", exist_ok=True)
 json.dump(
     {str(k): v for k, v in out.items()}, open("/tmp/dacx/sens.json", "w"), indent=1, default=str
 )

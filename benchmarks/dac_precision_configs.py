@@ -95,4 +95,5 @@ with tempfile.TemporaryDirectory() as scratch:
             )
         rows[name] = row
         print(name, row, flush=True)
+    os.makedirs("/tmp/dacx", exist_ok=True)
     json.dump(rows, open(f"/tmp/dacx/explore_{int(seconds)}_{len(rows)}.json", "w"), indent=1)
