@@ -1,6 +1,6 @@
-"""Speed of the layer-wise encoding fit (frisson.models.encoding) against scikit-learn.
+"""Speed of the layer-wise encoding fit (frisson.models.encoding) against himalaya and scikit-learn.
 
-Two parts, both on 2 BLAS threads by default:
+Four parts, on 2 BLAS threads by default (``--threads 1`` for CPU seconds of one core):
 
 1. ``solvers``: one outer fold of nested leave-one-run-out ridge (7 inner folds,
    the 21 alphas of ``DEFAULT_ALPHAS``; the results in ``_auto_solver`` were
@@ -17,24 +17,28 @@ Two parts, both on 2 BLAS threads by default:
    without the null; the first layer again at a quarter of the voxels, which
    separates the fixed cost per layer (eigendecompositions, PCA, the null's
    explicit operators) from the cost per voxel for the extrapolation to 20 000
-   voxels x 24 layers. On the first ``--compare-layers`` layer(s), the same designs
-   and folds with himalaya (``solver="primal"``: ``RidgeCV`` per outer fold with
-   the same inner folds; its null: one ``Ridge`` refit per fold and permutation
-   with the chosen alphas, timed for one permutation) and a plain scikit-learn loop
+   voxels x 24 layers (``summary``).
+3. ``compare``: the first outer fold of one layer (the same 2100 x 700 design,
+   the same 7 inner folds and 21 alphas) at ``--compare-voxels`` voxel counts,
+   without the null: frisson's eigh solver (float32 and float64 products),
+   himalaya's ``RidgeCV`` (numpy backend) and a plain scikit-learn loop
    (``Ridge`` per alpha and inner fold, best alpha per target, refit with
    ``Ridge(alpha=<one per target>)``; scikit-learn's ``RidgeCV`` cannot combine
-   ``alpha_per_target`` with a ``cv`` splitter).
-3. ``power``: planted sparse effects (5 % of units respond, signal variance 0.5
+   ``alpha_per_target`` with a ``cv`` splitter); for himalaya and scikit-learn
+   also one refit with the chosen alphas (what one permutation of a refitting
+   null costs per fold). ``summary.compare`` extrapolates each as fixed + per
+   voxel per fold, x 8 folds x 24 layers at 20 000 voxels.
+4. ``power``: planted sparse effects (5 % of units respond, signal variance 0.5
    against AR(1) noise of unit variance, the simulator's default SNR): share of
    responsive units with q < .05 and of null units passing, with the default
    pooled null and with 100 per-unit permutations; and the share of p <= .05 and
    a KS test on a study with no responsive unit (units of AR(1) 0-0.9).
 
     .venv/bin/python benchmarks/encoding.py            # 20 000 voxels x 24 layers x 8 x 300 TRs
-    .venv/bin/python benchmarks/encoding.py --voxels 2000 --layers 4 --threads 1 --skip-solvers \
-        --skip-power   # the measured part behind the extrapolation in results/encoding.json
+    nice -n 10 .venv/bin/python benchmarks/encoding.py --voxels 4000 --layers 2 --threads 1 \
+        --skip-solvers --skip-power   # the measured parts behind results/encoding.json
     .venv/bin/python benchmarks/encoding.py --quick
-    .venv/bin/python benchmarks/encoding.py --skip-solvers --skip-layers   # power only
+    .venv/bin/python benchmarks/encoding.py --skip-solvers --skip-layers --skip-compare  # power
 
 Writes ``benchmarks/results/encoding.json``.
 """
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -127,54 +132,101 @@ def _simulate(n_voxels: int, n_layers: int, n_runs: int, run_samples: int, width
     return features, responses
 
 
-def _sklearn_layer(designs: list[np.ndarray], y_runs: list[np.ndarray]) -> np.ndarray:
-    """Plain scikit-learn nested leave-one-run-out ridge; returns held-out predictions."""
+def _sklearn_cv(x, y, x_test, alphas, splits) -> tuple[np.ndarray, np.ndarray]:
+    """A plain scikit-learn loop: ``Ridge`` per alpha and inner split, best alpha per target, refit.
+
+    scikit-learn's ``RidgeCV`` cannot combine ``alpha_per_target`` with a ``cv``
+    splitter, so the inner leave-one-run-out is a loop.
+    """
     from sklearn.linear_model import Ridge
 
-    n_runs = len(designs)
-    predictions = []
-    for test in range(n_runs):
-        train = [i for i in range(n_runs) if i != test]
-        sse = np.zeros((ALPHAS.size, y_runs[0].shape[1]))
-        for held in train:
-            fit = [i for i in train if i != held]
-            x_fit = np.concatenate([designs[i] for i in fit])
-            y_fit = np.concatenate([y_runs[i] for i in fit])
-            for a, alpha in enumerate(ALPHAS):
-                model = Ridge(alpha=alpha, fit_intercept=False).fit(x_fit, y_fit)
-                sse[a] += ((y_runs[held] - model.predict(designs[held])) ** 2).sum(axis=0)
-        best = ALPHAS[np.argmin(sse, axis=0)]
-        x_train = np.concatenate([designs[i] for i in train])
-        y_train = np.concatenate([y_runs[i] for i in train])
-        model = Ridge(alpha=best, fit_intercept=False).fit(x_train, y_train)
-        predictions.append(model.predict(designs[test]))
-    return np.concatenate(predictions)
+    sse = np.zeros((alphas.size, y.shape[1]))
+    for train, validation in splits:
+        for a, alpha in enumerate(alphas):
+            model = Ridge(alpha=alpha, fit_intercept=False).fit(x[train], y[train])
+            sse[a] += ((y[validation] - model.predict(x[validation])) ** 2).sum(axis=0)
+    best = np.argmin(sse, axis=0)
+    return best, _sklearn_refit(x, y, x_test, alphas[best])
 
 
-def _himalaya_null_seconds(series, responses, profiles, width: int) -> float:
-    """CPU seconds of one permutation's refits with himalaya's ``Ridge`` (the chosen alphas).
+def _sklearn_refit(x, y, x_test, alpha_per_target) -> np.ndarray:
+    from sklearn.linear_model import Ridge
 
-    What a himalaya user pays per permutation: every outer fold refitted on
-    phase-randomised responses with the alphas chosen on the real data.
+    return Ridge(alpha=alpha_per_target, fit_intercept=False).fit(x, y).predict(x_test)
+
+
+def _one_fold(series, responses, width: int):
+    """The first outer fold of one layer: ``x_train, y_train, x_test, inner splits``.
+
+    The layer's delayed PCA design as ``layer_design`` builds it (PCA on all
+    runs: the timing is the ridge); the responses z-scored per run.
     """
     designs = layer_design(series, responses, n_components=width)
     y_runs = [encoding._zscore(r.values.astype(float)) for r in responses]
-    folds = encoding.outer_folds(encoding._run_slices([len(y) for y in y_runs]))
-    rng = np.random.default_rng(0)
-    shuffled = [
-        encoding._phase_randomise(y, rng.uniform(0, 2 * np.pi, len(y) // 2 + 1)) for y in y_runs
-    ]
-    x_all, y_all = np.concatenate(designs), np.concatenate(shuffled)
-    cpu = time.process_time()
+    fold = encoding.outer_folds(encoding._run_slices([len(y) for y in y_runs]))[0]
+    x_all, y_all = np.concatenate(designs), np.concatenate(y_runs)
+    return x_all[fold.train_idx], y_all[fold.train_idx], designs[fold.test_run], fold.inner
+
+
+def _fold_cv(library: str, x, y, x_test, splits):
+    """(best alpha index, prediction) of one outer fold by ``library``."""
+    if library == "sklearn":
+        return _sklearn_cv(x, y, x_test, ALPHAS, splits)
+    solver, params = {
+        "frisson_float32": ("eigh", {"precision": "float32"}),
+        "frisson_float64": ("eigh", {}),
+        "himalaya": ("primal", {}),
+    }[library]
+    with encoding._Solver(solver, "cpu", params) as solve:
+        return solve.cv(x, y, x_test, ALPHAS, splits)
+
+
+def _fold_refit(library: str, x, y, x_test, alpha_per_target) -> np.ndarray:
+    """One permutation of the null for one fold: a refit with the chosen alphas."""
+    if library == "sklearn":
+        return _sklearn_refit(x, y, x_test, alpha_per_target)
     with encoding._Solver("primal", "cpu") as solve:
-        for fold in folds:
-            solve.predict(
-                x_all[fold.train_idx],
-                y_all[fold.train_idx],
-                designs[fold.test_run],
-                profiles.alphas[0, fold.test_run],
-            )
-    return time.process_time() - cpu
+        return solve.predict(x, y, x_test, alpha_per_target)
+
+
+def bench_compare(series, responses, width: int, voxel_counts, n_runs: int) -> list[dict]:
+    """One outer fold of one layer, same design and inner folds, per library and voxel count.
+
+    frisson's eigh solver (float32 and float64 products), himalaya's ``RidgeCV``
+    (numpy backend) and the scikit-learn loop choose alphas and predict (no
+    null); himalaya's ``Ridge`` and scikit-learn's ``Ridge`` refit with the
+    chosen alphas (what one permutation of a refitting null costs them per
+    fold). CPU seconds of one process.
+    """
+    x, y, x_test, splits = _one_fold(series, responses, width)
+    for library in ("frisson_float32", "himalaya", "sklearn"):  # imports, first BLAS calls
+        _fold_cv(library, x[:, :20], y[:, :2], x_test[:, :20], splits)
+    rows = []
+    for n_voxels in voxel_counts:
+        y_v = np.ascontiguousarray(y[:, :n_voxels])
+        reference = None
+        for library in ("frisson_float32", "frisson_float64", "himalaya", "sklearn"):
+            load = os.getloadavg()[0]
+            (best, prediction), seconds, cpu = _timed(_fold_cv, library, x, y_v, x_test, splits)
+            row = {
+                "library": library,
+                "voxels": n_voxels,
+                "outer_folds_timed": 1,
+                "n_runs": n_runs,
+                "cv_cpu_seconds_per_fold": round(cpu, 3),
+                "cv_seconds_per_fold": round(seconds, 3),
+                "load_average_1min": round(load, 2),
+            }
+            if reference is None:
+                reference = (best, prediction)
+            row["share_alphas_as_frisson_float32"] = round(float(np.mean(best == reference[0])), 4)
+            row["max_abs_prediction_difference"] = float(np.abs(prediction - reference[1]).max())
+            if library in ("himalaya", "sklearn"):
+                _, _, refit = _timed(_fold_refit, library, x, y_v, x_test, ALPHAS[best])
+                row["refit_cpu_seconds_per_fold"] = round(refit, 3)
+            rows.append(row)
+            print(row, flush=True)
+    return rows
 
 
 #: What n_permutations="auto" gives at 20 000 voxels (and at 2000): the null timed at every size.
@@ -209,16 +261,13 @@ def bench_layers(
     n_runs: int,
     run_samples: int,
     widths,
-    sklearn: bool,
-    himalaya: bool = True,
-    compare_layers: int = 1,
 ) -> list[dict]:
     """Per layer: frisson with its null (float64 and float32), at ``n_voxels`` and a quarter.
 
     The quarter-size fit (first layer; the layers share one width) separates
     the cost that does not grow with voxels (the eigendecompositions, PCA, the
     explicit null operators) from the cost per voxel, for the extrapolation.
-    himalaya and scikit-learn run on the first ``compare_layers`` layers (same designs, folds).
+    Each row carries the 1-min load average before its fits.
     """
     features, responses = _simulate(n_voxels, n_layers, n_runs, run_samples, widths)
     quarter = max(n_voxels // 4, 1)
@@ -238,6 +287,7 @@ def bench_layers(
             "n_train_samples": (n_runs - 1) * run_samples,
             "voxels": n_voxels,
         }
+        row["load_average_1min"] = round(os.getloadavg()[0], 2)
         measured, profiles = _frisson_row(one, responses, width, options)
         row |= measured
         row["frisson_median_r"] = round(float(np.median(profiles.r)), 4)
@@ -245,27 +295,6 @@ def bench_layers(
             small_row, _ = _frisson_row(one, small, width, options)
             row["quarter_voxels"] = quarter
             row |= {f"quarter_{k}": v for k, v in small_row.items() if "cpu_seconds" in k}
-        if himalaya and index < compare_layers:
-            him, him_seconds, him_cpu = _timed(
-                fit_layer_profiles, one, responses, n_permutations=0, solver="primal", **options
-            )
-            row["himalaya_seconds_no_null"] = round(him_seconds, 2)
-            row["himalaya_cpu_seconds_no_null"] = round(him_cpu, 2)
-            row["himalaya_max_abs_r_difference"] = float(np.nanmax(np.abs(him.r - profiles.r)))
-            null = _himalaya_null_seconds(series, responses, profiles, width)
-            row["himalaya_null_cpu_seconds_per_permutation"] = round(null, 2)
-            row["himalaya_cpu_seconds_with_null"] = round(
-                him_cpu + null * profiles.n_permutations, 2
-            )
-        if sklearn and index < compare_layers:
-            # Same pipeline designs (PCA fitted on all runs here: the timing is the ridge).
-            designs = layer_design(series, responses, n_components=width)
-            y_runs = [encoding._zscore(r.values.astype(float)) for r in responses]
-            prediction, sk_seconds, sk_cpu = _timed(_sklearn_layer, designs, y_runs)
-            sk_r = encoding._pearson(np.concatenate(y_runs), prediction)
-            row["sklearn_median_r"] = round(float(np.median(sk_r)), 4)
-            row["sklearn_seconds_no_null"] = round(sk_seconds, 2)
-            row["sklearn_cpu_seconds_no_null"] = round(sk_cpu, 2)
         rows.append(row)
         print(row, flush=True)
     return rows
@@ -288,24 +317,69 @@ def _summary(rows: list[dict], n_voxels: int, n_layers_run: int) -> dict:
             cpu / 3600, 3
         )
         out[f"{precision}_extrapolated_minutes_on_2_cores"] = round(cpu / 2 / 60, 1)
-    scale = 24 * 20000 / n_voxels  # linear in voxels for himalaya and scikit-learn
-    for name, key in (
-        ("himalaya_with_null", "himalaya_cpu_seconds_with_null"),
-        ("himalaya_no_null", "himalaya_cpu_seconds_no_null"),
-        ("sklearn_no_null", "sklearn_cpu_seconds_no_null"),
-    ):
-        values = [r[key] for r in rows if key in r]
-        if values:
-            hours = float(np.mean(values)) * scale / 3600
-            out[f"{name}_extrapolated_cpu_hours_20000_voxels_24_layers"] = round(hours, 2)
     out["note"] = (
         "CPU seconds of one process (BLAS threads: summary.threads; summed), on a shared "
         "machine whose other work inflates them; minutes on 2 cores = CPU seconds / 2 (the 24 "
         "layers are independent; BLAS on 2 threads scales the products, not the FFTs). The "
         "cost per layer is fitted as fixed + per voxel from the fits at the voxels and a "
-        "quarter of them; himalaya and scikit-learn extrapolate linearly from the voxels run."
+        "quarter of them (summary.compare for himalaya and scikit-learn)."
     )
     return out
+
+
+def _fixed_and_slope(sizes, values) -> tuple[float, float]:
+    """Least-squares ``value = fixed + slope * size`` (both clipped at 0)."""
+    slope, fixed = np.polyfit(np.asarray(sizes, float), np.asarray(values, float), 1)
+    return max(float(fixed), 0.0), max(float(slope), 0.0)
+
+
+def _compare_summary(rows: list[dict], n_permutations: int = N_PERMUTATIONS) -> dict:
+    """20 000 voxels x 24 layers x ``n_runs`` outer folds from one timed outer fold per size.
+
+    Per library, the CPU seconds of one outer fold are fitted as fixed + per
+    voxel over the voxel counts run; a layer is ``n_runs`` such folds (the folds
+    have one shape), 24 layers, minutes on 2 cores = CPU seconds / 2. With the
+    null (himalaya, scikit-learn): plus ``n_permutations`` refits per fold, as
+    frisson's auto null draws at 20 000 voxels.
+    """
+    out = {}
+    for library in sorted({r["library"] for r in rows}):
+        mine = [r for r in rows if r["library"] == library]
+        sizes = [r["voxels"] for r in mine]
+        n_runs = mine[0]["n_runs"]
+        fixed, slope = _fixed_and_slope(sizes, [r["cv_cpu_seconds_per_fold"] for r in mine])
+        cpu = 24 * n_runs * (fixed + slope * 20000)
+        entry = {
+            "voxels_run": sizes,
+            "fixed_cpu_seconds_per_fold": round(fixed, 3),
+            "cpu_seconds_per_1000_voxels_per_fold": round(1000 * slope, 3),
+            "extrapolated_minutes_on_2_cores_no_null": round(cpu / 2 / 60, 1),
+            "mean_load_average_1min": round(
+                float(np.mean([r["load_average_1min"] for r in mine])), 2
+            ),
+        }
+        if "refit_cpu_seconds_per_fold" in mine[0]:
+            refit = _fixed_and_slope(sizes, [r["refit_cpu_seconds_per_fold"] for r in mine])
+            null = 24 * n_runs * n_permutations * (refit[0] + refit[1] * 20000)
+            entry["extrapolated_minutes_on_2_cores_with_null"] = round((cpu + null) / 2 / 60, 1)
+            entry["null_permutations"] = n_permutations
+        out[library] = entry
+    return out
+
+
+def _print_table(summary: dict) -> None:
+    """Minutes on 2 cores for 20 000 voxels x 24 layers x 8 runs x 300 TRs, per library."""
+    print(f"{'20 000 voxels x 24 layers, 2 cores':<36} {'no null':>10} {'with null':>10}")
+    for precision in ("float64", "float32"):
+        key = f"{precision}_extrapolated_minutes_on_2_cores"
+        if key in summary:
+            with_null = f"{summary[key]:.1f} min"
+            print(f"{'frisson fit_layer_profiles ' + precision:<36} {'':>10} {with_null:>10}")
+    for library, entry in summary.get("compare", {}).items():
+        no_null = f"{entry['extrapolated_minutes_on_2_cores_no_null']:.1f} min"
+        with_null = entry.get("extrapolated_minutes_on_2_cores_with_null")
+        with_null = "" if with_null is None else f"{with_null:.0f} min"
+        print(f"{library + ' (one fold x 8 x 24)':<36} {no_null:>10} {with_null:>10}")
 
 
 def _ar(rng, n: int, k: int, phi) -> np.ndarray:
@@ -416,9 +490,12 @@ def main() -> None:
     parser.add_argument("--kernel-pcs", type=int, default=300, help="x 7 delays, > samples")
     parser.add_argument("--repeats", type=int, default=1, help="solver timings: best of N")
     parser.add_argument("--pcs", type=int, default=100, help="PCs per layer (x 7 delays)")
-    parser.add_argument("--compare-layers", type=int, default=1, help="layers himalaya/sklearn run")
-    parser.add_argument("--no-sklearn", action="store_true")
-    parser.add_argument("--no-himalaya", action="store_true")
+    parser.add_argument(
+        "--compare-voxels",
+        default="200,800",
+        help="voxel counts of the one-fold comparison with himalaya and scikit-learn",
+    )
+    parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--skip-power", action="store_true")
     parser.add_argument("--power-units", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="a small size, seconds")
@@ -429,6 +506,7 @@ def main() -> None:
     if args.quick:
         args.voxels, args.layers, args.runs, args.run_samples = 300, 2, 4, 100
         args.many_targets = 300
+        args.compare_voxels = "20,60"
         args.solver_runs, args.solver_run_samples = 4, 100
     # the issue's design: 100 PCs x 7 delays = 700 columns per layer (--pcs)
     widths = np.full(args.layers, args.pcs)
@@ -456,9 +534,13 @@ def main() -> None:
                 args.runs,
                 args.run_samples,
                 widths,
-                not args.no_sklearn,
-                not args.no_himalaya,
-                args.compare_layers,
+            )
+        if not args.skip_compare:
+            counts = [int(v) for v in args.compare_voxels.split(",")]
+            print(f"-- compare: one outer fold, {counts} voxels, frisson / himalaya / sklearn")
+            features, responses = _simulate(max(counts), 1, args.runs, args.run_samples, widths[:1])
+            results["compare"] = bench_compare(
+                features["layer00"], responses, int(widths[0]), counts, args.runs
             )
         if not args.skip_power:
             print(f"-- power: {args.power_units} units, {args.runs} runs x {args.run_samples} TRs")
@@ -471,13 +553,18 @@ def main() -> None:
     if "layers" in results:
         results["summary"] = _summary(results["layers"]["rows"], args.voxels, args.layers)
         results["summary"]["threads"] = args.threads
-        print(results["summary"])
     out = args.out
     if out.exists():  # a part skipped this time keeps its last measurement (with its meta)
         previous = json.loads(out.read_text())
-        for part in ("solvers", "layers", "summary", "power"):
+        for part in ("solvers", "layers", "compare", "summary", "power"):
             if part not in results and part in previous:
                 results[part] = previous[part]
+    if "compare" in results:  # the comparison's extrapolation, measured now or kept
+        results.setdefault("summary", {})
+        results["summary"]["compare"] = _compare_summary(results["compare"]["rows"])
+    if "summary" in results:
+        print(json.dumps(results["summary"], indent=1))
+        _print_table(results["summary"])
     write_results(out, meta, **results)
 
 
