@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import pickle
+import re
 import shutil
 import sys
 import tempfile
@@ -68,9 +69,10 @@ def prepared(root: Path, pool: list[str], family: str, effect: float, seed: int,
     from frisson.pipelines.chills import _physiology_step
     from frisson.study import read_study
 
-    name = (
-        f"{family}_{effect:g}_{seed}_{args.songs}x{args.participants}{'_h' if args.heart else ''}"
-    )
+    scr = f"_scr{args.chill_scr_us:g}" if effect > 0 and args.chill_scr_us is not None else ""
+    name = f"{family}_{effect:g}_{seed}_{args.songs}x{args.participants}{scr}"
+    name += "_h" if args.heart else ""
+    name += f"_{args.physio_rate_hz:g}hz" if args.physio_rate_hz is not None else ""
     cached = args.cache / f"{name}.pkl" if args.cache else None
     if cached is not None and cached.exists():
         return pickle.loads(cached.read_bytes())
@@ -83,6 +85,10 @@ def prepared(root: Path, pool: list[str], family: str, effect: float, seed: int,
         "ratings_rate_hz": None,
         **_beyond_params(effect),
     }
+    if effect > 0 and args.chill_scr_us is not None:
+        settings["chill_scr_us"] = args.chill_scr_us
+    if args.physio_rate_hz is not None:
+        settings["physio_rate_hz"] = args.physio_rate_hz
     songs = _chosen(pool, args.songs, seed)
     simulate_study(songs, study_dir, params=null_params(family, **settings), seed=seed)
     config = _config(root, seed, args.heart)
@@ -110,14 +116,19 @@ def one_study(
     if args.heart:
         series["heart rate @ chills"] = {(t.participant, t.stimulus): t.hr for t in listening}
         series["rmssd @ chills"] = {(t.participant, t.stimulus): t.rmssd for t in listening}
-    row: dict[str, float | None] = {"family": family, "effect_size": effect, "seed": seed}
+    label = _label((family, effect, seed, args))
+    row: dict[str, float | None] = {"family": label, "effect_size": effect, "seed": seed}
     for key, values in series.items():
         name = KEYS[key]
         cardiac = settings if name != "chills_sc" else None
-        test = _locked(config, _items(values, chill_draws), "song", cardiac=cardiac)[0]
+        items = _items(values, chill_draws)
+        test = _locked(config, items, "song", cardiac=cardiac, chills=True)[0]
         row[name] = None if test is None else float(test.p)
         row[name + "_effect"] = None if test is None else float(test.effect)
         row[name + "_songs"] = None if test is None else int(test.n_songs)
+        # The former p: sign flips over songs of the songs' mean differences.
+        former = _locked(config, items, "song", cardiac=cardiac)[0]
+        row[name + "_mean"] = None if former is None else float(former.p)
     return row
 
 
@@ -126,13 +137,14 @@ def table(rows: list[dict]) -> list[dict]:
     out = []
     for family, effect in sorted({(r["family"], r["effect_size"]) for r in rows}):
         subset = [r for r in rows if r["family"] == family and r["effect_size"] == effect]
-        for name in KEYS.values():
+        for name in (n + suffix for n in KEYS.values() for suffix in ("", "_mean")):
             values = [r.get(name) for r in subset]
             if not any(v is not None for v in values):
                 continue
             rate05, low, high, n = _rate(values, 0.05)
             rate01, _, high01, _ = _rate(values, 0.01)
-            effects = [r[name + "_effect"] for r in subset if r.get(name) is not None]
+            effect_key = name.removesuffix("_mean") + "_effect"
+            effects = [r[effect_key] for r in subset if r.get(name) is not None]
             out.append(
                 {
                     "family": family,
@@ -160,34 +172,83 @@ def _print(rows: list[dict]) -> None:
         )
 
 
+def _jobs(args) -> list[tuple]:
+    """(family, effect, seed, args) of the studies to simulate, families interleaved."""
+    jobs = []
+    for k in range(max(args.studies, args.power_studies if args.effects else 0)):
+        if k < args.studies:
+            jobs += [(f, 0.0, args.first_seed + k, args) for f in args.families]
+        if k < args.power_studies:
+            jobs += [("realistic", e, 20_000 + k, args) for e in args.effects]
+    return jobs
+
+
+_CACHED = re.compile(
+    r"(?P<family>.+?)_(?P<effect>[0-9.]+)_(?P<seed>\d+)_(?P<songs>\d+)x(?P<participants>\d+)"
+    r"(?:_scr(?P<scr>[0-9.]+))?(?P<heart>_h)?(?:_(?P<rate>[0-9.]+)hz)?$"
+)
+
+
+def _cached_jobs(args) -> list[tuple]:
+    """Every study prepared in ``--cache`` with ``--heart`` as now, each with its own settings."""
+    jobs = []
+    for path in sorted(args.cache.glob("*.pkl")):
+        match = _CACHED.match(path.stem)
+        if match is None or bool(match["heart"]) != args.heart:
+            continue
+        job_args = argparse.Namespace(**vars(args))
+        job_args.songs, job_args.participants = int(match["songs"]), int(match["participants"])
+        job_args.chill_scr_us = float(match["scr"]) if match["scr"] else None
+        job_args.physio_rate_hz = float(match["rate"]) if match["rate"] else None
+        jobs.append((match["family"], float(match["effect"]), int(match["seed"]), job_args))
+    return jobs
+
+
+def _label(job: tuple) -> str:
+    family, effect, _, args = job
+    label = family + (f"@{args.physio_rate_hz:g}Hz" if args.physio_rate_hz else "")
+    return label + (f"@{args.chill_scr_us:g}uS" if effect > 0 and args.chill_scr_us else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=100, help="null studies per family")
     parser.add_argument("--families", nargs="*", default=["heterogeneity_artefacts", "realistic"])
     parser.add_argument("--effects", nargs="*", type=float, default=[], help="power rows")
     parser.add_argument("--power-studies", type=int, default=30)
+    parser.add_argument(
+        "--chill-scr-us",
+        type=float,
+        help="SCR at every chill of the power studies (default 0.3 uS, null_studies.py's)",
+    )
     parser.add_argument("--first-seed", type=int, default=10_000)
     parser.add_argument("--participants", type=int, default=12)
     parser.add_argument("--songs", type=int, default=7)
     parser.add_argument("--pool", type=int, default=21)
+    parser.add_argument(
+        "--physio-rate-hz",
+        type=float,
+        help="simulated physiology rate (default 40 Hz, null_studies.py --beyond's; 10 Hz is "
+        "4x faster and enough for skin conductance, not for heart rate)",
+    )
     parser.add_argument("--heart", action="store_true", help="also heart rate and RMSSD")
     parser.add_argument("--out", type=Path, default=RESULTS / "chills_sc_nulls.json")
     parser.add_argument("--cache", type=Path, help="folder of the prepared studies (pickles)")
     parser.add_argument("--resume", action="store_true", help="keep the rows file's studies")
+    parser.add_argument(
+        "--from-cache",
+        action="store_true",
+        help="analyse every study prepared in --cache (any family, seed, rate) and nothing else",
+    )
     args = parser.parse_args()
     logging.getLogger("frisson").setLevel(logging.ERROR)
     rows_path = args.out.with_name(args.out.stem + "_rows.jsonl")
-    jobs = []
-    for k in range(max(args.studies, args.power_studies if args.effects else 0)):
-        if k < args.studies:
-            jobs += [(f, 0.0, args.first_seed + k) for f in args.families]
-        if k < args.power_studies:
-            jobs += [("realistic", e, 20_000 + k) for e in args.effects]
+    jobs = _cached_jobs(args) if args.from_cache else _jobs(args)
     rows = []
     if args.resume and rows_path.exists():
         rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line]
         done = {(r["family"], r["effect_size"], r["seed"]) for r in rows}
-        jobs = [j for j in jobs if j not in done]
+        jobs = [j for j in jobs if (_label(j), j[1], j[2]) not in done]
     else:
         rows_path.parent.mkdir(parents=True, exist_ok=True)
         rows_path.write_text("")
@@ -195,8 +256,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, open(rows_path, "a") as handle:
         root = Path(tmp)
         pool = [str(p) for p in _stimuli(root / "pool", args.pool)]
-        for k, (family, effect, seed) in enumerate(jobs, start=1):
-            row = one_study(root, pool, family, effect, seed, args)
+        for k, (family, effect, seed, job_args) in enumerate(jobs, start=1):
+            row = one_study(root, pool, family, effect, seed, job_args)
             rows.append(row)
             handle.write(json.dumps(row) + "\n")
             handle.flush()

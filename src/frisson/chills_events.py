@@ -8,10 +8,16 @@ inference of :mod:`frisson.events` (sign flips over independent units):
   chills in that song: as many per set, from the study's pooled chill
   positions, outside the song-onset window. :func:`frisson.events.locked_averages`
   (position-matched, ``position_degree=3``) turns the trial into a mean
-  chill-locked and a mean control-locked epoch, and
-  :func:`frisson.events.song_level_test` flips signs over **songs** (default)
-  or over **listeners**. Songs are the default unit: chills cluster at song
-  moments every listener hears (a climax), and a song evokes responses shared
+  chill-locked and a mean control-locked epoch (effect, CI and time course:
+  :func:`frisson.events.song_level_test`). The p ranks each trial's chill set
+  among its control sets (:func:`chill_rank_score`: +1 above all, -1 below
+  all) and :func:`chill_rank_p` flips the signs of the mean scores of
+  **songs** (default) or **listeners**: a trial's chill mean averages one or
+  two epochs, so the mean difference carries their skew, which sign flips
+  over a few songs do not tolerate; the chill set's rank among sets drawn
+  like it is symmetric whatever the epochs' distribution. Songs are the
+  default unit: chills cluster at song moments every listener hears (a
+  climax), and a song evokes responses shared
   by its listeners, so the trials of one song are not independent and only a
   test whose replicates are songs has the right error term. When every
   listener brings their own songs (one listener per song) the two units

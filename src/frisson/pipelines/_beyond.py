@@ -9,11 +9,14 @@ default run and its null benchmark are unchanged):
     trial like its chills (same number per set, the study's pooled chill
     positions, outside the song-onset window; position matched with the
     transition test's polynomial), songs as the random factor
-    (:func:`frisson.events.song_level_test`; ``chill_unit="participant"`` flips
-    listeners instead). And whether latent transitions predict chills: per
-    song, the share of listeners reporting a chill within ``hit_window_s``
-    after a transition vs after the transition test's own pseudo-transitions
-    (:func:`frisson.chills_events.chill_hit_test`, sign flips over songs).
+    (:func:`frisson.events.song_level_test` for the effect, CI and time course;
+    the p flips the signs of the songs' mean rank of each trial's chills among
+    its control sets, :func:`frisson.chills_events.chill_rank_score`;
+    ``chill_unit="participant"`` flips listeners instead). And whether latent
+    transitions predict chills: per song, the share of listeners reporting a
+    chill within ``hit_window_s`` after a transition vs after the transition
+    test's own pseudo-transitions (:func:`frisson.chills_events.chill_hit_test`,
+    sign flips over songs).
 ``heart``
     Heart rate (the poster's definition: the 10-s weighted average of
     inter-beat intervals, :func:`frisson.physio.cardiac.heart_rate`) and RMSSD
