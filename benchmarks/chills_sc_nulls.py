@@ -14,6 +14,14 @@ alpha .05 and .01 with binomial 95 % intervals are printed and written to
 
     .venv/bin/python benchmarks/chills_sc_nulls.py --studies 200 \
         --families heterogeneity_artefacts realistic --effects 1.0
+
+Each row holds the library's p (``chills_sc``: the chills' rank among their
+control sets) and the former one (``chills_sc_mean``: sign flips of the songs'
+mean differences) of the same study. The committed results were made with
+``--cache`` runs of seeds 10000+ at 40 Hz (the suite's studies: seed 10000's p
+equal ``null_studies.py``'s), 30000+ at 10 Hz (``@10Hz`` rows), power seeds
+20000+ (0.3 uS, and 0.1 uS at 10 Hz) and ``--heart`` seeds 10000+, then
+tabulated with ``--from-cache`` (``--heart`` for ``chills_sc_nulls_heart.json``).
 """
 
 from __future__ import annotations
