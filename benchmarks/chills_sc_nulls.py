@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import pickle
 import re
 import shutil
 import sys
@@ -69,11 +68,12 @@ def _config(root: Path, seed: int, heart: bool):
 def prepared(root: Path, pool: list[str], family: str, effect: float, seed: int, args):
     """One simulated study's trials (physiology step) and listening (chills, heart rate).
 
-    Cached as a pickle in ``--cache`` (when given), so that another statistic can
-    be tried on the same studies without simulating them again.
+    Cached in ``--cache`` (when given) in the run cache's format, which cannot run
+    code (:mod:`frisson.pipelines._cache`), so that another statistic can be tried
+    on the same studies without simulating them again.
     """
     from frisson.pipelines._beyond import BeyondSettings, _read_listening
-    from frisson.pipelines._cache import StepCache
+    from frisson.pipelines._cache import StepCache, dump_result, load_result
     from frisson.pipelines.chills import _physiology_step
     from frisson.study import read_study
 
@@ -81,9 +81,9 @@ def prepared(root: Path, pool: list[str], family: str, effect: float, seed: int,
     name = f"{family}_{effect:g}_{seed}_{args.songs}x{args.participants}{scr}"
     name += "_h" if args.heart else ""
     name += f"_{args.physio_rate_hz:g}hz" if args.physio_rate_hz is not None else ""
-    cached = args.cache / f"{name}.pkl" if args.cache else None
+    cached = args.cache / f"{name}.npz" if args.cache else None
     if cached is not None and cached.exists():
-        return pickle.loads(cached.read_bytes())
+        return load_result(cached)
     study_dir = root / "study"
     if study_dir.exists():
         shutil.rmtree(study_dir)
@@ -106,7 +106,7 @@ def prepared(root: Path, pool: list[str], family: str, effect: float, seed: int,
     shutil.rmtree(root / "cache")
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps((trials, listening)))
+        cached.write_bytes(dump_result((trials, listening)))
     return trials, listening
 
 
@@ -200,7 +200,7 @@ _CACHED = re.compile(
 def _cached_jobs(args) -> list[tuple]:
     """Every study prepared in ``--cache`` with ``--heart`` as now, each with its own settings."""
     jobs = []
-    for path in sorted(args.cache.glob("*.pkl")):
+    for path in sorted(args.cache.glob("*.npz")):
         match = _CACHED.match(path.stem)
         if match is None or bool(match["heart"]) != args.heart:
             continue
@@ -241,7 +241,7 @@ def main() -> None:
     )
     parser.add_argument("--heart", action="store_true", help="also heart rate and RMSSD")
     parser.add_argument("--out", type=Path, default=RESULTS / "chills_sc_nulls.json")
-    parser.add_argument("--cache", type=Path, help="folder of the prepared studies (pickles)")
+    parser.add_argument("--cache", type=Path, help="prepared studies (.npz)")
     parser.add_argument("--resume", action="store_true", help="keep the rows file's studies")
     parser.add_argument(
         "--from-cache",
