@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _results import machine, write_results
 from frisson.simulate import null_params, simulate_study
-from null_studies import _beyond_params, _chosen, _rate, _stimuli
+from null_studies import _beyond_params, _chosen, _print, _rate, _stimuli
 
 RESULTS = Path(__file__).parent / "results"
 KEYS = {
@@ -167,17 +167,6 @@ def table(rows: list[dict]) -> list[dict]:
                 }
             )
     return out
-
-
-def _print(rows: list[dict]) -> None:
-    print(f"{'family':<25}{'effect':>7}  {'test':<14}{'n':>5}  {'alpha .05':>22}  {'.01':>7}")
-    for r in rows:
-        low, high = r["ci95_05"]
-        print(
-            f"{r['family']:<25}{r['effect_size']:>7g}  {r['test']:<14}{r['n']:>5}  "
-            f"{100 * r['rate_05']:>6.1f} % [{100 * low:4.1f}, {100 * high:4.1f}]  "
-            f"{100 * r['rate_01']:>5.1f} %"
-        )
 
 
 def _jobs(args) -> list[tuple]:
