@@ -121,20 +121,25 @@ def test_splits_that_do_not_partition_the_rows_are_solved_directly():
     np.testing.assert_allclose(prediction, reference_prediction, rtol=0, atol=1e-9)
 
 
+def _assert_null_draws_match(features, responses, reference, *, seed: int, n_draws: int) -> None:
+    """Layer "a"'s null draws equal ``reference``'s: r to 2e-6, studentised t to 2e-5."""
+    problem = _profiles._problem(responses, "auto", ALPHAS, 0.99)
+    blocks = _profiles._on_grid(features["a"], responses, False, "a")
+    with _solvers._Solver("eigh", "cpu") as solve:
+        fit = _profiles._fit_layer(solve, blocks, problem, keep_operators=True)
+    for permutation in range(n_draws):
+        new_r, new_t = _profiles._null_draw(fit.operators, problem, seed, permutation)
+        old_r, old_t = reference(fit.operators, problem, seed, permutation)
+        np.testing.assert_allclose(new_r, old_r, rtol=0, atol=2e-6)
+        np.testing.assert_allclose(new_t, old_t, rtol=0, atol=2e-5)
+
+
 def test_float32_null_from_cached_spectra_equals_the_float64_null():
     rng = np.random.default_rng(3)
     features = {"a": [TimeSeries(rng.standard_normal((90, 4)), 1.0) for _ in range(4)]}
     drive = [np.roll(f.values[:, :1], 3, axis=0) for f in features["a"]]
     responses = [TimeSeries(d * [0.0, 0.5, 1.0] + rng.standard_normal((90, 3)), 1.0) for d in drive]
-    problem = _profiles._problem(responses, "auto", ALPHAS, 0.99)
-    blocks = _profiles._on_grid(features["a"], responses, False, "a")
-    with _solvers._Solver("eigh", "cpu") as solve:
-        fit = _profiles._fit_layer(solve, blocks, problem, keep_operators=True)
-    for permutation in range(5):
-        fast_r, fast_t = _profiles._null_draw(fit.operators, problem, 0, permutation)
-        slow_r, slow_t = _reference_null_draw(fit.operators, problem, 0, permutation)
-        np.testing.assert_allclose(fast_r, slow_r, rtol=0, atol=2e-6)
-        np.testing.assert_allclose(fast_t, slow_t, rtol=0, atol=2e-5)
+    _assert_null_draws_match(features, responses, _reference_null_draw, seed=0, n_draws=5)
 
 
 def test_float32_products_cost_about_1e_6_in_r():
@@ -230,15 +235,7 @@ def test_fast_null_and_shared_decompositions_equal_the_former_path(monkeypatch):
     features, responses = _small_study()
     options = {"n_permutations": 30, "progress_bar": False, "device": "cpu", "seed": 3}
     fast = encoding.fit_layer_profiles(features, responses, **options)
-    problem = _profiles._problem(responses, "auto", ALPHAS, 0.99)
-    blocks = _profiles._on_grid(features["a"], responses, False, "a")
-    with _solvers._Solver("eigh", "cpu") as solve:
-        fit = _profiles._fit_layer(solve, blocks, problem, keep_operators=True)
-    for k in range(3):
-        new_r, new_t = _profiles._null_draw(fit.operators, problem, 3, k)
-        old_r, old_t = _column_null_draw(fit.operators, problem, 3, k)
-        np.testing.assert_allclose(new_r, old_r, rtol=0, atol=2e-6)
-        np.testing.assert_allclose(new_t, old_t, rtol=0, atol=2e-5)
+    _assert_null_draws_match(features, responses, _column_null_draw, seed=3, n_draws=3)
     original_cv = _solvers._Solver.cv
 
     def cv_without_sharing(self, *args):
