@@ -91,3 +91,27 @@ def test_bad_inputs_exit_nonzero_with_one_clear_line(tmp_path, kind, message):
     assert run.stderr.startswith(f"error: {path}")
     assert re.search(message, run.stderr)
     assert not (tmp_path / "out").exists()
+
+
+def test_run_transitions_option_overrides_the_toml(tmp_path, monkeypatch):
+    from frisson.errors import DataError
+    from frisson.pipelines import chills
+
+    toml = tmp_path / "study.toml"
+    toml.write_text('[run]\nstudy = "s"\noutput = "o"\ntransition_method = "foote_novelty"\n')
+    seen = []
+
+    def stop(config, **_):
+        seen.append(config.transition_method)
+        raise DataError("stopped before running")
+
+    monkeypatch.setattr(chills, "run_study", stop)
+    runner = CliRunner()
+    given = runner.invoke(main, ["run", str(toml), "--transitions", "pc1_variance"])
+    kept = runner.invoke(main, ["run", str(toml)])
+    assert seen == ["pc1_variance", "foote_novelty"]
+    assert given.exit_code == 1 and "stopped before running" in given.output
+    bad = runner.invoke(main, ["run", str(toml), "--transitions", "peaks"])
+    assert bad.exit_code == 1 and "transition_method" in bad.output
+    assert "tested_novelty" in bad.output and "peaks" in bad.output
+    assert kept.exit_code == 1

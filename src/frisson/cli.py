@@ -676,8 +676,19 @@ def simulate_fmri(
     is_flag=True,
     help="Write into a non-empty output folder that frisson did not create.",
 )
+@click.option(
+    "--transitions",
+    "transition_method",
+    default=None,
+    metavar="METHOD",
+    help="Transitions the epochs lock to: tested_novelty (kernel change points that pass "
+    "the song-wise test), pc1_variance (the poster's) or foote_novelty [default: the "
+    "TOML's transition_method, else tested_novelty].",
+)
 @SCHEDULER_OPTION
-def run(config_path: Path, overwrite: bool, scheduler: str | None) -> None:
+def run(
+    config_path: Path, overwrite: bool, transition_method: str | None, scheduler: str | None
+) -> None:
     """Run the chills-study analyses configured in STUDY_TOML.
 
     Embedding -> latent trajectory -> physiology -> transition-locked epochs ->
@@ -691,7 +702,11 @@ def run(config_path: Path, overwrite: bool, scheduler: str | None) -> None:
     from frisson.report.study_report import write_study_report
 
     try:
-        config = _with_scheduler(RunConfig.from_toml(config_path), scheduler)
+        config = _with_options(
+            RunConfig.from_toml(config_path),
+            scheduler=scheduler,
+            transition_method=transition_method,
+        )
         results = run_study(config, overwrite=overwrite)
         results.files = write_study_report(results, config.output)
     except FrissonError as error:
@@ -736,7 +751,7 @@ def encode(
     from frisson.report.encoding_report import write_encoding_report
 
     try:
-        config = _with_scheduler(EncodeConfig.from_toml(config_path), scheduler)
+        config = _with_options(EncodeConfig.from_toml(config_path), scheduler=scheduler)
         if config.mode != "layers":
             _encode_mode(config, overwrite)
             return
@@ -824,13 +839,14 @@ def demo(out_dir: Path, n_participants: int, encoder: str, seed: int) -> None:
     )
 
 
-def _with_scheduler(config, scheduler: str | None):
-    """The configuration with ``--scheduler`` (when given) in place of its TOML ``scheduler``."""
+def _with_options(config, **options: str | None):
+    """The configuration with the command line's options (those given) in place of its TOML's."""
     import dataclasses
 
-    if scheduler is None:
+    given = {name: value for name, value in options.items() if value is not None}
+    if not given:
         return config
-    config = dataclasses.replace(config, scheduler=scheduler)
+    config = dataclasses.replace(config, **given)
     config.check()
     return config
 
