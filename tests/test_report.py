@@ -314,3 +314,24 @@ def test_report_contents_resolve_and_tables_sort_in_the_browser(report, browser,
     page.locator("#song-piece-1 > details > summary").click()
     assert song.get_attribute("open") == ""
     assert errors == []
+
+
+def test_study_problems_are_those_the_run_carried_else_read_again(report, monkeypatch):
+    import dataclasses
+
+    from frisson.report._provenance import study_problems
+    from frisson.study import Study
+
+    _, results = report
+    carried = results.problems
+    assert carried and sorted(p.message for p in carried) == sorted(
+        p.message for p in read_study(results.config.study).validate()
+    )
+    calls = []
+    monkeypatch.setattr(Study, "validate", lambda self: calls.append(1) or ["read again"])
+    assert study_problems(results) == carried and calls == []
+    assert study_problems(dataclasses.replace(results, problems=None)) == ["read again"]
+    assert calls == [1]
+    missing = dataclasses.replace(results, problems=None)
+    missing.config = dataclasses.replace(results.config, study=results.config.output / "nowhere")
+    assert study_problems(missing) == []

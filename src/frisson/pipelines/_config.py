@@ -208,11 +208,12 @@ def check_output_folder(output: Path, *, overwrite: bool = False) -> None:
         raise DataError(f"output = {output}: cannot write there ({error.strerror}).") from None
 
 
-def log_study_problems(study) -> None:
+def log_study_problems(study) -> list:
     """Log every problem ``study.validate()`` finds (info) and a one-line count (warning).
 
     The same for every pipeline: runs with errors are skipped by the readers;
-    ``frisson study validate`` lists the problems.
+    ``frisson study validate`` lists the problems. Returns them, for the
+    report (so the study is validated once per run).
     """
     problems = study.validate()
     errors = [p for p in problems if p.severity == "error"]
@@ -226,3 +227,4 @@ def log_study_problems(study) -> None:
             len(errors),
             len(problems) - len(errors),
         )
+    return problems

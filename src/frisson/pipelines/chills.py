@@ -345,6 +345,9 @@ class StudyResults:
     beyond : BeyondResults or None
         The opt-in ``chills``, ``heart`` and ``individual`` analyses
         (:mod:`frisson.pipelines._beyond`).
+    problems : list or None
+        What ``study.validate()`` found when the run read the study (the
+        report lists them; None: read the study again).
 
     """
 
@@ -359,6 +362,7 @@ class StudyResults:
     used: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     beyond: Any = None  # BeyondResults of the opt-in chills/heart/individual analyses
+    problems: list | None = None  # study.validate()'s, for the report
 
     def summary(self) -> str:
         """A short table for the terminal."""
@@ -432,12 +436,12 @@ def run_study(
     config.check()
     show = progress_enabled(progress_bar)
     study = read_study(config.study)
-    log_study_problems(study)
+    problems = log_study_problems(study)
     output = Path(config.output)
     check_output_folder(output, overwrite=overwrite)
     cache = StepCache(output / "cache")
     store = EmbeddingStore(output / "embeddings.zarr")
-    results = StudyResults(config)
+    results = StudyResults(config, problems=problems)
 
     stimuli = {
         name: path for name, path in study.stimuli.items() if path.suffix.lower() in AUDIO_SUFFIXES

@@ -377,6 +377,9 @@ class EncodingResults:
         CIs across participants (:func:`frisson.models.encoding.independent_profile`).
     files : list of Path
         Everything written.
+    problems : list or None
+        What ``study.validate()`` found when the run read the study (the
+        report lists them; None: read the study again).
 
     Notes
     -----
@@ -394,6 +397,7 @@ class EncodingResults:
     group: Any = None
     group_profile: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
+    problems: list | None = None  # study.validate()'s, for the report
 
     def summary(self) -> str:
         """Per fit: units, significant units, the most common best layer, median best r."""
@@ -462,7 +466,7 @@ def run_encoding(
     config.check()
     show = progress_enabled(progress_bar)
     study = read_study(config.study, task_stimuli=config.task_stimuli or None)
-    log_study_problems(study)
+    problems = log_study_problems(study)
     encoder = get_encoder(config.encoder, **config.encoder_params)
     layers = resolve_layers(encoder, list(config.layers) if config.layers else None)
     partner = config.partition_with and check_partner(config.partition_with, encoder, layers)
@@ -491,7 +495,7 @@ def run_encoding(
         add_partner(embeddings, study.stimuli, partner, partial(_embed, encoder, store=store))
 
     fits = _fit_plan(study, config, runs)
-    results = EncodingResults(config, tuple(layers))
+    results = EncodingResults(config, tuple(layers), problems=problems)
     settings = {
         k: v
         for k, v in config.to_dict().items()

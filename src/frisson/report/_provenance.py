@@ -20,10 +20,37 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["collect_provenance", "input_files", "provenance_html", "relative_path"]
+__all__ = [
+    "collect_provenance",
+    "input_files",
+    "provenance_html",
+    "relative_path",
+    "study_problems",
+]
 
 #: Packages whose versions decide numbers, listed even if frisson's metadata is missing.
 _CORE = ("numpy", "scipy", "scikit-learn", "pandas", "librosa", "torch", "matplotlib")
+
+
+def study_problems(results) -> list:
+    """What ``frisson study validate`` lists for a run's study: carried by the run, or read again.
+
+    ``results`` is a pipeline's results (``config.study`` the study folder); its
+    ``problems`` are those the run found, so the study is validated once. A
+    study that cannot be read any more gives ``[]`` and a warning.
+    """
+    from frisson._logging import logger
+    from frisson.errors import FrissonError
+    from frisson.study import read_study
+
+    problems = getattr(results, "problems", None)
+    if problems is not None:
+        return list(problems)
+    try:
+        return read_study(results.config.study).validate()
+    except FrissonError as error:
+        logger.warning("report: the study's problems could not be listed: %s", error)
+        return []
 
 
 def relative_path(path: str | os.PathLike, start: str | os.PathLike) -> str:

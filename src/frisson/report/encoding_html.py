@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from frisson._io import atomic_write
-from frisson._logging import logger
-from frisson.errors import FrissonError
 from frisson.report._html import Section, figure_html, page_html, table_html
 from frisson.report._provenance import (
     collect_provenance,
     input_files,
     provenance_html,
     relative_path,
+    study_problems,
 )
 
 if TYPE_CHECKING:
@@ -49,13 +48,7 @@ def _table(output: Path, name: str, caption: str, *, max_rows: int = 500) -> str
 def _quality(results: EncodingResults, output: Path) -> str:
     import pandas as pd
 
-    from frisson.study import read_study
-
-    try:
-        problems = read_study(results.config.study).validate()
-    except FrissonError as error:
-        logger.warning("report: the study's problems could not be listed: %s", error)
-        problems = []
+    problems = study_problems(results)
     study = Path(results.config.study)
     frame = pd.DataFrame(
         [(p.severity, relative_path(study / p.path, output), p.message) for p in problems],

@@ -31,6 +31,7 @@ from frisson.report._provenance import (
     input_files,
     provenance_html,
     relative_path,
+    study_problems,
 )
 from frisson.report.beyond_report import write_beyond_report
 from frisson.report.listening import shown_transitions
@@ -92,7 +93,7 @@ def write_study_report(
     """
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    problems = _study_problems(results)
+    problems = study_problems(results)
     sections: dict[str, Section] = {}
     written: list[Path] = []
     if results.epochs is not None:
@@ -132,20 +133,6 @@ def write_study_report(
     atomic_write(report, lambda p: Path(p).write_text(page))
     written.append(report)
     return written
-
-
-def _study_problems(results: StudyResults) -> list:
-    """What ``frisson study validate`` lists for the study (carried, or read again)."""
-    problems = getattr(results, "problems", None)
-    if problems is not None:
-        return list(problems)
-    from frisson.study import read_study
-
-    try:
-        return read_study(results.config.study).validate()
-    except FrissonError as error:
-        logger.warning("report: the study's problems could not be listed: %s", error)
-        return []
 
 
 def _page(results: StudyResults, out: Path, sections: dict[str, Section], problems) -> str:
