@@ -105,6 +105,62 @@ def test_chosen_sections_keeps_the_clear_boundaries_only():
     assert structure.chosen_sections(np.array([5.0, 5.0])) == 1  # no gain: one section
 
 
+def _planted_steps(rng, lengths, contrasts, n_dims=6, walk=False):
+    """Sections of the given lengths plus white noise (SD 1).
+
+    Section j's level is ``contrasts[j - 1]`` SD per dimension from section
+    j - 1's (``walk=True``) or from 0 (``walk=False``).
+    """
+    levels = [np.zeros(n_dims)]
+    for contrast in contrasts:
+        step = rng.standard_normal(n_dims)
+        step *= contrast * np.sqrt(n_dims) / np.linalg.norm(step)
+        levels.append(levels[-1] + step if walk else step)
+    values = np.repeat(np.array(levels), lengths, axis=0)
+    return values + rng.standard_normal(values.shape), np.cumsum(lengths)[:-1]
+
+
+@pytest.mark.parametrize("walk", [False, True])
+@pytest.mark.parametrize(
+    ("n_sections", "contrast"), [(2, 1.5), (3, 1.0), (3, 2.0), (4, 2.5), (5, 1.5), (6, 3.0)]
+)
+def test_chosen_sections_equals_the_planted_number(walk, n_sections, contrast):
+    # Equal contrasts, unequal lengths (40-70 samples), section levels drawn
+    # independently or as a random walk: the elbow rule finds the planted number
+    # of sections and the DP puts the boundaries within 2 samples. The gain ratio
+    # alone (the former rule) found 2-4 of them (their gains differ by the
+    # sections' lengths and levels).
+    rng = np.random.default_rng(10 * n_sections)
+    lengths = rng.integers(40, 71, n_sections)
+    values, planted = _planted_steps(rng, lengths, [contrast] * (n_sections - 1), walk=walk)
+    bounds, total = structure.optimal_partitions(structure.kernel_costs(values, 10), 8)
+    k = structure.chosen_sections(total)
+    assert k == n_sections
+    np.testing.assert_allclose(bounds[k - 1], planted, atol=2)
+    assert structure.chosen_sections(total, rule="ratio") <= n_sections
+
+
+def test_a_dominant_boundary_does_not_hide_the_weaker_ones():
+    # Five sections: the second boundary a change of 6 SD, the other three of
+    # 2 SD. The gain ratio keeps the dominant one only; the elbow rule all four.
+    rng = np.random.default_rng(50)
+    values, planted = _planted_steps(rng, [60] * 5, [2.0, 6.0, 2.0, 2.0], walk=True)
+    bounds, total = structure.optimal_partitions(structure.kernel_costs(values, 10), 8)
+    assert structure.chosen_sections(total, rule="ratio") == 2
+    k = structure.chosen_sections(total)
+    assert k == 5
+    np.testing.assert_allclose(bounds[k - 1], planted, atol=2)
+
+
+def test_chosen_sections_edge_cases():
+    assert structure.chosen_sections(np.array([5.0, 5.0])) == 1  # no gain: one section
+    assert structure.chosen_sections(np.array([10.0, np.inf])) == 1  # two do not fit
+    # a sharp drop, then flat: the noise floor and the knee agree on 2
+    assert structure.chosen_sections(np.array([10.0, 2.0, 1.9, 1.8, 1.7, 1.6])) == 2
+    with pytest.raises(ParameterError, match="rule='third'"):
+        structure.chosen_sections(np.array([10.0, 5.0]), rule="third")
+
+
 def test_whitened_latent_has_unit_uncorrelated_columns():
     rng = np.random.default_rng(0)
     values = rng.standard_normal((400, 6)) @ rng.standard_normal((6, 20)) * 50.0
@@ -178,6 +234,8 @@ def test_bad_settings_and_short_songs_are_named():
         structure.significant_segmentation(latent_series, detector="foote")
     with pytest.raises(ParameterError, match="min_gain_ratio"):
         structure.significant_segmentation(latent_series, min_gain_ratio=0.0)
+    with pytest.raises(ParameterError, match="sections='last'"):
+        structure.significant_segmentation(latent_series, sections="last")
     with pytest.raises(DataError, match="min_segment_s=30"):
         structure.significant_segmentation(latent_series, min_segment_s=30.0)
     broken = latent_series.replace(values=np.where(latent_series.values > 2, np.nan, 0.0))

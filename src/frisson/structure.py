@@ -754,28 +754,92 @@ def optimal_partitions(cost: np.ndarray, k_max: int) -> tuple[list[np.ndarray], 
     return boundaries, np.array(total)
 
 
-def chosen_sections(total: np.ndarray, min_gain_ratio: float = 0.65) -> int:
-    """Number of sections: the largest k whose added boundary still explains enough.
+def chosen_sections(
+    total: np.ndarray,
+    min_gain_ratio: float = 0.65,
+    *,
+    rule: str = "elbow",
+    floor_ratio: float = 3.0,
+) -> int:
+    """Number of sections from the best k-splits' costs: the gain ratio, or it and two elbows.
 
     The gain of the k-th section is ``(total[k - 2] - total[k - 1]) / total[0]``
     (the share of the song's kernel scatter the best k-split explains beyond the
-    best (k - 1)-split). Sections are counted up to the largest k whose gain is at
-    least ``min_gain_ratio`` times the first boundary's: boundaries as clear as
-    the song's clearest are kept, changes inside a section (a fraction of it) are not.
+    best (k - 1)-split).
+
+    - ``rule="ratio"`` (the default before): the largest k whose gain is at least
+      ``min_gain_ratio`` times the first boundary's. Where the gains fall
+      slowly (real music: changes inside a track explain a good part of what a
+      change of track does) it stops where boundaries are less clear than the
+      song's clearest; but one dominant boundary sets the bar too high, and on
+      clean steps of unequal contrast it keeps only the largest.
+    - ``rule="elbow"`` (default): the largest of the ratio's k and two elbows
+      of the cost curve, so each finds what the others miss. The noise-floor
+      elbow is the largest k whose gain is at least ``floor_ratio`` times the
+      mean gain of every further split (beyond the true k the splits only fit
+      noise, whose gains are flat); the L-method knee (Salvador & Chan 2004)
+      is the k where two straight lines, k = 1..c and c + 1..k_max, fit the
+      costs best (size-weighted RMSE).
+
+    Parameters
+    ----------
+    total : ndarray, shape (k_max,)
+        The best k-split's summed cost for k = 1..k_max (:func:`optimal_partitions`;
+        ``inf`` where k sections do not fit).
+    min_gain_ratio : float
+        The ratio rule's share of the first boundary's gain (default 0.65,
+        chosen on the 10 tuning concatenations of ``benchmarks/latent.py``).
+    rule : {'elbow', 'ratio'}
+    floor_ratio : float
+        The noise-floor elbow's factor (default 3; any of 3-8 gives the same k
+        on the tuning concatenations and on planted steps).
 
     Examples
     --------
     >>> chosen_sections(np.array([10.0, 6.0, 2.5, 2.0, 1.6]))  # gains 4, 3.5, 0.5, 0.4
     3
+    >>> dominant = np.array([10.0, 4.0, 3.0, 2.1, 2.0, 1.95, 1.9])  # gains 6, 1, 0.9, 0.1, ...
+    >>> chosen_sections(dominant, rule="ratio"), chosen_sections(dominant)
+    (2, 4)
 
     """
-    finite = np.isfinite(total)
-    if finite.sum() < 2 or total[0] <= 0:
+    if rule not in ("elbow", "ratio"):
+        raise ParameterError(f"rule={rule!r} is not one of 'elbow', 'ratio'.")
+    if not 0 < min_gain_ratio <= 1:
+        raise ParameterError(f"min_gain_ratio must lie in (0, 1], got {min_gain_ratio}.")
+    check_positive("floor_ratio", floor_ratio)
+    fits = np.asarray(total, dtype=float)
+    fits = fits[np.isfinite(fits)]
+    if fits.size < 2 or fits[0] <= 0:
         return 1
-    gains = -np.diff(total[finite]) / total[0]
+    gains = -np.diff(fits) / fits[0]
     if gains[0] <= 0:
         return 1
-    return int(np.flatnonzero(gains >= min_gain_ratio * gains[0]).max() + 2)
+    k = int(np.flatnonzero(gains >= min_gain_ratio * gains[0]).max() + 2)
+    if rule == "ratio":
+        return k
+    further = np.cumsum(gains[::-1])[::-1][1:] / np.arange(gains.size - 1, 0, -1)
+    floor = np.flatnonzero((gains[:-1] > 0) & (gains[:-1] >= floor_ratio * further))
+    if floor.size:
+        k = max(k, int(floor.max() + 2))
+    return max(k, _l_method_knee(fits))
+
+
+def _l_method_knee(fits: np.ndarray) -> int:
+    """Salvador & Chan's (2004) L-method: the c whose lines over 1..c and c+1..K fit best."""
+    n = fits.size
+    if n < 4:
+        return 1
+    x = np.arange(1.0, n + 1)
+    best_c, best_error = 1, np.inf
+    for c in range(2, n - 1):
+        error = 0.0
+        for xs, ys in ((x[:c], fits[:c]), (x[c:], fits[c:])):
+            line = np.polyfit(xs, ys, 1)
+            error += xs.size / n * float(np.sqrt(np.mean((np.polyval(line, xs) - ys) ** 2)))
+        if error < best_error:
+            best_c, best_error = c, error
+    return best_c
 
 
 def laplacian_boundaries(values: np.ndarray, *, k_max: int = 10, seed: int = 0) -> np.ndarray:
@@ -935,6 +999,7 @@ def significant_segmentation(
     detector: str = "kernel",
     min_gain_ratio: float = 0.65,
     max_sections: int | None = None,
+    sections: str = "elbow",
 ) -> SignificantTransitions:
     """Section boundaries of a latent trajectory, the song's segmentation tested against surrogates.
 
@@ -944,7 +1009,8 @@ def significant_segmentation(
     :func:`optimal_partitions`: a change of the frames' distribution, not only
     of their mean), the number of sections chosen by :func:`chosen_sections`
     (each added boundary explains at least ``min_gain_ratio`` of what the first
-    did). ``detector="laplacian"`` takes McFee & Ellis's (2014) Laplacian
+    did, or more where an elbow of the cost curve says so).
+    ``detector="laplacian"`` takes McFee & Ellis's (2014) Laplacian
     segmentation instead (:func:`laplacian_boundaries`; the default before,
     which split sections at their own repeats). Boundaries lie at least
     ``min_segment_s`` apart and ``edge_s`` from the ends. Their p is the
@@ -978,12 +1044,17 @@ def significant_segmentation(
     detector : {'kernel', 'laplacian'}
         Where the boundaries come from (default ``"kernel"``).
     min_gain_ratio : float
-        The kernel detector's rule for the number of sections (default 0.65,
-        chosen on real concatenations in ``benchmarks/latent.py``; the same on
-        either half of them).
+        The ratio rule's share of the first boundary's gain (default 0.65,
+        :func:`chosen_sections`).
     max_sections : int, optional
         Most sections of the kernel detector (default: ``k_max`` or one per
         20 s of song, whichever is more).
+    sections : {'elbow', 'ratio'}
+        The kernel detector's rule for the number of sections
+        (:func:`chosen_sections`): ``"elbow"`` (default) the largest of the
+        gain ratio's k and two elbows of the cost curve; ``"ratio"`` the gain
+        ratio alone (the default before, which lost the weaker boundaries next
+        to a dominant one).
 
     Returns
     -------
@@ -1006,6 +1077,8 @@ def significant_segmentation(
         raise ParameterError(f"alpha must lie in (0, 1), got {alpha}.")
     if detector not in ("kernel", "laplacian"):
         raise ParameterError(f"detector={detector!r} is not one of 'kernel', 'laplacian'.")
+    if sections not in ("elbow", "ratio"):
+        raise ParameterError(f"sections={sections!r} is not one of 'elbow', 'ratio'.")
     if not 0 < min_gain_ratio <= 1:
         raise ParameterError(f"min_gain_ratio must lie in (0, 1], got {min_gain_ratio}.")
     check_positive("min_segment_s", min_segment_s)
@@ -1033,7 +1106,7 @@ def significant_segmentation(
         bounds, total = optimal_partitions(
             kernel_costs(white, min_length), check_int("max_sections", max_sections, minimum=1)
         )
-        n_sections = chosen_sections(total, min_gain_ratio)
+        n_sections = chosen_sections(total, min_gain_ratio, rule=sections)
         indices = bounds[n_sections - 1]
     else:
         indices = laplacian_boundaries(values, k_max=k_max, seed=seed)
@@ -1059,7 +1132,7 @@ def significant_segmentation(
         "explained_by_k": {k + 2: float(v) for k, v in enumerate(explained)},
     }
     if detector == "kernel":
-        params.update(min_gain_ratio=min_gain_ratio, max_sections=max_sections)
+        params.update(min_gain_ratio=min_gain_ratio, sections=sections, max_sections=max_sections)
         fits = total[np.isfinite(total)]  # k sections of min_segment_s fit
         gains = -np.diff(fits) / max(fits[0], 1e-300)
         params["kernel_gain_by_k"] = {k + 2: float(g) for k, g in enumerate(gains)}
