@@ -12,8 +12,9 @@ surrogates:
 - :func:`significant_segmentation` (the default detector of
   :func:`frisson.pipelines.analyze_song`, key ``"tested_novelty"``) takes the
   kernel change points of the whitened latent (a Gaussian kernel, the exact
-  best split into k sections, k the largest whose added boundary explains at
-  least 0.65 of what the first did) and keeps them when the song's best split
+  best split into k sections, k by :func:`chosen_sections`: the largest whose
+  added boundary explains at least 0.65 of what the first did, or more where
+  an elbow of the cost curve says so) and keeps them when the song's best split
   into 2..8 sections explains more variance than DCT sign surrogates of the
   whitened latent reach (max-statistic over the number of sections and every
   split), so the chance that a song without structure gets any transition is
@@ -777,9 +778,10 @@ def chosen_sections(
       of the cost curve, so each finds what the others miss. The noise-floor
       elbow is the largest k whose gain is at least ``floor_ratio`` times the
       mean gain of every further split (beyond the true k the splits only fit
-      noise, whose gains are flat); the L-method knee (Salvador & Chan 2004)
-      is the k where two straight lines, k = 1..c and c + 1..k_max, fit the
-      costs best (size-weighted RMSE).
+      noise, whose gains are flat; at least two further splits); the L-method
+      knee (Salvador & Chan 2004) is the k where two straight lines, k = 1..c
+      and c + 1..k_max, fit the costs best (size-weighted RMSE). Both use the
+      splits up to the first that gains nothing.
 
     Parameters
     ----------
@@ -818,8 +820,13 @@ def chosen_sections(
     k = int(np.flatnonzero(gains >= min_gain_ratio * gains[0]).max() + 2)
     if rule == "ratio":
         return k
+    # The elbows use the splits up to the first that gains nothing (beyond it the
+    # shortest-section constraint, not the song, sets the costs), and the noise
+    # floor at least two further gains.
+    useful = int(np.argmax(gains <= 0)) if (gains <= 0).any() else gains.size
+    gains, fits = gains[:useful], fits[: useful + 1]
     further = np.cumsum(gains[::-1])[::-1][1:] / np.arange(gains.size - 1, 0, -1)
-    floor = np.flatnonzero((gains[:-1] > 0) & (gains[:-1] >= floor_ratio * further))
+    floor = np.flatnonzero(gains[:-2] >= floor_ratio * further[:-1])
     if floor.size:
         k = max(k, int(floor.max() + 2))
     return max(k, _l_method_knee(fits))
