@@ -11,16 +11,36 @@ per encoder (``musicnn-msd``, ``mel``); the default detector's song-wise null
 (:func:`frisson.structure.significant_segmentation`) is measured on stationary
 signals (white noise and a steady loop through ``mel``, mixed AR(1) latents).
 Results: ``benchmarks/results/latent_boundaries.json``. The default's settings
-(:func:`frisson.structure.chosen_sections`' ratio 0.65) were chosen on these 10
-concatenations (the same ratio is best on either half of them); ``--set
-held-out`` scores 8 others, never looked at while choosing
-(``latent_boundaries_held_out.json``); ``nulls`` reruns the null alone.
+(:func:`frisson.structure.chosen_sections`' ratio 0.65, then its elbow rule)
+were chosen on these 10 concatenations; ``--set held-out`` scores 8 others
+(``latent_boundaries_held_out.json``; looked at while the elbow rule was chosen
+among the candidates that were best on the 10); ``--set fresh`` scores 10 more
+(new seeds, nine more wesnoth tracks, each tagged GENRE=Romantic Classical, in
+the orchestral pool), scored once after the rule was fixed
+(``latent_boundaries_fresh.json``); ``nulls`` reruns the null alone, and
+``--null-songs 0`` keeps the stored one (the rule that counts the sections acts
+only after the song-wise test, which it does not change).
+
+Candidates for the number of sections measured on the 10 tuning concatenations
+and not kept (mean F(3 s), musicnn-msd / mel): Arlot, Celisse & Harchaoui's
+(2019) penalty ``D (c1 + c2 log(n / D))`` with C by the dimension jump
+(0.24-0.79 / 0.29-0.78 over c1, c2, factor and k_max) or by the slope of the large-D
+costs (0.33-0.84 / 0.34-0.77): the within-section costs of music are not those
+of independent noise; boundaries whose gain beats the 50th-99th percentile of
+the song's DCT surrogates' gain at the same k (0.67-0.83 / 0.66-0.80); the
+L-method knee alone (0.78 / 0.79); the gain ratio against the second-largest
+gain (0.88 / 0.94 at ratio 0.7, but 0.72 / 0.90 on the held-out 8, against the
+former 0.73 / 0.85). Features for the kernel (same rule): 8 or 20 whitened
+PCs, unwhitened PCs, bandwidth 0.5-4 x the median, a 2-4 s mean or mean + SD
+texture of the whitened PCs: none better on both encoders than 12 whitened PCs
+at the median bandwidth.
 
 ``speed`` times each stage of ``analyze_song`` on generated pieces
 (``benchmarks/results/latent.json``).
 
     .venv/bin/python benchmarks/latent.py boundaries --null-songs 100
     .venv/bin/python benchmarks/latent.py boundaries --set held-out
+    .venv/bin/python benchmarks/latent.py boundaries --set fresh
     .venv/bin/python benchmarks/latent.py nulls --null-songs 100
     .venv/bin/python benchmarks/latent.py speed --minutes 1 3 10
 """

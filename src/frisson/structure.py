@@ -1061,7 +1061,12 @@ def significant_segmentation(
         (:func:`chosen_sections`): ``"elbow"`` (default) the largest of the
         gain ratio's k and two elbows of the cost curve; ``"ratio"`` the gain
         ratio alone (the default before, which lost the weaker boundaries next
-        to a dominant one).
+        to a dominant one). Mean F(3 s) on the real concatenations of
+        ``benchmarks/latent.py`` (``musicnn-msd`` / ``mel``), ``"elbow"``
+        against ``"ratio"``: 0.88 / 0.92 against 0.88 / 0.90 on the 10 the
+        rules were chosen on, 0.73 / 0.90 against 0.73 / 0.85 on 8 held-out
+        ones, 0.82 / 0.79 for both on 10 fresh ones (where ``mel`` still
+        under-segments: 0.92 with the true number of sections).
 
     Returns
     -------
