@@ -6,7 +6,10 @@ default SNR, then ``frisson encode`` with the TOML that ``simulate-fmri``
 writes (defaults: pooled studentised null, Benjamini-Hochberg). Reported per
 participant: the share of responsive voxels with q < .05, the share of the
 others, the false discovery proportion, and on the non-responsive voxels the
-share of p <= .05 and a KS test of p against uniform.
+share of p <= .05 and a KS test of p against uniform (``p`` of
+``best_layers.tsv`` is the best layer's, ``p_best``), with the counts of p <=
+.01, .005 and .001 and of (false) discoveries, to pool over participants and
+seeds.
 
 Run::
 
@@ -61,6 +64,12 @@ def _scores(root: Path) -> list[dict]:
                     float((~found["responsive"]).mean()) if len(found) else 0.0, 4
                 ),
                 "others_p_le_05": round(float((others["p"] <= 0.05).mean()), 4),
+                **{
+                    f"others_p_le_{level:g}": int((others["p"] <= level).sum())
+                    for level in (0.01, 0.005, 0.001)
+                },
+                "false_discoveries": int(found.shape[0] - found["responsive"].sum()),
+                "discoveries": len(found),
                 "others_ks_p_uniform": round(float(stats.kstest(others["p"], "uniform").pvalue), 4),
             }
         )

@@ -19,6 +19,30 @@ studentised draws then calibrates what remains (the statistic is only
 approximately pivotal). Measured: p uniform (KS) on null units whose AR(1)
 coefficients range 0-0.9, where pooled raw r is not (the test above).
 
+Why the alphas are chosen again
+-------------------------------
+Each unit's penalty is chosen per outer fold by the inner leave-one-run-out
+splits of the training runs. That choice never sees the fold's own test run,
+but it sees the test runs of every other fold, and the scored ``r`` pools the
+folds: on null data, units whose inner CV happens to find features that
+predict other runs choose small alphas *and* get a larger pooled r. A null
+that refits with the real alphas kept fixed misses that coupling. Measured on
+``benchmarks/encoding_cli_power.py``'s voxels (9 musicnn layers, 20
+permutations, 5227 null voxels): null units choosing the largest alpha in
+under 20 % of folds x layers had their observed best-layer t above all 20 of
+their own fixed-alpha draws 5.2 times as often as chance (1.0 expected), those
+choosing it in over 80 % never; pooled, the best layer's p had 1.2-1.5 times
+the nominal rate at .01-.005, as had the per-layer p below .001 and the
+Bonferroni min-p x 9 (so the max over layers was not the culprit), and 8.2 %
+of BH discoveries were false. With one fixed alpha (no choice) the same data's
+p was calibrated. The pooled null therefore refits each permutation as the real
+fit was fitted, alphas chosen again by the same inner splits
+(:class:`FoldReselection`); the per-unit null keeps the real alphas
+(:class:`FoldOperator`). Choosing again costs about one inner CV per unit and
+permutation, so the pool draws from at most ``POOL_DRAWS / n_permutations``
+randomly chosen units (and at least 1000; ``_profiles._pool_units``): a
+random sample of the same mixture of units' null distributions.
+
 Why cheap
 ---------
 Phase randomisation of a run multiplies it by an orthogonal matrix ``R`` (the
@@ -34,6 +58,10 @@ The phases are applied to the delayed design, circularly, where the former
 null randomised the components and delayed them with zero fill; the two
 differ only in the first few samples of each run.
 
+With the alphas chosen again, each fold keeps the inner splits' decompositions
+and scorers (:class:`FoldReselection`, the numpy ``eigh`` solver's own
+steps), so a permutation costs the products with the responses only.
+
 Per fold, the held-out prediction of a unit with penalty ``alpha`` is
 ``M_alpha y_train`` with ``M_alpha = X_test V (L + alpha)^-1 V' X_train'``;
 :class:`FoldOperator` applies it in the eigenbasis (cost ``(n_train + n_test)
@@ -47,7 +75,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["FoldOperator", "pooled_p", "run_power", "studentised_r", "studentised_rows"]
+from frisson.models.encoding._solvers import _EIGH_BATCH, _eigh_parts, _prepare_splits
+
+__all__ = [
+    "FoldOperator",
+    "FoldReselection",
+    "pooled_p",
+    "run_power",
+    "studentised_r",
+    "studentised_rows",
+]
 
 
 def run_power(y_runs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -332,4 +369,112 @@ class FoldOperator:
                 scaled = self.b / (self.eigenvalues + self.dtype(alpha))
                 part = (a[cols] if self.sorted else np.take(a, units, axis=0)) @ scaled.T
             out[units] = part
+        return out
+
+
+class FoldReselection:
+    """One outer fold refitted as the real fit was: each unit's alpha chosen again, then predicted.
+
+    The pooled null's map of a fold (module notes, "Why the alphas are chosen
+    again"): the inner leave-one-run-out splits of the real fit score every
+    alpha on the (phase-randomised) training responses by their validation SSE,
+    each unit takes the alpha of the best mean score, and the refit on all
+    training runs with that alpha predicts the test run; the same steps, split
+    scorers and decompositions as the numpy ``eigh`` solver's cross-validation
+    (:func:`~frisson.models.encoding._solvers.solve_eigh_cv`), built once per fold
+    and applied to every permutation. On the real responses it returns the real
+    fit's alphas and predictions (``tests/test_encoding_pbest.py``).
+
+    Parameters
+    ----------
+    x_train : ndarray, shape (n_train, p)
+    x_test : ndarray, shape (n_test, p)
+    alphas : ndarray, shape (n_alphas,)
+        The penalties the real fit tried.
+    splits : sequence of (ndarray, ndarray)
+        The fold's inner (train, validation) rows into ``x_train``.
+    dtype : numpy dtype
+        Precision of the products with the responses (float32 by default: the
+        validation SSE moves by <= 2e-5 of its spread over the alphas, which can
+        flip near-tied choices; the eigendecompositions stay float64).
+
+    Examples
+    --------
+    >>> from frisson.models.encoding import solve_eigh_cv
+    >>> rng = np.random.default_rng(0)
+    >>> x, x_test = rng.standard_normal((60, 3)), rng.standard_normal((5, 3))
+    >>> y = x[:, :2] + rng.standard_normal((60, 2))
+    >>> alphas, splits = np.array([0.1, 10.0, 1e4]), [(np.arange(30, 60), np.arange(30))]
+    >>> best, prediction = FoldReselection(x, x_test, alphas, splits, dtype=np.float64).select(y)
+    >>> real_best, real_prediction = solve_eigh_cv(x, y, x_test, alphas, splits)
+    >>> bool(np.array_equal(best, real_best) and np.allclose(prediction, real_prediction))
+    True
+
+    """
+
+    def __init__(
+        self,
+        x_train: np.ndarray,
+        x_test: np.ndarray,
+        alphas: np.ndarray,
+        splits: Sequence[tuple[np.ndarray, np.ndarray]],
+        *,
+        dtype: type = np.float32,
+    ) -> None:
+        self.primal = x_train.shape[0] >= x_train.shape[1]
+        gram = x_train.T @ x_train if self.primal else None
+        self.prepared, self.partition = _prepare_splits(x_train, alphas, splits, gram, dtype)
+        self.eigenvalues, self.b, self.to_a = _eigh_parts(x_train, x_test, gram, dtype)
+        self.x_low = x_train.astype(dtype, copy=False)
+        self.alphas = np.asarray(alphas, dtype=float)
+        self.dtype, self.n_test = dtype, x_test.shape[0]
+
+    def select(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's alpha index (n_units,) and test prediction (n_test, n_units)."""
+        n_units = y_train.shape[1]
+        best = np.empty(n_units, dtype=int)
+        out = np.empty((self.n_test, n_units))
+        for start in range(0, n_units, _EIGH_BATCH):
+            cols = slice(start, start + _EIGH_BATCH)
+            best[cols], out[:, cols] = self._select_batch(y_train[:, cols])
+        return best, out
+
+    def _select_batch(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~frisson.models.encoding._solvers._eigh_cv`'s steps for one batch of units."""
+        x_low, y_low = self.x_low, y.astype(self.dtype, copy=False)
+        x_vy = [
+            x_low[v].T @ y_low[v] if form == "parts" else None for _, v, form, *_ in self.prepared
+        ]
+        if self.partition:
+            xty = sum(x_vy[1:], x_vy[0].copy())
+        else:
+            xty = x_low.T @ y_low if self.primal else None
+        scores = np.zeros((self.alphas.size, y.shape[1]))
+        for (train, validation, form, to_a, score), xvy in zip(self.prepared, x_vy, strict=True):
+            if form == "parts":
+                a = to_a(xty - xvy)
+            else:
+                a = to_a(x_low[train].T @ y_low[train] if form == "primal" else y_low[train])
+            scores -= score(a, y[validation], y_low[validation])
+        best = np.argmax(scores / len(self.prepared), axis=0)
+        a = self.to_a(xty if self.primal else y_low)
+        out = np.empty((self.n_test, y.shape[1]))
+        for i in np.unique(best):
+            chosen = np.flatnonzero(best == i)
+            out[:, chosen] = (self.b / (self.eigenvalues + self.alphas[i])) @ a[:, chosen]
+        return best, out
+
+    def apply_rows(
+        self, y_rows: np.ndarray, test: slice, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`FoldOperator.apply_rows` with the alphas chosen again on ``y_rows``.
+
+        ``y_rows``: every run side by side, units as rows; the columns ``test``
+        are the held-out run, the others the training samples in order.
+        """
+        y_train = np.concatenate([y_rows[:, : test.start], y_rows[:, test.stop :]], axis=1).T
+        _, prediction = self.select(np.ascontiguousarray(y_train))
+        if out is None:
+            out = np.empty((y_rows.shape[0], self.n_test), dtype=self.dtype)
+        out[...] = prediction.T
         return out

@@ -12,21 +12,27 @@ Null, p and FDR
 Each permutation phase-randomises every run (one set of random phases per run
 and permutation, the same for every column and every layer, so the columns'
 spectra and cross-correlations stay and layers stay as correlated as the real
-ones) and refits with the same outer folds and the lambdas chosen on the real
-data. Randomising the delayed design ``X -> R X`` (``R`` orthogonal) keeps its
-Gram matrix, so the refit is the real fold's linear map applied to ``R'y``
-(:mod:`~frisson.models.encoding._null`): one eigendecomposition per fold
-serves every permutation, the one the eigh solver's refit computed (no second
-one). The null works with units as rows (each alpha's units gathered as whole
-rows) in float32; the responses are kept once (``_Problem``).
+ones) and refits with the same outer folds: for the pooled null with each
+unit's lambda chosen again by the same inner splits
+(:class:`~frisson.models.encoding._null.FoldReselection`; the choice is part of
+the statistic: module notes of :mod:`~frisson.models.encoding._null`), for the
+per-unit null with the lambdas chosen on the real data. Randomising the
+delayed design ``X -> R X`` (``R`` orthogonal) keeps its Gram matrix, so the
+refit is the real fold's fit applied to ``R'y``
+(:mod:`~frisson.models.encoding._null`): the decompositions of each fold (and,
+for the pooled null, of its inner splits) serve every permutation. The null
+works with units as rows (each alpha's units gathered as whole rows) in
+float32; the responses are kept once (``_Problem``).
 
 ``null="pooled"`` (default): every r is studentised
 (:func:`~frisson.models.encoding._null.studentised_r`: divided by its
 standard deviation under phase randomisation given the response's and the
 prediction's spectra, so that units of any autocorrelation share one null), and
-``p = (1 + #(pooled null t >= t)) / (1 + n_permutations x n_units)`` against the
-draws of every unit of the layer. p then reaches ``1 / (n_perm n_units + 1)``,
-fine enough for Benjamini-Hochberg to pass sparse effects.
+``p = (1 + #(pooled null t >= t)) / (1 + n_permutations x n_pool)`` against the
+draws of the layer's pool: every unit, or at most ``POOL_DRAWS /
+n_permutations`` (>= 1000) units drawn at random (:func:`_pool_units`), which
+bounds the cost of choosing the alphas again. p then reaches about
+``1 / 20000``, fine enough for Benjamini-Hochberg to pass sparse effects.
 ``null="unit"``: each unit against its own draws of r,
 ``p = (1 + #(null r >= real r)) / (1 + n_permutations)`` (exact under
 exchangeability, but no p below ``1 / (n_permutations + 1)``).
@@ -36,7 +42,11 @@ exchangeability, but no p below ``1 / (n_permutations + 1)``).
 layer is chosen by a max over layers, so its p (``p_best``) comes from the null
 distribution of the max over layers of each permutation's statistic (paired
 layers; the statistic is t for the pooled null, r for the per-unit one);
-``q_best`` is BH over units of ``p_best``.
+``q_best`` is BH over units of ``p_best``. Pooling the max over units with
+different across-layer dependence is calibrated over units (each unit's max is
+compared with a sample of the same mixture it is drawn from); what made
+``p_best`` liberal with the fixed-alpha null was the alpha choice, which the
+pooled null now replays (``tests/test_encoding_pbest.py``).
 """
 
 from __future__ import annotations
@@ -71,6 +81,7 @@ from frisson.models.encoding._design import (
 )
 from frisson.models.encoding._null import (
     FoldOperator,
+    FoldReselection,
     pooled_p,
     run_power,
     studentised_r,
@@ -344,7 +355,7 @@ def fit_layer_profiles(
         "alphas": np.full((n_layers, n_runs, n_units), np.nan),
         "n_pcs": np.zeros((n_layers, n_runs), dtype=int),
     }
-    nulls = _NullTally(n_layers, n_permutations, n_units, seed)
+    nulls = _NullTally(n_layers, n_permutations, n_units, seed, null)
 
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -360,7 +371,13 @@ def fit_layer_profiles(
                     f"features[{layer!r}] is one TimeSeries; pass one series per run (a list)."
                 )
             blocks = _on_grid(series, responses, rectify, f"features[{layer!r}]")
-            fit = _fit_layer(solve, blocks, problem, keep_operators=n_permutations > 0)
+            fit = _fit_layer(
+                solve,
+                blocks,
+                problem,
+                keep_operators=n_permutations > 0,
+                reselect=null == "pooled",
+            )
             for key in out:
                 out[key][li] = getattr(fit, key)
             nulls.add(li, fit, problem)
@@ -462,13 +479,23 @@ class _LayerFit(NamedTuple):
     fold_r: np.ndarray  # (n_runs, n_units)
     alphas: np.ndarray  # (n_runs, n_units), chosen per outer fold
     n_pcs: np.ndarray  # (n_runs,)
-    operators: list[FoldOperator]  # per outer fold: the fitted map (for the null)
+    operators: list[FoldOperator | FoldReselection]  # per outer fold: the null's map
 
 
 def _fit_layer(
-    solve: _Solver, blocks: list[np.ndarray], problem: _Problem, *, keep_operators: bool
+    solve: _Solver,
+    blocks: list[np.ndarray],
+    problem: _Problem,
+    *,
+    keep_operators: bool,
+    reselect: bool = False,
 ) -> _LayerFit:
-    """One layer's outer folds: PCA on the training runs, inner-CV alpha, held-out scores."""
+    """One layer's outer folds: PCA on the training runs, inner-CV alpha, held-out scores.
+
+    ``keep_operators``: keep each fold's map for the null, with the real alphas
+    (:class:`FoldOperator`) or, ``reselect``, choosing them again on every
+    permutation's responses (:class:`FoldReselection`, the pooled null).
+    """
     y_all, slices = problem.y_all, problem.slices
     n_runs, n_units = len(problem.y_runs), y_all.shape[1]
     fold_r = np.full((n_runs, n_units), np.nan)
@@ -489,7 +516,9 @@ def _fit_layer(
         prediction[slices[test_run]] = pred
         standardised[slices[test_run]] = _zscore(pred)
         fold_r[test_run] = _pearson(problem.y_runs[test_run], pred)
-        if keep_operators:
+        if keep_operators and reselect:
+            operators.append(FoldReselection(x_train, design[test_run], problem.alphas, fold.inner))
+        elif keep_operators:
             operators.append(
                 FoldOperator(
                     x_train, design[test_run], chosen[test_run], decomposition=solve.decomposition
@@ -501,28 +530,55 @@ def _fit_layer(
     return _LayerFit(r, r2, t, fold_r, chosen, n_pcs, operators)
 
 
+#: Pooled null: draws per layer the pool aims at, and the fewest units it draws from.
+POOL_DRAWS, POOL_MIN_UNITS = 20000, 1000
+
+
+def _pool_units(n_units: int, n_permutations: int, seed: int) -> np.ndarray:
+    """The units whose refits form the pooled null: all, or a random subset of them.
+
+    ``min(n_units, max(POOL_MIN_UNITS, ceil(POOL_DRAWS / n_permutations)))``
+    units (sorted), drawn with the null's seed: every unit's statistic is
+    compared with draws from units chosen at random, a sample of the same
+    mixture of null distributions as all units' draws, so the refits cost
+    ``POOL_DRAWS`` unit-permutations per layer however many units there are.
+    """
+    n_pool = min(n_units, max(POOL_MIN_UNITS, int(np.ceil(POOL_DRAWS / max(n_permutations, 1)))))
+    if n_pool == n_units:
+        return np.arange(n_units)
+    rng = np.random.default_rng([seed, n_units, 18])
+    return np.sort(rng.choice(n_units, size=n_pool, replace=False))
+
+
 class _NullTally:
     """The null draws of every layer, kept as what the p-values need.
 
-    Per layer the draws of t (``n_permutations x n_units``, pooled null) and
-    the per-unit exceedance counts of r (per-unit null); over layers the
-    running max of each permutation's t and r (for the best layer's p).
+    Pooled null: per layer the draws of t of the pool's units
+    (:func:`_pool_units`; ``n_permutations x n_pool``), and over layers each
+    permutation's max of t (for the best layer's p). Per-unit null: per layer
+    every unit's exceedance counts of r, and each permutation's max of r over
+    layers.
     """
 
-    def __init__(self, n_layers: int, n_permutations: int, n_units: int, seed: int) -> None:
-        self.n_permutations, self.seed = n_permutations, seed
-        self.null_t = np.full((n_layers, n_permutations, n_units), -np.inf, dtype=np.float32)
+    def __init__(
+        self, n_layers: int, n_permutations: int, n_units: int, seed: int, null: str = "pooled"
+    ) -> None:
+        self.n_permutations, self.seed, self.null = n_permutations, seed, null
+        self.units = _pool_units(n_units, n_permutations, seed) if null == "pooled" else None
+        n_pool = n_units if self.units is None else self.units.size
+        self.null_t = np.full((n_layers, n_permutations, n_pool), -np.inf, dtype=np.float32)
+        self.max_t = np.full((n_permutations, n_pool), -np.inf)
         self.exceed = np.zeros((n_layers, n_units))
         self.max_r = np.full((n_permutations, n_units), -np.inf)
-        self.max_t = np.full((n_permutations, n_units), -np.inf)
 
     def add(self, layer: int, fit: _LayerFit, problem: _Problem) -> None:
         for k in range(self.n_permutations):
-            null_r, null_t = _null_draw(fit.operators, problem, self.seed, k)
-            self.exceed[layer] += null_r >= fit.r
+            null_r, null_t = _null_draw(fit.operators, problem, self.seed, k, units=self.units)
             self.null_t[layer, k] = null_t
-            self.max_r[k] = np.maximum(self.max_r[k], null_r)
             self.max_t[k] = np.maximum(self.max_t[k], null_t)
+            if self.units is None:
+                self.exceed[layer] += null_r >= fit.r
+                self.max_r[k] = np.maximum(self.max_r[k], null_r)
 
     def p_values(
         self, r: np.ndarray, t: np.ndarray, null: str
@@ -550,18 +606,31 @@ class _NullTally:
 
 
 def _null_draw(
-    operators: list[FoldOperator], problem: _Problem, seed: int, permutation: int
+    operators: list[FoldOperator | FoldReselection],
+    problem: _Problem,
+    seed: int,
+    permutation: int,
+    *,
+    units: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The r and studentised r of one permutation: every fold's map on phase-randomised responses.
 
-    Equivalent to phase-randomising the delayed design of every run with the
-    inverse phases and refitting with the real alphas (module notes). In
-    float32 from the responses' spectra, computed once (:class:`_Problem`): the
-    draws equal the float64 ones to about 1e-6 (``tests/test_encoding_speed.py``).
+    With :class:`FoldOperator` maps: equivalent to phase-randomising the delayed
+    design of every run with the inverse phases and refitting with the real
+    alphas (module notes); with :class:`FoldReselection` maps (the pooled null),
+    the alphas are chosen again by the inner splits on the randomised responses.
+    ``units``: only these units (rows of the responses; the pooled null's
+    :func:`_pool_units`). In float32 from the responses' spectra, computed once
+    (:class:`_Problem`): the draws equal the float64 ones to about 1e-6
+    (``tests/test_encoding_speed.py``).
     """
-    n_units, n_all = problem.y_spectra[0].shape[0], problem.y_all.shape[0]
+    spectra, power_rows = problem.y_spectra, problem.y_power_rows
+    if units is not None:  # the pooled null's units (FoldReselection maps any units)
+        spectra = [spectrum[units] for spectrum in spectra]
+        power_rows = [power[units] for power in power_rows]
+    n_units, n_all = spectra[0].shape[0], problem.y_all.shape[0]
     shuffled = np.empty((n_units, n_all), dtype=np.float32)  # units as rows
-    for run, spectrum in enumerate(problem.y_spectra):  # (n_units, n_freqs), complex64
+    for run, spectrum in enumerate(spectra):  # (n_units, n_freqs), complex64
         rows = _run_columns(problem.slices[run])
         n = rows.stop - rows.start
         phases = np.exp(1j * _random_phases(seed, permutation, run, n)).astype(np.complex64)
@@ -580,7 +649,7 @@ def _null_draw(
     )
     null_r = np.divide(products, np.sqrt(norms), out=np.full(n_units, np.nan), where=norms > 0)
     runs = [standardised[:, _run_columns(s)] for s in problem.slices]
-    null_t = studentised_rows(null_r, problem.y_power_rows, runs)
+    null_t = studentised_rows(null_r, power_rows, runs)
     return np.nan_to_num(null_r, nan=-np.inf), np.nan_to_num(null_t, nan=-np.inf)
 
 
