@@ -150,10 +150,14 @@ FRESH_GENRES = {
         )
     ],
 }
+#: A fourth set, built like ``fresh`` and scored once, at the very end of the layer study
+#: (``layers``; ``--set final``).
+FINAL_CASES = [(200 + i, 4 + i % 3) for i in range(12)]
 SETS = {
     "tuning": (CASES, GENRES, "latent_boundaries.json"),
     "held-out": (HELD_OUT_CASES, GENRES, "latent_boundaries_held_out.json"),
     "fresh": (FRESH_CASES, FRESH_GENRES, "latent_boundaries_fresh.json"),
+    "final": (FINAL_CASES, FRESH_GENRES, "latent_boundaries_final.json"),
 }
 
 
@@ -242,6 +246,47 @@ def case_latents(
         rate, start = stored[f"{name}_time"]
         latents[name] = TimeSeries(stored[name].astype(float), float(rate), start_s=float(start))
     return latents, meta
+
+
+def case_layers(
+    seed: int, n_segments: int, genres: dict = GENRES
+) -> tuple[dict[str, TimeSeries], dict]:
+    """Every ``musicnn-msd`` layer and ``mel``'s, as the segmentation sees them (cached).
+
+    The encoders' default settings (``get_encoder(name)``, as ``frisson run``); frame
+    layers smoothed by :func:`frisson.structure.smooth_latent` and averaged to 2 Hz (what
+    :func:`frisson.structure.significant_segmentation` does first), per-patch layers (one
+    row per 2.992-s patch, too slow for the smoothing) as they come.
+    """
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tag = "" if genres is GENRES else "_fresh"
+    path = CACHE / f"layers_case{seed}_{n_segments}{tag}.npz"
+    if not path.exists():
+        samples, boundaries, labels = build_case(seed, n_segments, genres=genres)
+        audio = audio_from_array(samples, RATE_HZ, source=f"case{seed}")
+        arrays = {}
+        embedding = dict(get_encoder("musicnn-msd").encode(audio).layers)
+        mel = get_encoder("mel")
+        embedding["mel"] = mel.encode(audio)[mel.default_layer]
+        for name, layer in embedding.items():
+            if layer.rate_hz * structure.POSTER_WINDOW_S >= 1.5:
+                layer = _at_rate(structure.smooth_latent(layer), 2.0)
+            arrays[name] = layer.values.astype(np.float32)
+            arrays[f"{name}_time"] = np.array([layer.rate_hz, layer.start_s])
+        meta = {
+            "boundaries_s": boundaries.tolist(),
+            "labels": labels,
+            "duration_s": samples.size / RATE_HZ,
+            "layers": list(embedding),
+        }
+        np.savez(path, meta=json.dumps(meta), **arrays)
+    stored = np.load(path)
+    meta = json.loads(str(stored["meta"]))
+    layers = {}
+    for name in meta["layers"]:
+        rate, start = stored[f"{name}_time"]
+        layers[name] = TimeSeries(stored[name].astype(float), float(rate), start_s=float(start))
+    return layers, meta
 
 
 # ---------------------------------------------------------------------------- methods
@@ -369,6 +414,95 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+# ----------------------------------------------------------------------------- layers
+def _f3(found: np.ndarray, reference: np.ndarray, duration_s: float) -> tuple[float, float]:
+    scores = latent.score_boundaries(found, reference, duration_s=duration_s)
+    return round(scores[0].f_measure, 4), round(scores[1].f_measure, 4)
+
+
+def layer_row(series: TimeSeries, reference: np.ndarray, duration_s: float) -> dict:
+    """The default detector on one layer, its song p, k, and the kernel's best k-splits.
+
+    ``bounds_by_k_s[k - 1]`` is the best k-section split as the default reports it
+    (``min_segment_s`` apart, ``edge_s`` inside), so any rule for k can be scored
+    offline; ``true_k`` scores the split with the true number of sections.
+    """
+    found = structure.significant_segmentation(series)
+    params = found.params
+    min_length = max(1, round(params["min_segment_s"] * series.rate_hz))
+    white = structure.whitened_latent(series.values, params["n_dims"])
+    bounds, total = structure.optimal_partitions(
+        structure.kernel_costs(white, min_length), params["max_sections"]
+    )
+    by_k = [
+        structure._kept_boundaries(series, b, params["min_segment_s"], params["edge_s"])
+        for b in bounds
+    ]
+    n_true = reference.size + 1
+    f05, f3 = _f3(found.times_s, reference, duration_s)
+    return {
+        "rate_hz": round(series.rate_hz, 4),
+        "n_reference": int(reference.size),
+        "p": params["song_p"],
+        "n_candidates": int(found.candidates_s.size),
+        "n_found": int(found.times_s.size),
+        "k_ratio": structure.chosen_sections(total, rule="ratio"),
+        "k_elbow": structure.chosen_sections(total),
+        "f_0.5s": f05,
+        "f_3s": f3,
+        "f_3s_true_k": _f3(by_k[n_true - 1], reference, duration_s)[1],
+        "f_3s_candidates": _f3(found.candidates_s, reference, duration_s)[1],
+        "total_by_k": [float(t) for t in total],
+        "bounds_by_k_s": [[round(float(t), 2) for t in b] for b in by_k],
+    }
+
+
+def score_layers(cases: list[tuple[int, int]], genres: dict) -> list[dict]:
+    """One row per case x layer (every musicnn-msd layer, and mel's): :func:`layer_row`."""
+    rows = []
+    for seed, n_segments in cases:
+        layers, meta = case_layers(seed, n_segments, genres)
+        reference = np.array(meta["boundaries_s"])
+        for name, series in layers.items():
+            encoder = "mel" if name == "mel" else "musicnn-msd"
+            row = {"case": f"case{seed}", "encoder": encoder, "layer": name}
+            rows.append(row | layer_row(series, reference, meta["duration_s"]))
+        print(f"layers of case{seed} ({n_segments} segments)", flush=True)
+    return rows
+
+
+def summarise_layers(rows: list[dict]) -> list[dict]:
+    """Mean and minimum F(3 s) per layer: the default detector, its candidates, true k."""
+    out = []
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        chosen = [r for r in rows if r["layer"] == layer]
+        entry = {"layer": layer, "n_cases": len(chosen)}
+        for key in ("f_3s", "f_3s_candidates", "f_3s_true_k"):
+            values = np.array([r[key] for r in chosen])
+            entry[f"mean_{key}"] = round(float(values.mean()), 3)
+            entry[f"min_{key}"] = round(float(values.min()), 3)
+        entry["n_failed_test"] = sum(r["p"] > 0.05 for r in chosen)
+        entry["n_k_right"] = sum(r["n_candidates"] == r["n_reference"] for r in chosen)
+        out.append(entry)
+    return out
+
+
+def _layer_table(name: str, summary: list[dict]) -> None:
+    print(f"\n{name}: F(3 s) mean (min); default = tested segmentation, cand. = before the test")
+    print(
+        f"{'layer':12s} {'default':>12} {'candidates':>12} {'true k':>12} {'p > 0.05':>8} k right"
+    )
+    for r in summary:
+        cells = [
+            f"{r[f'mean_{key}']:.2f} ({r[f'min_{key}']:.2f})"
+            for key in ("f_3s", "f_3s_candidates", "f_3s_true_k")
+        ]
+        print(
+            f"{r['layer']:12s} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} "
+            f"{r['n_failed_test']:>8} {r['n_k_right']}/{r['n_cases']}"
+        )
+
+
 # ------------------------------------------------------------------------------- null
 def null_rates(n_songs: int, *, duration_s: float = 60.0, seed: int = 0) -> list[dict]:
     """Share of stationary songs with any default transition (target: <= 5 %)."""
@@ -486,10 +620,30 @@ def _table(summary: list[dict]) -> None:
         )
 
 
+def _layers(names: list[str]) -> None:
+    """Every musicnn-msd layer (and mel) per set, into ``latent_layers.json`` (sets merged)."""
+    path = RESULTS / "latent_layers.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    sets = stored.get("sets", {})
+    for name in names:
+        cases, genres, _ = SETS[name]
+        rows = score_layers(cases, genres)
+        sets[name] = {"summary": summarise_layers(rows), "rows": rows}
+    for name, result in sets.items():
+        _layer_table(name, result["summary"])
+    meta = machine(
+        cases={name: [f"case{s}: {n} segments" for s, n in SETS[name][0]] for name in sets}
+    )
+    write_results(path, meta, sets=sets)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", nargs="?", choices=["boundaries", "nulls", "speed"], default="boundaries"
+        "what",
+        nargs="?",
+        choices=["boundaries", "nulls", "speed", "layers"],
+        default="boundaries",
     )
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.5, 5.0])
     parser.add_argument("--n-surrogates", type=int, default=1000)
@@ -500,6 +654,13 @@ def main() -> None:
         default="tuning",
         help="the 10 concatenations the settings were chosen on, 8 held-out ones, or 10 fresh "
         "ones scored once at the end (no null run for the last two)",
+    )
+    parser.add_argument(
+        "--layer-sets",
+        nargs="+",
+        choices=list(SETS),
+        default=["tuning", "held-out", "fresh"],
+        help="the sets of `layers` (final: once, at the end)",
     )
     args = parser.parse_args()
     if args.what == "speed":
@@ -521,6 +682,9 @@ def main() -> None:
         write_results(path, stored.pop("meta"), **stored)
         return
     ensure_music()
+    if args.what == "layers":
+        _layers(args.layer_sets)
+        return
     cases, genres, name = SETS[args.set]
     rows = score_cases(cases, genres)
     summary = summarise(rows)
