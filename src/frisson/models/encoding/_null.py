@@ -383,7 +383,10 @@ class FoldReselection:
     scorers and decompositions as the numpy ``eigh`` solver's cross-validation
     (:func:`~frisson.models.encoding._solvers.solve_eigh_cv`), built once per fold
     and applied to every permutation. On the real responses it returns the real
-    fit's alphas and predictions (``tests/test_encoding_pbest.py``).
+    fit's alphas and predictions (``tests/test_encoding_pbest.py``). When the
+    real fit ran himalaya's solvers (``device='cuda'``), the null still replays
+    this rule (the validation SSE), which may choose differently from
+    himalaya's own scoring for near-tied alphas.
 
     Parameters
     ----------
