@@ -35,6 +35,18 @@ PCs, unwhitened PCs, bandwidth 0.5-4 x the median, a 2-4 s mean or mean + SD
 texture of the whitened PCs: none better on both encoders than 12 whitened PCs
 at the median bandwidth.
 
+``layers`` scores every ``musicnn-msd`` layer (and ``mel``'s) with the encoders'
+default settings, as ``frisson run`` uses them (frame layers smoothed, per-patch
+layers at one row per 2.992-s patch): the default detector, its boundaries before
+the song-wise test, and the kernel split with the true number of sections, with
+each case's song p and k (``latent_layers.json``; ``--layer-sets final`` scores
+the fourth set, 12 concatenations built like ``fresh`` and looked at once, after
+the rule below was fixed). The mean-gain elbow of
+:func:`frisson.structure.chosen_sections` (a section counts where its gain is at
+least 0.85 of the mean gain of all the splits) was chosen there on the tuning,
+held-out and fresh sets together, on ``cnn3`` and ``mel``; ``boundaries --set
+final`` scores every method on the fourth set.
+
 ``speed`` times each stage of ``analyze_song`` on generated pieces
 (``benchmarks/results/latent.json``).
 
@@ -43,6 +55,8 @@ at the median bandwidth.
     .venv/bin/python benchmarks/latent.py boundaries --set fresh
     .venv/bin/python benchmarks/latent.py nulls --null-songs 100
     .venv/bin/python benchmarks/latent.py speed --minutes 1 3 10
+    .venv/bin/python benchmarks/latent.py layers
+    .venv/bin/python benchmarks/latent.py layers --layer-sets final
 """
 
 from __future__ import annotations

@@ -152,6 +152,19 @@ def test_a_dominant_boundary_does_not_hide_the_weaker_ones():
     np.testing.assert_allclose(bounds[k - 1], planted, atol=2)
 
 
+def test_slowly_falling_gains_of_real_music_keep_the_boundaries_above_the_mean():
+    # The best k-splits of mel on a real concatenation of 5 tracks
+    # (benchmarks/latent.py, fresh case107): one clear first boundary, then gains
+    # that fall slowly with no knee. The ratio, noise floor and L-method kept
+    # one boundary (F(3 s) 0.40); the four gains above 0.85 x their mean are the
+    # planted 5 sections (F 1.0 for that split).
+    gains = [0.11, 0.056, 0.056, 0.048, 0.041, 0.03, 0.03]
+    total = 100.0 * (1.0 - np.cumsum([0.0, *gains]))
+    assert structure.chosen_sections(total) == 5
+    assert structure.chosen_sections(total, mean_ratio=8.0) == 2  # mean-gain elbow off
+    assert structure.chosen_sections(total, rule="ratio") == 2
+
+
 def test_chosen_sections_edge_cases():
     assert structure.chosen_sections(np.array([5.0, 5.0])) == 1  # no gain: one section
     assert structure.chosen_sections(np.array([10.0, np.inf])) == 1  # two do not fit
