@@ -2,9 +2,11 @@
 
 Every candidate keeps the project's surrogates (DCT sign surrogates of the 12
 whitened PCs at 2 Hz, signs shared by every column) and max-statistic over its
-columns (min-p); only the statistic changes (:data:`CANDIDATES`):
+columns (min-p); only the statistic changes (:data:`CANDIDATES`). ``mean+kernel
+k2-8`` won and is ``segmentation_test`` since 84e431b (the same p on the songs
+checked); "current" below is the mean-shift test it replaced:
 
-- ``mean k2-8`` (the current test), ``mean k2-4`` / ``k2-3`` / ``k2`` (fewer k),
+- ``mean k2-8`` (the test before 84e431b), ``mean k2-4`` / ``k2-3`` / ``k2`` (fewer k),
   ``mean k2-8 weighted 1/(k-1)`` (weighted min-p toward small k);
 - ``kernel k2-8`` / ``k2-4``: the share of the kernel change-point scatter
   (``structure.kernel_costs``, the detector's cost) that the best k-split explains;
