@@ -67,6 +67,34 @@ def test_reselection_chooses_the_real_fits_alphas_on_the_real_responses(primal):
     assert np.mean(single_best == real_best) >= 0.96
 
 
+@pytest.mark.parametrize("primal", [True, False])
+@pytest.mark.parametrize("precision", ["float64", "float32"])  # of the real fit's products
+def test_reselection_reusing_the_real_fits_decompositions_gives_the_same_numbers(primal, precision):
+    """``parts=`` (the real fit's splits, cast) equals decomposing the splits again, bitwise."""
+    rng = np.random.default_rng(3)
+    n_train, n_features = (120, 16) if primal else (120, 150)
+    x, x_test = rng.standard_normal((n_train, n_features)), rng.standard_normal((40, n_features))
+    y = x[:, :4] @ rng.standard_normal((4, 60)) * rng.uniform(0, 0.3, 60)
+    y += rng.standard_normal(y.shape)
+    rows = np.arange(n_train)
+    splits = [(rows[rows // 40 != i], rows[rows // 40 == i]) for i in range(3)]
+    alphas = np.logspace(-2, 8, 21)
+    with _Solver("eigh", "cpu", {"precision": precision}) as solve:
+        solve.cv(x, y, x_test, alphas, splits)
+        parts = solve.parts
+    assert parts is not None
+    shuffled = rng.permutation(y)  # responses the real fit did not see (as a permutation's)
+    for dtype in (np.float64, np.float32):
+        fresh = _null.FoldReselection(x, x_test, alphas, splits, dtype=dtype)
+        reused = _null.FoldReselection(x, x_test, alphas, splits, dtype=dtype, parts=parts)
+        for values in (y, shuffled.astype(np.float32)):
+            best, prediction = fresh.select(values)
+            reused_best, reused_prediction = reused.select(values)
+            np.testing.assert_array_equal(reused_best, best)
+            np.testing.assert_array_equal(reused_prediction, prediction)
+    assert np.unique(best).size >= 3  # several alphas chosen: the choice is exercised
+
+
 def test_identity_phases_give_the_real_statistics(monkeypatch):
     """With zero random phases the refitted null draw is the real fit itself, alphas and all."""
     rng = np.random.default_rng(1)

@@ -75,7 +75,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from frisson.models.encoding._solvers import _EIGH_BATCH, _eigh_parts, _prepare_splits
+from frisson.models.encoding._solvers import (
+    _EIGH_BATCH,
+    _eigh_parts,
+    _prepare_splits,
+    _projector,
+)
 
 __all__ = [
     "FoldOperator",
@@ -400,6 +405,11 @@ class FoldReselection:
         Precision of the products with the responses (float32 by default: the
         validation SSE moves by <= 2e-5 of its spread over the alphas, which can
         flip near-tied choices; the eigendecompositions stay float64).
+    parts : tuple, optional
+        The real fit's decompositions and scorers of these splits and of the
+        refit (``_Solver.parts`` after the numpy ``eigh`` solver's ``cv`` on
+        ``x_train``, ``x_test``, ``alphas``, ``splits``): reused, cast to
+        ``dtype``, instead of decomposed again (the same numbers).
 
     Examples
     --------
@@ -423,11 +433,16 @@ class FoldReselection:
         splits: Sequence[tuple[np.ndarray, np.ndarray]],
         *,
         dtype: type = np.float32,
+        parts: tuple | None = None,
     ) -> None:
         self.primal = x_train.shape[0] >= x_train.shape[1]
-        gram = x_train.T @ x_train if self.primal else None
-        self.prepared, self.partition = _prepare_splits(x_train, alphas, splits, gram, dtype)
-        self.eigenvalues, self.b, self.to_a = _eigh_parts(x_train, x_test, gram, dtype)
+        if parts is None:
+            gram = x_train.T @ x_train if self.primal else None
+            self.prepared, self.partition = _prepare_splits(x_train, alphas, splits, gram, dtype)
+            self.eigenvalues, self.b, self.to_a = _eigh_parts(x_train, x_test, gram, dtype)
+        else:
+            self.prepared, self.partition, refit = _cast_parts(parts, dtype)
+            self.eigenvalues, self.b, self.to_a = refit
         self.x_low = x_train.astype(dtype, copy=False)
         self.alphas = np.asarray(alphas, dtype=float)
         self.dtype, self.n_test = dtype, x_test.shape[0]
@@ -455,10 +470,13 @@ class FoldReselection:
         scores = np.zeros((self.alphas.size, y.shape[1]))
         for (train, validation, form, to_a, score), xvy in zip(self.prepared, x_vy, strict=True):
             if form == "parts":
-                a = to_a(xty - xvy)
+                a_low = to_a.low(xty - xvy)
             else:
-                a = to_a(x_low[train].T @ y_low[train] if form == "primal" else y_low[train])
-            scores -= score(a, y[validation], y_low[validation])
+                a_low = to_a.low(
+                    x_low[train].T @ y_low[train] if form == "primal" else y_low[train]
+                )
+            a = np.asarray(a_low, dtype=np.float64)  # to_a's value; a_low is its product
+            scores -= score(a, y[validation], y_low[validation], a_low)
         best = np.argmax(scores / len(self.prepared), axis=0)
         a = self.to_a(xty if self.primal else y_low)
         out = np.empty((self.n_test, y.shape[1]))
@@ -481,3 +499,18 @@ class FoldReselection:
             out = np.empty((y_rows.shape[0], self.n_test), dtype=self.dtype)
         out[...] = prediction.T
         return out
+
+
+def _cast_parts(parts: tuple, dtype: type) -> tuple[list[tuple], bool, tuple]:
+    """The real fit's ``(prepared, partition, (eigenvalues, b, to_a))`` with products in ``dtype``.
+
+    As :func:`~frisson.models.encoding._solvers._prepare_splits` and
+    ``_eigh_parts`` build them with ``dtype`` (the float64 decompositions and
+    scorers are shared, the low-precision copies made from them).
+    """
+    prepared, partition, (eigenvalues, b, to_a) = parts
+    cast = [
+        (train, validation, form, _projector(t.vectors, t.primal, dtype), scorer.cast(dtype))
+        for train, validation, form, t, scorer in prepared
+    ]
+    return cast, partition, (eigenvalues, b, _projector(to_a.vectors, to_a.primal, dtype))

@@ -517,7 +517,11 @@ def _fit_layer(
         standardised[slices[test_run]] = _zscore(pred)
         fold_r[test_run] = _pearson(problem.y_runs[test_run], pred)
         if keep_operators and reselect:
-            operators.append(FoldReselection(x_train, design[test_run], problem.alphas, fold.inner))
+            operators.append(
+                FoldReselection(
+                    x_train, design[test_run], problem.alphas, fold.inner, parts=solve.parts
+                )
+            )
         elif keep_operators:
             operators.append(
                 FoldOperator(

@@ -47,6 +47,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -138,13 +139,22 @@ def _eigh_parts(
         eigenvalues, vectors = np.linalg.eigh(x @ x.T)
         b = (x_test @ x.T) @ vectors
 
+    return np.maximum(eigenvalues, 0.0), b, _projector(vectors, n >= p, dtype)
+
+
+def _projector(vectors: np.ndarray, primal: bool, dtype: type) -> Any:
+    """:func:`_eigh_parts`'s ``to_a``: ``vectors' @ values`` in ``dtype``, returned as float64.
+
+    ``to_a.low(values)`` returns the product in ``dtype`` (the same numbers before the cast).
+    """
     projection = vectors.T.astype(dtype, copy=False)
 
     def to_a(values: np.ndarray) -> np.ndarray:
         return np.asarray(projection @ values, dtype=np.float64)
 
-    to_a.vectors, to_a.primal = vectors, n >= p  # type: ignore[attr-defined]
-    return np.maximum(eigenvalues, 0.0), b, to_a
+    to_a.vectors, to_a.primal = vectors, primal  # type: ignore[attr-defined]
+    to_a.low = projection.__matmul__  # type: ignore[attr-defined]
+    return to_a
 
 
 def _rows(index: np.ndarray) -> np.ndarray | slice:
@@ -190,20 +200,37 @@ class _SplitScorer:
             self.pair_gram = gram[self.j, self.k][:, np.newaxis]
             self.pair_inverse = self.inverse[:, self.j] * self.inverse[:, self.k]
 
+    def cast(self, dtype: type) -> _SplitScorer:
+        """The scorer with its target products in ``dtype`` (as if built with it)."""
+        scorer = copy.copy(self)
+        scorer.b_low = self.b.astype(dtype)
+        if not self.explicit:
+            scorer.h_low = self.h.astype(dtype, copy=False)
+        return scorer
+
     def __call__(
-        self, a: np.ndarray, y_val: np.ndarray, y_val_low: np.ndarray | None = None
+        self,
+        a: np.ndarray,
+        y_val: np.ndarray,
+        y_val_low: np.ndarray | None = None,
+        a_low: np.ndarray | None = None,
     ) -> np.ndarray:
         """SSE, shape (n_alphas, n_targets), of the coefficients ``a`` (m, n_targets).
 
-        ``y_val_low``: ``y_val`` in the scorer's product precision (default ``y_val``).
+        ``y_val_low``, ``a_low``: ``y_val`` and ``a`` in the scorer's product
+        precision (default: cast here).
         """
         y_low = y_val if y_val_low is None else y_val_low
         if self.explicit:
             return np.stack([((y_val - (self.b * w) @ a) ** 2).sum(axis=0) for w in self.inverse])
         total = np.einsum("ij,ij->j", y_val, y_val)
-        c = np.asarray(self.b_low.T @ y_low, dtype=np.float64)
-        h_a = np.asarray(self.h_low @ a.astype(self.h_low.dtype, copy=False), dtype=np.float64)
-        linear = self.inverse @ (a * (2.0 * h_a - 2.0 * c))
+        if a_low is None:
+            a_low = a.astype(self.h_low.dtype, copy=False)
+        # a (2 H a - 2 c) in float64 as 2 (H a - c) a: the same numbers (x2 is exact)
+        weights = np.subtract(self.h_low @ a_low, self.b_low.T @ y_low, dtype=np.float64)
+        weights *= 2.0
+        weights *= a
+        linear = self.inverse @ weights
         pairs = self.pair_gram * a[self.j] * a[self.k]
         return total + linear + self.pair_inverse @ pairs
 
@@ -312,7 +339,7 @@ def solve_eigh_cv(
     """
     batch = check_int("n_targets_batch", n_targets_batch, minimum=1)
     dtype = np.dtype(check_option("precision", precision, ("float64", "float32"))).type
-    best, out, _ = _eigh_cv(x, y, x_test, alphas, splits, batch, dtype)
+    best, out, _, _ = _eigh_cv(x, y, x_test, alphas, splits, batch, dtype)
     return best, out
 
 
@@ -324,12 +351,14 @@ def _eigh_cv(
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     batch: int,
     dtype: type,
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None, tuple]:
     """:func:`solve_eigh_cv` (checked arguments), also returning the refit's decomposition.
 
     The third value is ``(eigenvalues, V, x_test V)`` of the refit's ``x'x = V L V'``
     (primal designs; None for kernel ones), for the null's
-    :class:`~frisson.models.encoding._null.FoldOperator` to reuse.
+    :class:`~frisson.models.encoding._null.FoldOperator` to reuse; the fourth
+    ``(prepared, partition, (eigenvalues, b, to_a))``, every split's and the
+    refit's parts, for :class:`~frisson.models.encoding._null.FoldReselection`.
     """
     primal = x.shape[0] >= x.shape[1]
     gram = x.T @ x if primal else None
@@ -359,7 +388,8 @@ def _eigh_cv(
         for i in np.unique(best[cols]):
             chosen = np.flatnonzero(best[cols] == i)
             out[:, start + chosen] = (b / (eigenvalues + alphas[i])) @ a[:, chosen]
-    return best, out, (eigenvalues, to_a.vectors, b) if primal else None
+    decomposition = (eigenvalues, to_a.vectors, b) if primal else None
+    return best, out, decomposition, (prepared, partition, (eigenvalues, b, to_a))
 
 
 def solve_eigh(
@@ -656,6 +686,7 @@ class _Solver:
         self.backend: Any = None
         self.used: set[str] = set()
         self.decomposition: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.parts: tuple | None = None
 
     def __enter__(self) -> _Solver:
         self.backend = self._stack.enter_context(_himalaya_backend(self._backend_name))
@@ -679,17 +710,20 @@ class _Solver:
 
         ``self.decomposition``: ``(eigenvalues, V, x_test V)`` of the refit on all
         of ``x`` when the registered numpy ``eigh`` solver ran on a primal design
-        (the null's fold operator reuses it), else None.
+        (the null's fold operator reuses it), else None; ``self.parts``: every
+        inner split's and the refit's decompositions and scorers when the numpy
+        ``eigh`` solver ran (:class:`~frisson.models.encoding._null.FoldReselection`
+        reuses them), else None.
         """
         kind = self.kind(x, y)
         self.used.add(kind)
         x, y, x_test = self._cast(kind, x, y, x_test)
-        self.decomposition = None
+        self.decomposition = self.parts = None
         if CV_SOLVERS[kind] is solve_eigh_cv:  # not replaced in the registry
             params = {"n_targets_batch": _EIGH_BATCH, "precision": "float64"} | self.params
             batch = check_int("n_targets_batch", params["n_targets_batch"], minimum=1)
             precision = check_option("precision", params["precision"], ("float64", "float32"))
-            best, out, self.decomposition = _eigh_cv(
+            best, out, self.decomposition, self.parts = _eigh_cv(
                 x, y, x_test, alphas, splits, batch, np.dtype(precision).type
             )
             return best, out
