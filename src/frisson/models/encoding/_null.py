@@ -475,8 +475,7 @@ class FoldReselection:
                 a_low = to_a.low(
                     x_low[train].T @ y_low[train] if form == "primal" else y_low[train]
                 )
-            a = np.asarray(a_low, dtype=np.float64)  # to_a's value; a_low is its product
-            scores -= score(a, y[validation], y_low[validation], a_low)
+            scores -= score(a_low, y[validation], y_low[validation])  # = to_a's float64 a
         best = np.argmax(scores / len(self.prepared), axis=0)
         a = self.to_a(xty if self.primal else y_low)
         out = np.empty((self.n_test, y.shape[1]))

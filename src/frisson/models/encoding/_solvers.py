@@ -209,29 +209,28 @@ class _SplitScorer:
         return scorer
 
     def __call__(
-        self,
-        a: np.ndarray,
-        y_val: np.ndarray,
-        y_val_low: np.ndarray | None = None,
-        a_low: np.ndarray | None = None,
+        self, a: np.ndarray, y_val: np.ndarray, y_val_low: np.ndarray | None = None
     ) -> np.ndarray:
         """SSE, shape (n_alphas, n_targets), of the coefficients ``a`` (m, n_targets).
 
-        ``y_val_low``, ``a_low``: ``y_val`` and ``a`` in the scorer's product
-        precision (default: cast here).
+        ``y_val_low``: ``y_val`` in the scorer's product precision (default
+        ``y_val``). ``a`` may be float64 or already in the product precision (the
+        sums are float64 either way, from the same values: a float32 ``a`` gives
+        the numbers of its float64 copy).
         """
         y_low = y_val if y_val_low is None else y_val_low
         if self.explicit:
             return np.stack([((y_val - (self.b * w) @ a) ** 2).sum(axis=0) for w in self.inverse])
         total = np.einsum("ij,ij->j", y_val, y_val)
-        if a_low is None:
-            a_low = a.astype(self.h_low.dtype, copy=False)
-        # a (2 H a - 2 c) in float64 as 2 (H a - c) a: the same numbers (x2 is exact)
+        a_low = a.astype(self.h_low.dtype, copy=False)
+        # inverse @ (a (2 H a - 2 c)) in float64 as 2 (inverse @ ((H a - c) a)): the same
+        # numbers (x2 is exact), with fewer passes over (m, n_targets) arrays
         weights = np.subtract(self.h_low @ a_low, self.b_low.T @ y_low, dtype=np.float64)
-        weights *= 2.0
         weights *= a
         linear = self.inverse @ weights
-        pairs = self.pair_gram * a[self.j] * a[self.k]
+        linear *= 2.0
+        pairs = np.multiply(self.pair_gram, np.take(a, self.j, axis=0), dtype=np.float64)
+        pairs *= np.take(a, self.k, axis=0)
         return total + linear + self.pair_inverse @ pairs
 
 
