@@ -110,9 +110,10 @@ def test_controls_are_drawn_like_the_transitions_outside_the_onset_window(with_e
     assert counts["songs"] == counts["songs_with_transitions"] == counts["songs_tested"] == 6
     for name, song in with_effect.songs.items():
         found = song.transitions[with_effect.config.transition_method]
-        # Every piece's sections beat the null, and its tested transitions recover its own
-        # composed boundaries (the generator's <stem>_boundaries.tsv) within 3 s.
-        assert found.times_s.size and found.p.max() <= 0.025
+        # Every piece's sections beat the null at the song-wise level (0.05; the kernel share's
+        # extra columns cost strongly sectioned songs a little: 0.035 at most here), and its
+        # tested transitions recover its own composed boundaries (<stem>_boundaries.tsv) within 3 s.
+        assert found.times_s.size and found.p.max() <= found.alpha == 0.05
         planted, _ = read_stimulus_boundaries(stimuli / f"{Path(name).stem}_boundaries.tsv")
         score = score_boundaries(found.times_s, planted, duration_s=song.duration_s)[1]
         assert score.window_s == 3.0 and score.recall == 1.0 and score.f_measure >= F_MIN
