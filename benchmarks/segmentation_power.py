@@ -76,6 +76,7 @@ from frisson.audio import audio_from_array
 from frisson.encoders import get_encoder
 from frisson.simulate import synth_piece
 from frisson.timeseries import TimeSeries
+from latent import _loop  # the steady loop of the real-music benchmark's null
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = Path.home() / ".cache" / "frisson" / "benchmarks" / "segmentation_power"
@@ -124,17 +125,6 @@ def simulated_latents(n_songs: int, encoder_name: str) -> list[dict]:
             }
         )
     return songs
-
-
-def _loop(rng: np.random.Generator, duration_s: float) -> np.ndarray:
-    """``benchmarks/latent.py``'s steady loop: a 2-s bar repeated, with a little noise."""
-    t = np.arange(int(2.0 * RATE_HZ)) / RATE_HZ
-    bar = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(200, 600, 3)) * 0.05
-    for beat in range(4):
-        onset = (t - beat * 0.5) % 2.0
-        bar += 0.3 * np.sin(2 * np.pi * 60 * t) * np.exp(-onset / 0.08) * (onset < 0.4)
-    loop = np.tile(bar, int(np.ceil(duration_s / 2.0)))[: int(duration_s * RATE_HZ)]
-    return loop + 0.01 * rng.standard_normal(loop.size)
 
 
 def _ar1_latent(
@@ -227,49 +217,15 @@ REPRESENTATIONS = {
 
 
 # ----------------------------------------------------------------------- statistics
-def _dp_totals(cost: np.ndarray, k_max: int) -> np.ndarray:
-    """Best 1..k_max-segment totals of ``(m, n + 1, n + 1)`` segment costs (exact DP)."""
-    n = cost.shape[-1] - 1
-    out = np.full((cost.shape[0], k_max), np.inf)
-    best = cost[:, 0, :]
-    out[:, 0] = best[:, n]
-    for k in range(1, k_max):
-        best = np.min(best[:, :, np.newaxis] + cost, axis=1)
-        out[:, k] = best[:, n]
-    return out
-
-
 def kernel_explained(values: np.ndarray, k_max: int, min_length: int) -> np.ndarray:
     """``1 - total_k / total_1`` of the kernel change-point cost, k = 2..k_max, per series.
 
-    The batch form of :func:`frisson.structure.kernel_costs` (Gaussian kernel,
-    bandwidth the median squared distance of each series) and
-    :func:`frisson.structure.optimal_partitions`' totals.
+    The kernel half of ``structure.segmentation_test`` (``segmentation_costs(kind="kernel")``:
+    Gaussian kernel, each series' median bandwidth, exact DP).
     """
-    m, n, _ = values.shape
-    squared = np.square(values).sum(axis=-1)
-    distance = squared[:, :, np.newaxis] + squared[:, np.newaxis, :]
-    distance -= 2 * values @ values.transpose(0, 2, 1)
-    np.maximum(distance, 0.0, out=distance)
-    upper = np.triu_indices(n, 1)
-    median = np.median(distance[:, upper[0], upper[1]], axis=1)
-    gram = np.exp(-distance / np.maximum(median, 1e-300)[:, np.newaxis, np.newaxis])
-    block = np.zeros((m, n + 1, n + 1))
-    np.cumsum(np.cumsum(gram, axis=1), axis=2, out=block[:, 1:, 1:])
-    diagonal = np.zeros((m, n + 1))
-    np.cumsum(np.einsum("mii->mi", gram), axis=1, out=diagonal[:, 1:])
-    index = np.arange(n + 1)
-    length = index[np.newaxis, :] - index[:, np.newaxis]
-    corner = np.einsum("mii->mi", block)
-    inside = corner[:, np.newaxis, :] + corner[:, :, np.newaxis] - 2 * block
-    valid = length >= min_length
-    cost = diagonal[:, np.newaxis, :] - diagonal[:, :, np.newaxis]
-    cost -= inside / np.where(valid, length, 1)
-    cost[:, ~valid] = np.inf
-    np.maximum(cost, 0.0, out=cost)
-    totals = _dp_totals(cost, k_max)
-    share = 1.0 - totals[:, 1:] / np.maximum(totals[:, :1], 1e-300)
-    return np.where(np.isfinite(share), share, 0.0)
+    return structure._explained(
+        structure.segmentation_costs(values, k_max, min_length, kind="kernel")
+    )
 
 
 def mean_explained(values: np.ndarray, k_max: int, min_length: int) -> np.ndarray:
@@ -464,9 +420,7 @@ def proposed_segmentation_test(
     cost) that the best k-segment split explains, ``1 - total_k / total_1``,
     for k = 2..k_max: the song's p is the min-p over those 2 (k_max - 1)
     columns against the surrogates' own min-p. ``"kernel"``: the kernel
-    columns alone. Ready to replace the body of ``segmentation_test``
-    (``kernel_explained`` then belongs in structure.py, built from
-    ``kernel_costs``' lines and ``_partition_costs``' DP).
+    columns alone. ``"both"`` is ``structure.segmentation_test`` since 84e431b.
 
     Returns
     -------
