@@ -648,7 +648,10 @@ def _partition_totals(cost: np.ndarray, k_max: int) -> np.ndarray:
 
 
 def _mean_segment_costs(values: np.ndarray, min_length: int) -> np.ndarray:
-    """Sum of squares about the mean of every segment of ``(m, n, d)`` series: ``(m, n + 1, n + 1)``."""
+    """Sum of squares about the mean of every segment of ``(m, n, d)`` series.
+
+    ``(m, n + 1, n + 1)``: the mean-shift cost of :func:`segmentation_costs` (``kind="mean"``).
+    """
     m, n, _ = values.shape
     first = np.zeros((m, n + 1, values.shape[-1]))
     np.cumsum(values, axis=1, out=first[:, 1:])
