@@ -231,16 +231,24 @@ def build_case(seed: int, n_segments: int, *, fade_s: float = 0.05, genres: dict
     return np.concatenate(pieces), np.array(ends[:-1]), labels
 
 
+def _cache_path(prefix: str, seed: int, n_segments: int, genres: dict) -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tag = "" if genres is GENRES else "_fresh"
+    return CACHE / f"{prefix}{seed}_{n_segments}{tag}.npz"
+
+
+def _case_audio(seed: int, n_segments: int, genres: dict):
+    samples, boundaries, labels = build_case(seed, n_segments, genres=genres)
+    return audio_from_array(samples, RATE_HZ, source=f"case{seed}"), boundaries, labels
+
+
 def case_latents(
     seed: int, n_segments: int, genres: dict = GENRES
 ) -> tuple[dict[str, TimeSeries], dict]:
     """Each encoder's default layer for one concatenation (cached under ~/.cache)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tag = "" if genres is GENRES else "_fresh"
-    path = CACHE / f"case{seed}_{n_segments}{tag}.npz"
+    path = _cache_path("case", seed, n_segments, genres)
     if not path.exists():
-        samples, boundaries, labels = build_case(seed, n_segments, genres=genres)
-        audio = audio_from_array(samples, RATE_HZ, source=f"case{seed}")
+        audio, boundaries, labels = _case_audio(seed, n_segments, genres)
         arrays = {}
         for name in ENCODERS:
             encoder = get_encoder(name)
@@ -250,7 +258,7 @@ def case_latents(
         meta = {
             "boundaries_s": boundaries.tolist(),
             "labels": labels,
-            "duration_s": samples.size / RATE_HZ,
+            "duration_s": audio.duration_s,
         }
         np.savez(path, meta=json.dumps(meta), **arrays)
     stored = np.load(path)
@@ -272,12 +280,9 @@ def case_layers(
     :func:`frisson.structure.significant_segmentation` does first), per-patch layers (one
     row per 2.992-s patch, too slow for the smoothing) as they come.
     """
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tag = "" if genres is GENRES else "_fresh"
-    path = CACHE / f"layers_case{seed}_{n_segments}{tag}.npz"
+    path = _cache_path("layers_case", seed, n_segments, genres)
     if not path.exists():
-        samples, boundaries, labels = build_case(seed, n_segments, genres=genres)
-        audio = audio_from_array(samples, RATE_HZ, source=f"case{seed}")
+        audio, boundaries, labels = _case_audio(seed, n_segments, genres)
         arrays = {}
         embedding = dict(get_encoder("musicnn-msd").encode(audio).layers)
         mel = get_encoder("mel")
@@ -290,7 +295,7 @@ def case_layers(
         meta = {
             "boundaries_s": boundaries.tolist(),
             "labels": labels,
-            "duration_s": samples.size / RATE_HZ,
+            "duration_s": audio.duration_s,
             "layers": list(embedding),
         }
         np.savez(path, meta=json.dumps(meta), **arrays)
