@@ -249,25 +249,12 @@ def case_latents(
     path = _cache_path("case", seed, n_segments, genres)
     if not path.exists():
         audio, boundaries, labels = _case_audio(seed, n_segments, genres)
-        arrays = {}
+        layers = {}
         for name in ENCODERS:
             encoder = get_encoder(name)
-            layer = encoder.encode(audio)[encoder.default_layer]
-            arrays[name] = layer.values.astype(np.float32)
-            arrays[f"{name}_time"] = np.array([layer.rate_hz, layer.start_s])
-        meta = {
-            "boundaries_s": boundaries.tolist(),
-            "labels": labels,
-            "duration_s": audio.duration_s,
-        }
-        np.savez(path, meta=json.dumps(meta), **arrays)
-    stored = np.load(path)
-    meta = json.loads(str(stored["meta"]))
-    latents = {}
-    for name in ENCODERS:
-        rate, start = stored[f"{name}_time"]
-        latents[name] = TimeSeries(stored[name].astype(float), float(rate), start_s=float(start))
-    return latents, meta
+            layers[name] = encoder.encode(audio)[encoder.default_layer]
+        _save_case(path, layers, audio, boundaries, labels)
+    return _load_case(path, ENCODERS)
 
 
 def case_layers(
@@ -283,26 +270,37 @@ def case_layers(
     path = _cache_path("layers_case", seed, n_segments, genres)
     if not path.exists():
         audio, boundaries, labels = _case_audio(seed, n_segments, genres)
-        arrays = {}
         embedding = dict(get_encoder("musicnn-msd").encode(audio).layers)
         mel = get_encoder("mel")
         embedding["mel"] = mel.encode(audio)[mel.default_layer]
         for name, layer in embedding.items():
             if layer.rate_hz * structure.POSTER_WINDOW_S >= 1.5:
-                layer = _at_rate(structure.smooth_latent(layer), 2.0)
-            arrays[name] = layer.values.astype(np.float32)
-            arrays[f"{name}_time"] = np.array([layer.rate_hz, layer.start_s])
-        meta = {
-            "boundaries_s": boundaries.tolist(),
-            "labels": labels,
-            "duration_s": audio.duration_s,
-            "layers": list(embedding),
-        }
-        np.savez(path, meta=json.dumps(meta), **arrays)
+                embedding[name] = _at_rate(structure.smooth_latent(layer), 2.0)
+        _save_case(path, embedding, audio, boundaries, labels, layers=list(embedding))
+    return _load_case(path)
+
+
+def _save_case(path: Path, series: dict, audio, boundaries, labels, **extra) -> None:
+    """Store a case's layers (float32 values, rate and start) and what scoring needs."""
+    arrays = {}
+    for name, layer in series.items():
+        arrays[name] = layer.values.astype(np.float32)
+        arrays[f"{name}_time"] = np.array([layer.rate_hz, layer.start_s])
+    meta = {
+        "boundaries_s": boundaries.tolist(),
+        "labels": labels,
+        "duration_s": audio.duration_s,
+        **extra,
+    }
+    np.savez(path, meta=json.dumps(meta), **arrays)
+
+
+def _load_case(path: Path, names=None) -> tuple[dict[str, TimeSeries], dict]:
+    """A stored case's layers (``names``, default ``meta["layers"]``) and its meta."""
     stored = np.load(path)
     meta = json.loads(str(stored["meta"]))
     layers = {}
-    for name in meta["layers"]:
+    for name in names or meta["layers"]:
         rate, start = stored[f"{name}_time"]
         layers[name] = TimeSeries(stored[name].astype(float), float(rate), start_s=float(start))
     return layers, meta
