@@ -38,7 +38,7 @@ test: install
 
 # Optional: the Debian music packages benchmarks/latent.py builds its real-music set from (root).
 bench-music:
-	apt-get install -y wesnoth-1.16-music fretsonfire-songs-muldjord extremetuxracer-data
+	apt-get install -y wesnoth-1.16-music fretsonfire-songs-muldjord extremetuxracer-data marsshooter-data openclonk-data freedroidrpg-data supertux-data btanks-data powermanga-data noiz2sa-data
 
 bench: install
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -2,7 +2,8 @@
 
 ``boundaries`` (the default) builds concatenations of real tracks from Debian's
 music packages (wesnoth-1.16-music, fretsonfire-songs-muldjord,
-extremetuxracer-data; ``make bench-music`` installs them, nothing is committed):
+extremetuxracer-data, and for the unseen sets seven more; ``make bench-music``
+installs them, nothing is committed):
 each a sequence of 4-6 segments of 20-40 s cut from inside tracks, consecutive
 segments of different genres (metal, electronic game music, orchestral, folk),
 every segment RMS-equalised so that no boundary is a loudness jump. Each
@@ -47,12 +48,22 @@ least 0.85 of the mean gain of all the splits) was chosen there on the tuning,
 held-out and fresh sets together, on ``cnn3`` and ``mel``; ``boundaries --set
 final`` scores every method on the fourth set.
 
+``--set unseen-dev`` and ``--set unseen-final`` (12 concatenations each, seeds 300-311 and
+400-411, built like the others) draw from a new, broader pool, ``UNSEEN_GENRES``: five genres
+(metal_rock, orchestral, electronic, ambient, chiptune), most tracks from seven packages not
+used before (``UNSEEN_PACKAGES``), consecutive segments from different games where the genre
+allows. Each track's genre comes from its Vorbis comments (GENRE, TITLE, COMMENT), its title or
+its package's own files (see the comment at ``UNSEEN_GENRES``), never from the audio or the
+encoders. ``unseen-dev`` is for development; ``unseen-final`` is held back and scored once, at
+the very end (``latent_boundaries_unseen-dev.json``, ``latent_boundaries_unseen-final.json``).
+
 ``speed`` times each stage of ``analyze_song`` on generated pieces
 (``benchmarks/results/latent.json``).
 
     .venv/bin/python benchmarks/latent.py boundaries --null-songs 100
     .venv/bin/python benchmarks/latent.py boundaries --set held-out
     .venv/bin/python benchmarks/latent.py boundaries --set fresh
+    .venv/bin/python benchmarks/latent.py boundaries --set unseen-dev
     .venv/bin/python benchmarks/latent.py nulls --null-songs 100
     .venv/bin/python benchmarks/latent.py speed --minutes 1 3 10
     .venv/bin/python benchmarks/latent.py layers
@@ -167,28 +178,114 @@ FRESH_GENRES = {
 #: A fourth set, built like ``fresh`` and scored once, at the very end of the layer study
 #: (``layers``; ``--set final``).
 FINAL_CASES = [(200 + i, 4 + i % 3) for i in range(12)]
+_O = "/usr/share/games/openclonk/Music.ocg/"
+_D = "/usr/share/freedroidrpg/data/sound/music/"
+_S = "/usr/share/games/supertux2/music/"
+_M = "/usr/share/games/marsshooter/audio/"
+#: A new pool, never looked at while tuning: five genres from seven more packages
+#: (UNSEEN_PACKAGES), with GENRES' metal and electronic tracks and three of FRESH_GENRES'
+#: extra orchestral ones. Every genre comes from the tracks' Vorbis comments, titles or the
+#: packages' own files, never from the audio. metal_rock: GENRE=Female Fronted Metal
+#: (Obsidian Shell's album Elysia in marsshooter-data; the band's six untagged tracks of
+#: Angelic Asylum there by ARTIST), GENRE=Rock (openclonk's Motorway, TheSkylands),
+#: GENRE=Death Metal (muldjord). orchestral: GENRE=Orchestral (UrbanBolero), TITLE=Airship
+#: Song Orchestral Mix, cave_old's COMMENTS (cello, concert harp, strings), GENRE=Romantic
+#: Classical (wesnoth). electronic: GENRE=House (CrushedIceCocktail), GENRE=dnb
+#: (freedroidrpg's temple), Bleostrada (ALBUM=kahvi, an electronica netlabel), noiz2sa's
+#: loops (COMMENT=Made with Sonic Foundry ACID 3, a loop sequencer), extremetuxracer's as in
+#: GENRES. ambient: GENRE=ambient (TheBeginning), GENRE=Ambient (LucidDream), the titles
+#: Ambience and AmbientBattle. chiptune: TITLE=Mortimer's Chipdisko, greatgigantic (COMMENT:
+#: based on Chris Huelsbeck's Giana Sisters theme, a C64 tune), btanks' gameboy (the title),
+#: powermanga's music_game (its changelog: rewritten in MilkyTracker; sound/handheld_console).
+UNSEEN_GENRES = {
+    "metal_rock": [
+        *[
+            f"{_M}{s}.ogg"
+            for s in (
+                "menu",
+                "tutorial",
+                "music/01_-_Ezer_Ev",
+                "music/06_-_Elveszett_Lelkek",
+                "music/07_-_Vermocsar",
+                "music/12_-_Misanthropia",
+                "music/02_orphanage",
+                "music/03_fear",
+                "music/06_starfall",
+                "music/08_second_birth",
+                "music/09_wings_of_cruelty",
+                "music/10_farewell",
+            )
+        ],
+        f"{_O}Motorway.ogg",
+        f"{_O}TheSkylands.ogg",
+        *GENRES["metal"],
+    ],
+    "orchestral": [
+        f"{_O}UrbanBolero.ogg",
+        f"{_S}antarctic/airship_remix.ogg",
+        f"{_S}retro/cave_old.ogg",
+        *[f"{_W}{s}.ogg" for s in ("battle", "into_the_shadows", "northern_mountains")],
+    ],
+    "electronic": [
+        f"{_O}@CrushedIceCocktail.ogg",
+        f"{_D}temple.ogg",
+        f"{_D}Bleostrada.ogg",
+        *[f"/usr/share/games/noiz2sa/sounds/stg{i}.ogg" for i in (0, 1, 2, 3, 5)],
+        *GENRES["electronic"],
+    ],
+    "ambient": [
+        f"{_O}LucidDream.ogg",
+        f"{_D}TheBeginning.ogg",
+        f"{_D}Ambience.ogg",
+        f"{_D}AmbientBattle.ogg",
+    ],
+    "chiptune": [
+        f"{_S}antarctic/chipdisko.ogg",
+        f"{_S}forest/greatgigantic.ogg",
+        "/usr/share/games/btanks/data/tunes/gameboy.ogg",
+        "/usr/share/games/powermanga/sound/handheld_console/music_game.ogg",
+    ],
+}
+UNSEEN_PACKAGES = (
+    "marsshooter-data",
+    "openclonk-data",
+    "freedroidrpg-data",
+    "supertux-data",
+    "btanks-data",
+    "powermanga-data",
+    "noiz2sa-data",
+)
+#: Two sets from UNSEEN_GENRES: ``unseen-dev`` for development, ``unseen-final`` held back
+#: and scored once, at the very end. Consecutive segments differ in genre and, where the
+#: genre has a track from another package, in package (``distinct_sources``).
+UNSEEN_DEV_CASES = [(300 + i, 4 + i % 3) for i in range(12)]
+UNSEEN_FINAL_CASES = [(400 + i, 4 + i % 3) for i in range(12)]
 SETS = {
     "tuning": (CASES, GENRES, "latent_boundaries.json"),
     "held-out": (HELD_OUT_CASES, GENRES, "latent_boundaries_held_out.json"),
     "fresh": (FRESH_CASES, FRESH_GENRES, "latent_boundaries_fresh.json"),
     "final": (FINAL_CASES, FRESH_GENRES, "latent_boundaries_final.json"),
+    "unseen-dev": (UNSEEN_DEV_CASES, UNSEEN_GENRES, "latent_boundaries_unseen-dev.json"),
+    "unseen-final": (UNSEEN_FINAL_CASES, UNSEEN_GENRES, "latent_boundaries_unseen-final.json"),
 }
 
 
 # ------------------------------------------------------------------------------- data
 def ensure_music() -> None:
     """Install the Debian music packages when missing (root), else say how."""
-    missing = [p for paths in FRESH_GENRES.values() for p in paths if not Path(p).is_file()]
+    pools = [*FRESH_GENRES.values(), *UNSEEN_GENRES.values()]
+    missing = [p for paths in pools for p in paths if not Path(p).is_file()]
     if not missing:
         return
+    packages = (*PACKAGES, *UNSEEN_PACKAGES)
     if shutil.which("apt-get") and hasattr(subprocess, "run"):
-        print(f"installing {', '.join(PACKAGES)} (apt-get) for the real-music benchmark")
-        subprocess.run(["apt-get", "install", "-y", *PACKAGES], check=False)
-    missing = [p for paths in FRESH_GENRES.values() for p in paths if not Path(p).is_file()]
+        print(f"installing {', '.join(packages)} (apt-get) for the real-music benchmark")
+        subprocess.run(["apt-get", "install", "-y", *packages], check=False)
+    missing = [p for paths in pools for p in paths if not Path(p).is_file()]
     if missing:
         sys.exit(
             f"{missing[0]} (and {len(missing) - 1} more) not found: run `make bench-music` "
-            f"or `apt-get install -y {' '.join(PACKAGES)}` as root, then rerun."
+            f"or `apt-get install -y {' '.join(packages)}` as root, then rerun."
         )
 
 
@@ -201,21 +298,42 @@ def _track(path: str) -> np.ndarray:
     return _TRACKS[path]
 
 
-def build_case(seed: int, n_segments: int, *, fade_s: float = 0.05, genres: dict = GENRES):
-    """One concatenation: samples, the true boundaries (s) and the segments' labels."""
+def _source(path: str) -> str:
+    """The game a track comes from (the folder under /usr/share/games or /usr/share)."""
+    parts = Path(path).parts
+    return parts[4] if parts[3] == "games" else parts[3]
+
+
+def build_case(
+    seed: int,
+    n_segments: int,
+    *,
+    fade_s: float = 0.05,
+    genres: dict = GENRES,
+    distinct_sources: bool = False,
+):
+    """One concatenation: samples, the true boundaries (s) and the segments' labels.
+
+    ``distinct_sources`` takes each segment, where its genre allows, from another game
+    than the segment before (the first sets were built without it).
+    """
     rng = np.random.default_rng(seed)
     order: list[str] = []
     for _ in range(n_segments):
         choices = [g for g in genres if not order or g != order[-1]]
         order.append(choices[rng.integers(len(choices))])
     used, pieces, ends, labels = set(), [], [], []
+    previous = ""  # the game of the segment before
     for genre in order:
         length = float(rng.uniform(20.0, 40.0))
         fits = [
             p for p in genres[genre] if p not in used and _track(p).size / RATE_HZ >= length + 10
         ]
+        if distinct_sources:
+            fits = [p for p in fits if _source(p) != previous] or fits
         path = fits[rng.integers(len(fits))]
         used.add(path)
+        previous = _source(path)
         samples = _track(path)
         start = float(rng.uniform(5.0, samples.size / RATE_HZ - length - 5.0))
         first = int(start * RATE_HZ)
@@ -233,12 +351,15 @@ def build_case(seed: int, n_segments: int, *, fade_s: float = 0.05, genres: dict
 
 def _cache_path(prefix: str, seed: int, n_segments: int, genres: dict) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
-    tag = "" if genres is GENRES else "_fresh"
+    tag = "" if genres is GENRES else "_unseen" if genres is UNSEEN_GENRES else "_fresh"
     return CACHE / f"{prefix}{seed}_{n_segments}{tag}.npz"
 
 
 def _case_audio(seed: int, n_segments: int, genres: dict):
-    samples, boundaries, labels = build_case(seed, n_segments, genres=genres)
+    distinct = genres is UNSEEN_GENRES
+    samples, boundaries, labels = build_case(
+        seed, n_segments, genres=genres, distinct_sources=distinct
+    )
     return audio_from_array(samples, RATE_HZ, source=f"case{seed}"), boundaries, labels
 
 
@@ -669,8 +790,9 @@ def main() -> None:
         "--set",
         choices=list(SETS),
         default="tuning",
-        help="the 10 concatenations the settings were chosen on, 8 held-out ones, or 10 fresh "
-        "ones scored once at the end (no null run for the last two)",
+        help="the 10 concatenations the settings were chosen on, 8 held-out ones, 10 fresh "
+        "ones scored once at the end, ...; unseen-dev / unseen-final: 12 each from a new pool "
+        "of packages (unseen-final held back, scored once); no null run but for tuning",
     )
     parser.add_argument(
         "--layer-sets",
