@@ -775,12 +775,142 @@ def _layers(names: list[str]) -> None:
     write_results(path, meta, sets=sets)
 
 
+# ------------------------------------------------------------------------------ audit
+#: librosa descriptors of the audio, none from a frisson encoder: loudness (dB),
+#: brightness (log spectral centroid), rhythmic activity (onset strength) and the
+#: percussive share of the energy (HPSS).
+DESCRIPTORS = ("rms_db", "log_centroid", "onset_strength", "percussive_share")
+AUDIT_WINDOW_S = 5.0
+
+
+def audio_descriptors(samples: np.ndarray, rate_hz: float) -> tuple[np.ndarray, float]:
+    """The four :data:`DESCRIPTORS` at 2 Hz (``(n_frames, 4)``, each z-scored) and their rate."""
+    import librosa
+
+    y = samples.astype(np.float32)
+    hop = int(rate_hz / 2.0)
+    frame = 2 * hop
+    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0]
+    centroid = librosa.feature.spectral_centroid(y=y, sr=rate_hz, n_fft=frame, hop_length=hop)[0]
+    onset = librosa.onset.onset_strength(y=y, sr=rate_hz, hop_length=hop)
+    _, percussive = librosa.effects.hpss(y)
+    percussive_rms = librosa.feature.rms(y=percussive, frame_length=frame, hop_length=hop)[0]
+    n = min(rms.size, centroid.size, onset.size, percussive_rms.size)
+    values = np.column_stack(
+        [
+            20 * np.log10(rms[:n] + 1e-6),
+            np.log(centroid[:n] + 1.0),
+            onset[:n],
+            percussive_rms[:n] / (rms[:n] + 1e-6),
+        ]
+    )
+    return _standardised(values), rate_hz / hop
+
+
+def descriptor_change(values: np.ndarray, rate_hz: float, times_s: np.ndarray) -> np.ndarray:
+    """RMS over descriptors of the change of mean from the 5 s before to the 5 s after each time."""
+    half = int(AUDIT_WINDOW_S * rate_hz)
+    out = []
+    for t in np.atleast_1d(times_s):
+        i = round(float(t) * rate_hz)
+        before, after = values[max(0, i - half) : i], values[i : i + half]
+        if before.shape[0] < half // 2 or after.shape[0] < half // 2:
+            out.append(np.nan)
+            continue
+        out.append(float(np.sqrt(np.mean((after.mean(axis=0) - before.mean(axis=0)) ** 2))))
+    return np.array(out)
+
+
+def audit_case(seed: int, n_segments: int, genres: dict) -> list[dict]:
+    """Each default boundary of one case (both encoders) against the audio's own changes.
+
+    Every time inside a segment, at least the audit window from its ends, is a
+    baseline; a boundary's ``percentile`` is the share of those times whose
+    descriptor change is below its own. A found boundary within 3 s of a true
+    one is a ``hit``, within 3-5 s a ``near`` miss, else ``extra``; the true
+    boundaries are scored too (``reference``).
+    """
+    audio, reference, _ = _case_audio(seed, n_segments, genres)
+    values, rate = audio_descriptors(audio.samples, RATE_HZ)
+    duration_s = audio.duration_s
+    grid = np.arange(AUDIT_WINDOW_S, duration_s - AUDIT_WINDOW_S, 1.0 / rate)
+    inside = grid[np.min(np.abs(grid[:, None] - reference[None]), axis=1) >= AUDIT_WINDOW_S]
+    baseline = descriptor_change(values, rate, inside)
+    baseline = np.sort(baseline[np.isfinite(baseline)])
+
+    def rows_for(times, kind_of, encoder):
+        change = descriptor_change(values, rate, times)
+        return [
+            {
+                "case": f"case{seed}",
+                "encoder": encoder,
+                "time_s": round(float(t), 2),
+                "kind": kind_of(t),
+                "change": round(float(c), 3),
+                "percentile": round(100 * np.searchsorted(baseline, c) / baseline.size, 1),
+            }
+            for t, c in zip(times, change, strict=True)
+            if np.isfinite(c)
+        ]
+
+    def kind(t):
+        distance = float(np.min(np.abs(reference - t)))
+        return "hit" if distance <= 3.0 else "near" if distance <= AUDIT_WINDOW_S else "extra"
+
+    rows = rows_for(reference, lambda t: "reference", "audio")
+    latents, _ = case_latents(seed, n_segments, genres)
+    for encoder, layer in latents.items():
+        found = structure.significant_segmentation(structure.smooth_latent(layer)).times_s
+        rows += rows_for(found, kind, encoder)
+    return rows
+
+
+def summarise_audit(rows: list[dict]) -> list[dict]:
+    """Per kind x encoder: count, median percentile, share above the 90th percentile."""
+    out = []
+    for encoder in ("audio", *ENCODERS):
+        for kind in ("reference", "hit", "near", "extra"):
+            chosen = np.array(
+                [r["percentile"] for r in rows if r["encoder"] == encoder and r["kind"] == kind]
+            )
+            if chosen.size:
+                out.append(
+                    {
+                        "encoder": encoder,
+                        "kind": kind,
+                        "n": int(chosen.size),
+                        "median_percentile": round(float(np.median(chosen)), 1),
+                        "above_90th": round(float(np.mean(chosen >= 90)), 3),
+                    }
+                )
+    return out
+
+
+def _audit(names: list[str]) -> None:
+    """Audit every case of the sets, print the summary, write ``latent_audit.json``."""
+    rows = []
+    for name in names:
+        cases, genres, _ = SETS[name]
+        for seed, n_segments in cases:
+            rows += [{"set": name, **row} for row in audit_case(seed, n_segments, genres)]
+            print(f"audited case{seed}", flush=True)
+    summary = summarise_audit(rows)
+    print(f"{'encoder':<12} {'kind':<10} {'n':>4} {'median pct':>11} {'>= 90th':>8}")
+    for row in summary:
+        print(
+            f"{row['encoder']:<12} {row['kind']:<10} {row['n']:>4} "
+            f"{row['median_percentile']:>11.1f} {100 * row['above_90th']:>7.0f}%"
+        )
+    meta = machine(sets=names, descriptors=list(DESCRIPTORS), window_s=AUDIT_WINDOW_S)
+    write_results(RESULTS / "latent_audit.json", meta, summary=summary, rows=rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "what",
         nargs="?",
-        choices=["boundaries", "nulls", "speed", "layers"],
+        choices=["boundaries", "nulls", "speed", "layers", "audit"],
         default="boundaries",
     )
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.5, 5.0])
@@ -800,6 +930,13 @@ def main() -> None:
         choices=list(SETS),
         default=["tuning", "held-out", "fresh"],
         help="the sets of `layers` (final: once, at the end)",
+    )
+    parser.add_argument(
+        "--audit-sets",
+        nargs="+",
+        choices=list(SETS),
+        default=["unseen-dev", "unseen-final"],
+        help="the sets of `audit` (each default boundary against the audio's own changes)",
     )
     args = parser.parse_args()
     if args.what == "speed":
@@ -823,6 +960,9 @@ def main() -> None:
     ensure_music()
     if args.what == "layers":
         _layers(args.layer_sets)
+        return
+    if args.what == "audit":
+        _audit(args.audit_sets)
         return
     cases, genres, name = SETS[args.set]
     rows = score_cases(cases, genres)
