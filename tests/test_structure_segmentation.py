@@ -194,6 +194,22 @@ def test_planted_sections_are_found_and_the_song_passes():
     assert frame["default"].all() and (frame.method == structure.DEFAULT_TRANSITIONS).all()
 
 
+def test_boundary_times_are_unbiased_at_any_phase_of_the_grid():
+    # Steps at random sub-sample times: each boundary is the edge between two 2-Hz
+    # samples, so the error is spread around 0 (it was +0.25 s: sample i's own time).
+    rng = np.random.default_rng(1)
+    errors = []
+    for _ in range(12):
+        boundaries = np.sort(rng.uniform([18.0, 38.0], [22.0, 42.0]))
+        series = _sectioned(rng, boundaries, 60.0, noise=0.3)
+        found = structure.significant_segmentation(series, n_surrogates=19).candidates_s
+        nearest = found[np.argmin(np.abs(found[:, None] - boundaries), axis=0)]
+        errors.extend(nearest - boundaries)
+    errors = np.array(errors)
+    assert abs(errors.mean()) < 0.08, errors.mean()
+    assert np.abs(errors).max() <= 0.75, errors
+
+
 def test_planted_boundaries_in_generated_audio():
     piece = synth_piece(n_sections=5, section_s=(18.0, 26.0), seed=3)
     frames = get_encoder("mel").encode(piece.audio)["logmel"]

@@ -213,9 +213,9 @@ def analyze_song(
     >>> result.boundary_scores["pc1_variance"][1].f_measure
     1.0
     >>> result.default_transitions.times_s.round(1), result.default_transitions.p
-    (array([ 5.6, 13.1, 23.1]), array([0.015, 0.015, 0.015]))
-    >>> round(result.boundary_scores["tested_novelty"][1].f_measure, 2)  # F at 3 s: one extra
-    0.8
+    (array([12.8, 22.8]), array([0.015, 0.015]))
+    >>> round(result.boundary_scores["tested_novelty"][1].f_measure, 2)  # F at 3 s
+    1.0
 
     """
     enc = get_encoder(encoder, **(encoder_params or {}))
