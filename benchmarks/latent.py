@@ -450,20 +450,25 @@ def multi_pc_variance(pcs: TimeSeries, *, n_pcs: int = 5, window_s: float = 4.0)
     return times
 
 
+def _edges(series: TimeSeries) -> np.ndarray:
+    """Where a section starting at each sample begins: half a sample before it (as the default)."""
+    return series.times_s - 0.5 / series.rate_hz
+
+
 def agglomerative(smoothed: TimeSeries, n_segments: int) -> np.ndarray:
     """librosa's agglomerative segmentation at 2 Hz, given the true number of segments."""
     import librosa
 
     series = _at_rate(smoothed, 2.0)
     bounds = librosa.segment.agglomerative(_standardised(series.values).T, n_segments)
-    return series.times_s[bounds[1:]]
+    return _edges(series)[bounds[1:]]
 
 
 def spectral_clustering(smoothed: TimeSeries, *, k_max: int = 10, min_segment_s: float = 5.0):
     """McFee & Ellis (2014) Laplacian segmentation (librosa's recipe) at 2 Hz, k by eigengap."""
     series = _at_rate(smoothed, 2.0)
     kept: list[float] = []
-    for t in series.times_s[structure.laplacian_boundaries(series.values, k_max=k_max)]:
+    for t in _edges(series)[structure.laplacian_boundaries(series.values, k_max=k_max)]:
         if not kept or t - kept[-1] >= min_segment_s:
             kept.append(float(t))
     return np.array(kept)
@@ -474,7 +479,7 @@ def kernel_true_k(smoothed: TimeSeries, n_segments: int) -> np.ndarray:
     series = _at_rate(smoothed, 2.0)
     white = structure.whitened_latent(series.values, 12)
     bounds, _ = structure.optimal_partitions(structure.kernel_costs(white, 10), n_segments)
-    return series.times_s[bounds[n_segments - 1]]
+    return _edges(series)[bounds[n_segments - 1]]
 
 
 METHODS = {
