@@ -57,6 +57,15 @@ its package's own files (see the comment at ``UNSEEN_GENRES``), never from the a
 encoders. ``unseen-dev`` is for development; ``unseen-final`` is held back and scored once, at
 the very end (``latent_boundaries_unseen-dev.json``, ``latent_boundaries_unseen-final.json``).
 
+``audit`` (default: both unseen sets) asks whether the default's boundaries that
+match no track change are where the audio itself changes: four librosa descriptors
+(loudness, brightness, onset strength, percussive share; no frisson encoder), their
+mean over the 5 s after each time against the 5 s before, as a percentile of every
+time inside a segment at least 5 s from its ends (``latent_audit.json``).
+
+Every method's boundary is the edge between two 2-Hz samples, half a sample before
+the first sample of the new section (as :func:`frisson.structure.significant_segmentation`).
+
 ``speed`` times each stage of ``analyze_song`` on generated pieces
 (``benchmarks/results/latent.json``).
 
@@ -68,6 +77,7 @@ the very end (``latent_boundaries_unseen-dev.json``, ``latent_boundaries_unseen-
     .venv/bin/python benchmarks/latent.py speed --minutes 1 3 10
     .venv/bin/python benchmarks/latent.py layers
     .venv/bin/python benchmarks/latent.py layers --layer-sets final
+    .venv/bin/python benchmarks/latent.py audit
 """
 
 from __future__ import annotations
