@@ -47,16 +47,21 @@ def _layer_fit(features, responses, *, reselect):
     return problem, fit
 
 
+def _ridge_problem(seed, n_train, n_features, n_test, n_signal, n_units):
+    """Features, test features, responses (sparse effects), 3 contiguous folds, alphas."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_train, n_features))
+    x_test = rng.standard_normal((n_test, n_features))
+    y = x[:, :n_signal] @ rng.standard_normal((n_signal, n_units)) * rng.uniform(0, 0.3, n_units)
+    y += rng.standard_normal(y.shape)
+    rows, fold = np.arange(n_train), n_train // 3
+    splits = [(rows[rows // fold != i], rows[rows // fold == i]) for i in range(3)]
+    return rng, x, x_test, y, splits, np.logspace(-2, 8, 21)
+
+
 @pytest.mark.parametrize("primal", [True, False])  # n_train >= p (parts) and kernel designs
 def test_reselection_chooses_the_real_fits_alphas_on_the_real_responses(primal):
-    rng = np.random.default_rng(0)
-    n_train, n_features = (90, 12) if primal else (90, 140)
-    x, x_test = rng.standard_normal((n_train, n_features)), rng.standard_normal((30, n_features))
-    y = x[:, :5] @ rng.standard_normal((5, 50)) * rng.uniform(0, 0.3, 50)
-    y += rng.standard_normal(y.shape)
-    rows = np.arange(n_train)
-    splits = [(rows[rows // 30 != i], rows[rows // 30 == i]) for i in range(3)]
-    alphas = np.logspace(-2, 8, 21)
+    _, x, x_test, y, splits, alphas = _ridge_problem(0, 90, 12 if primal else 140, 30, 5, 50)
     real_best, real_prediction = solve_eigh_cv(x, y, x_test, alphas, splits)
     assert np.unique(real_best).size >= 3  # the units choose different alphas
     exact = _null.FoldReselection(x, x_test, alphas, splits, dtype=np.float64)
@@ -71,14 +76,7 @@ def test_reselection_chooses_the_real_fits_alphas_on_the_real_responses(primal):
 @pytest.mark.parametrize("precision", ["float64", "float32"])  # of the real fit's products
 def test_reselection_reusing_the_real_fits_decompositions_gives_the_same_numbers(primal, precision):
     """``parts=`` (the real fit's splits, cast) equals decomposing the splits again, bitwise."""
-    rng = np.random.default_rng(3)
-    n_train, n_features = (120, 16) if primal else (120, 150)
-    x, x_test = rng.standard_normal((n_train, n_features)), rng.standard_normal((40, n_features))
-    y = x[:, :4] @ rng.standard_normal((4, 60)) * rng.uniform(0, 0.3, 60)
-    y += rng.standard_normal(y.shape)
-    rows = np.arange(n_train)
-    splits = [(rows[rows // 40 != i], rows[rows // 40 == i]) for i in range(3)]
-    alphas = np.logspace(-2, 8, 21)
+    rng, x, x_test, y, splits, alphas = _ridge_problem(3, 120, 16 if primal else 150, 40, 4, 60)
     with _Solver("eigh", "cpu", {"precision": precision}) as solve:
         solve.cv(x, y, x_test, alphas, splits)
         parts = solve.parts
